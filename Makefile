@@ -1,0 +1,45 @@
+# sockleak: `make` builds, `make demo` shows it working, `make check` runs every test.
+# Both demo and check first install any missing Debian packages (scripts/setup-deps).
+
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
+CSTD    := -std=gnu11 -D_GNU_SOURCE
+B       := build
+
+CORE_SRC    := $(wildcard core/*.c)
+PRELOAD_SRC := $(wildcard preload/*.c)
+PRELOAD_ASM := preload/vfork.S
+HEADERS     := $(wildcard core/*.h preload/*.h)
+
+PRELOAD_OBJ := $(patsubst %.c,$(B)/pic/%.o,$(CORE_SRC) $(PRELOAD_SRC)) $(B)/pic/preload/vfork.o
+
+.PHONY: all deps demo check clean testapps
+all: $(B)/libsockleak.so testapps
+
+deps:
+	@scripts/setup-deps
+
+$(B)/pic/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -ftls-model=initial-exec -c $< -o $@
+
+$(B)/pic/preload/vfork.o: preload/vfork.S
+	@mkdir -p $(dir $@)
+	$(CC) -fPIC -c $< -o $@
+
+# The preload links nothing but libc: libunwind, libdw and libssl are opened with dlopen when
+# needed, so they never take part in the host program's symbol resolution.
+$(B)/libsockleak.so: $(PRELOAD_OBJ)
+	$(CC) -shared -o $@ $^ -Wl,-z,nodelete -Wl,--no-undefined -ldl -lpthread
+
+include testapps/testapps.mk
+
+demo: deps all
+	@scripts/demo
+
+check: deps all
+	@scripts/check
+
+clean:
+	rm -rf $(B)

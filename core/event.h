@@ -1,0 +1,77 @@
+/* The facts the preload observes, in one form for both uses: the live preload applies each event
+ * to its state as it happens, and the event log stores the same events so that the analyzer can
+ * replay them through the same rules (lifecycle.c). Only successful calls become events. */
+#ifndef SOCKLEAK_EVENT_H
+#define SOCKLEAK_EVENT_H
+
+#include <stdint.h>
+
+/* Numbers are part of the event log format (docs/event-log.md): append, never renumber. */
+enum sl_event_type {
+	SL_EV_NONE = 0,
+	SL_EV_SOCKET = 1,        /* fd; a = domain, b = type (flags stripped) */
+	SL_EV_SOCKETPAIR = 2,    /* fd, fd2; a = domain, b = type */
+	SL_EV_ACCEPT = 3,        /* fd = listener, fd2 = new descriptor; addr = peer */
+	SL_EV_RECEIVED = 4,      /* fd2 = descriptor received through SCM_RIGHTS; a = domain, b = type */
+	SL_EV_DUP = 5,           /* fd = old, fd2 = new (dup, dup2, dup3, F_DUPFD); an open fd2 is closed */
+	SL_EV_CLOSE = 6,         /* fd */
+	SL_EV_CLOSE_RANGE = 7,   /* fd = first, fd2 = last (inclusive) */
+	SL_EV_SHUTDOWN = 8,      /* fd; a = how (SHUT_RD, SHUT_WR, SHUT_RDWR) */
+	SL_EV_CONNECT = 9,       /* fd; addr = peer; a = 1 when still in progress */
+	SL_EV_BIND = 10,         /* fd; addr = local */
+	SL_EV_LISTEN = 11,       /* fd */
+	SL_EV_ADDR = 12,         /* fd; a = 0 local, 1 peer; addr (learned from the kernel) */
+	SL_EV_EPOLL_CREATE = 13, /* fd */
+	SL_EV_EPOLL_CTL = 14,    /* fd = epoll, fd2 = target; a = op, b = events */
+	SL_EV_EXIT_PHASE = 15,   /* a = enum sl_exit_phase: exit-time cleanup has begun */
+	SL_EV_EXIT = 16,         /* a = status, b = enum sl_exit_how */
+	SL_EV_EXEC = 17,         /* the image is about to be replaced (a = 1: the exec failed, go on) */
+	SL_EV_FORKED = 18,       /* first event of a forked child: a = next transport id, b = next epoll id */
+	SL_EV_INHERIT = 19,      /* fd, obj = transport id, a = domain, b = type, fd2 = role */
+	SL_EV_INHERIT_EPOLL = 20,/* fd, obj = epoll id */
+	/* TLS (OpenSSL); obj is the SSL object's address */
+	SL_EV_SSL_NEW = 32,      /* a = quiet shutdown inherited from the context */
+	SL_EV_SSL_FREE = 33,
+	SL_EV_SSL_CLEAR = 34,
+	SL_EV_SSL_BIND = 35,     /* fd; a = enum sl_tls_bind */
+	SL_EV_SSL_HANDSHAKE = 36,/* the handshake completed; a = 1 client, 2 server */
+	SL_EV_SSL_SHUTDOWN = 37, /* a = SSL_shutdown's return, b = SSL_get_error, fd2 = SSL_get_shutdown after */
+	SL_EV_SSL_SET_SHUTDOWN = 38, /* a = mode */
+	SL_EV_SSL_QUIET = 39,    /* a = quiet shutdown on or off */
+	SL_EV_SSL_STATE = 40,    /* a = 1 connect state, 2 accept state */
+	SL_EV_SSL_INHERIT = 41,  /* forked child: obj; the SSL object's facts follow in a, b (packed) */
+	SL_EV_TYPE_MAX = 64
+};
+
+enum sl_exit_phase {
+	SL_EXIT_PHASE_NONE = 0,
+	SL_EXIT_PHASE_MAIN_RETURNED = 1,
+	SL_EXIT_PHASE_EXIT_CALLED = 2,
+	SL_EXIT_PHASE_RUNTIME_FINALIZING = 3, /* a language runtime (CPython) began its shutdown */
+};
+
+enum sl_exit_how {
+	SL_EXIT_HOW_EXIT = 0,      /* exit() or return from main: atexit handlers and destructors ran */
+	SL_EXIT_HOW__EXIT = 1,     /* _exit() / _Exit(): nothing ran */
+	SL_EXIT_HOW_QUICK = 2,     /* quick_exit() */
+	SL_EXIT_HOW_KILLED = 3,    /* analyzer only: the log ends without an exit */
+};
+
+enum sl_tls_bind { SL_TLS_BIND_FD = 1, SL_TLS_BIND_RFD = 2, SL_TLS_BIND_WFD = 3, SL_TLS_BIND_TRAFFIC = 4 };
+
+#define SL_EVENT_ADDR_MAX 128 /* a sockaddr_storage: longer addresses are cut */
+
+struct sl_event {
+	uint16_t type;
+	uint16_t addrlen;   /* bytes at addr; 0 when there is none */
+	int32_t fd;
+	int32_t fd2;
+	uint32_t stack;     /* native stack id, 0 = none */
+	uint32_t pystack;   /* Python traceback id, 0 = none */
+	int64_t a;
+	int64_t b;
+	uint64_t obj;
+	const void *addr;   /* a struct sockaddr; not owned */
+};
+
+#endif

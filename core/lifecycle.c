@@ -1,0 +1,850 @@
+#include "lifecycle.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "lifecycle_tls.h"
+
+/* ---- the descriptor table ---- */
+
+struct sl_obj *sl_state_lookup(const struct sl_state *s, int fd)
+{
+	if (fd < 0 || (unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
+		return NULL;
+	struct sl_obj **chunk = s->fdtab[(unsigned)fd >> SL_FDTAB_CHUNK_BITS];
+	return chunk ? chunk[fd & (SL_FDTAB_CHUNK - 1)] : NULL;
+}
+
+/* Stores obj (or NULL) at fd. Returns -1 when the chunk cannot be allocated, or when the number
+ * is beyond what the table covers (such a descriptor is simply not tracked). */
+static int fdtab_set(struct sl_state *s, int fd, struct sl_obj *obj)
+{
+	if (fd < 0 || (unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
+		return obj ? -1 : 0;
+	struct sl_obj ***slot = &s->fdtab[(unsigned)fd >> SL_FDTAB_CHUNK_BITS];
+	struct sl_obj **chunk = *slot;
+	if (!chunk) {
+		if (!obj)
+			return 0;
+		chunk = sl_arena_alloc(s->arena, SL_FDTAB_CHUNK * sizeof(*chunk));
+		if (!chunk)
+			return -1;
+		/* Published with release order: sl_state_peek reads it without the lock. */
+		__atomic_store_n(slot, chunk, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&chunk[fd & (SL_FDTAB_CHUNK - 1)], obj, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Calls fn(ctx, fd, obj) for every occupied descriptor, in ascending order. */
+static void fd_walk(const struct sl_state *s, void (*fn)(void *, int, struct sl_obj *), void *ctx)
+{
+	for (unsigned c = 0; c < SL_FDTAB_MAX_CHUNKS; c++) {
+		struct sl_obj **chunk = s->fdtab[c];
+		if (!chunk)
+			continue;
+		for (unsigned i = 0; i < SL_FDTAB_CHUNK; i++)
+			if (chunk[i])
+				fn(ctx, (int)(c * SL_FDTAB_CHUNK + i), chunk[i]);
+	}
+}
+
+static struct sl_transport *socket_at(const struct sl_state *s, int fd)
+{
+	struct sl_obj *o = sl_state_lookup(s, fd);
+	return o && o->kind == SL_OBJ_SOCKET ? (struct sl_transport *)o : NULL;
+}
+
+struct sl_transport *sl_state_socket_at(const struct sl_state *s, int fd)
+{
+	return socket_at(s, fd);
+}
+
+static struct sl_epoll *epoll_at(const struct sl_state *s, int fd)
+{
+	struct sl_obj *o = sl_state_lookup(s, fd);
+	return o && o->kind == SL_OBJ_EPOLL ? (struct sl_epoll *)o : NULL;
+}
+
+/* ---- findings ---- */
+
+static int judged(const struct sl_state *s, const struct sl_transport *t)
+{
+	return !(t->state & SL_T_INHERITED) || s->cfg.report_inherited;
+}
+
+static void want_addr(struct sl_state *s, const struct sl_transport *t, int fd)
+{
+	int known = t->local.family != 0 && (t->peer.family != 0 || t->role == SL_ROLE_LISTENER ||
+					     t->role == SL_ROLE_BOUND);
+	if (known || fd < 0 || s->n_want_addr >= (int)(sizeof(s->want_addr) / sizeof(s->want_addr[0])))
+		return;
+	s->want_addr[s->n_want_addr++] = fd;
+}
+
+/* Raises a finding on t. Returns it (to fill in details) or NULL when the transport is not judged
+ * or memory ran out. A flag is raised once per transport: later occurrences add nothing. */
+static struct sl_finding *raise_finding(struct sl_state *s, struct sl_transport *t, enum sl_flag flag,
+				enum sl_finding_when when)
+{
+	if (!judged(s, t) || (t->flags & (1u << flag)))
+		return NULL;
+	struct sl_finding *f = sl_arena_alloc(s->arena, sizeof(*f));
+	if (!f) {
+		s->out_of_memory = 1;
+		return NULL;
+	}
+	f->flag = (uint8_t)flag;
+	f->when = (uint8_t)when;
+	f->fd = t->fd;
+	f->epoll_fd = -1;
+	/* Keep findings in the order they were raised. */
+	struct sl_finding **tail = &t->findings;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = f;
+	t->flags |= (uint16_t)(1u << flag);
+	return f;
+}
+
+struct sl_finding *sl_state_raise(struct sl_state *s, struct sl_transport *t, enum sl_flag flag,
+				  enum sl_finding_when when)
+{
+	return raise_finding(s, t, flag, when);
+}
+
+static void free_findings(struct sl_state *s, struct sl_transport *t)
+{
+	while (t->findings) {
+		struct sl_finding *f = t->findings;
+		t->findings = f->next;
+		sl_arena_free(s->arena, f, sizeof(*f));
+	}
+	t->flags = 0;
+}
+
+/* ---- transports ---- */
+
+static struct sl_transport *new_transport(struct sl_state *s, const struct sl_event *ev, int fd,
+					  int domain, int type, enum sl_role role)
+{
+	struct sl_transport *t = sl_arena_alloc(s->arena, sizeof(*t));
+	if (!t)
+		return NULL;
+	if (fdtab_set(s, fd, &t->obj) < 0) {
+		sl_arena_free(s->arena, t, sizeof(*t));
+		return NULL;
+	}
+	t->obj.kind = SL_OBJ_SOCKET;
+	t->role = (uint8_t)role;
+	t->state = SL_T_OPEN;
+	t->domain = (uint16_t)domain;
+	t->type = (uint16_t)type;
+	t->fd = fd;
+	t->nfds = 1;
+	t->stack = ev->stack;
+	t->pystack = ev->pystack;
+	t->id = ++s->next_transport_id;
+	s->transports_seen++;
+	s->live_transports++;
+	return t;
+}
+
+/* A transport with no descriptor: the report entry of a TLS session never bound to a socket. */
+struct sl_transport *sl_state_new_detached(struct sl_state *s, uint32_t stack, uint32_t pystack)
+{
+	struct sl_transport *t = sl_arena_alloc(s->arena, sizeof(*t));
+	if (!t) {
+		s->out_of_memory = 1;
+		return NULL;
+	}
+	t->obj.kind = SL_OBJ_SOCKET;
+	t->fd = -1;
+	t->stack = stack;
+	t->pystack = pystack;
+	t->id = ++s->next_transport_id;
+	return t;
+}
+
+static void release_transport(struct sl_state *s, struct sl_transport *t)
+{
+	sl_tls_transport_released(s, t);
+	sl_addr_clear(s->arena, &t->local);
+	sl_addr_clear(s->arena, &t->peer);
+	sl_arena_free(s->arena, t, sizeof(*t));
+}
+
+static void unlink_reg(struct sl_state *s, struct sl_reg *r)
+{
+	if (r->ep_prev)
+		r->ep_prev->ep_next = r->ep_next;
+	else
+		r->ep->regs = r->ep_next;
+	if (r->ep_next)
+		r->ep_next->ep_prev = r->ep_prev;
+	struct sl_reg **p = &r->t->regs;
+	while (*p != r)
+		p = &(*p)->t_next;
+	*p = r->t_next;
+	sl_arena_free(s->arena, r, sizeof(*r));
+}
+
+/* The last descriptor of t is gone: the kernel drops its registrations, and t is finished. A
+ * finished transport with findings is kept for the report; one without is forgotten, unless its
+ * TLS session still refers to it. */
+static void finish_transport(struct sl_state *s, struct sl_transport *t)
+{
+	while (t->regs)
+		unlink_reg(s, t->regs);
+	t->state &= (uint8_t)~SL_T_OPEN;
+	s->live_transports--;
+	sl_tls_transport_finished(s, t);
+	if (t->findings) {
+		t->state |= SL_T_LISTED;
+		t->next = NULL;
+		if (s->done_tail)
+			s->done_tail->next = t;
+		else
+			s->done_head = t;
+		s->done_tail = t;
+	} else if (!sl_tls_holds_transport(s, t)) {
+		release_transport(s, t);
+	}
+}
+
+/* Called by lifecycle_tls.c when the SSL object that kept a finished transport alive goes away. */
+void sl_state_release_finished(struct sl_state *s, struct sl_transport *t)
+{
+	if (!(t->state & (SL_T_OPEN | SL_T_LISTED)) && !t->findings && !sl_tls_holds_transport(s, t))
+		release_transport(s, t);
+}
+
+/* Moves a finished transport that got a finding after it finished (a TLS verdict at SSL_free)
+ * onto the list of finished transports with findings. */
+void sl_state_list_finished(struct sl_state *s, struct sl_transport *t)
+{
+	if (t->state & (SL_T_OPEN | SL_T_LISTED) || !t->findings)
+		return;
+	t->state |= SL_T_LISTED;
+	t->next = NULL;
+	if (s->done_tail)
+		s->done_tail->next = t;
+	else
+		s->done_head = t;
+	s->done_tail = t;
+}
+
+/* A descriptor of t is closed (or replaced by dup2). With unseen, the close happened behind
+ * sockleak's back (a descriptor number turned up again without a close it could see): the
+ * transport is ended without judging how. */
+static void close_socket_fd(struct sl_state *s, struct sl_transport *t, int fd, int unseen)
+{
+	fdtab_set(s, fd, NULL);
+	t->fd = fd;
+	if (--t->nfds > 0) {
+		/* The open file lives on through another descriptor: the kernel keeps every
+		 * registration made under this number and goes on reporting events for it. */
+		for (struct sl_reg *r = t->regs; r; r = r->t_next) {
+			if (r->fd != fd || r->fd_closed)
+				continue;
+			r->fd_closed = 1;
+			struct sl_finding *f = raise_finding(s, t, SL_FLAG_CLOSED_WHILE_REGISTERED, SL_WHEN_CLOSE);
+			if (f) {
+				f->fd = fd;
+				f->epoll_fd = r->ep->fd;
+				f->epoll_id = r->ep->id;
+				f->stack = r->stack;
+				f->pystack = r->pystack;
+				f->events = r->events;
+			}
+		}
+		return;
+	}
+	if (unseen) {
+		t->state |= SL_T_UNSEEN_CLOSE;
+	} else if (s->exit_phase != SL_EXIT_PHASE_NONE) {
+		struct sl_finding *f = raise_finding(s, t, SL_FLAG_CLOSED_AT_EXIT, SL_WHEN_CLOSE);
+		if (f)
+			f->exit_phase = s->exit_phase;
+	}
+	finish_transport(s, t);
+}
+
+/* ---- epoll sets ---- */
+
+static struct sl_epoll *new_epoll(struct sl_state *s, int fd, uint64_t id)
+{
+	struct sl_epoll *ep = sl_arena_alloc(s->arena, sizeof(*ep));
+	if (!ep)
+		return NULL;
+	if (fdtab_set(s, fd, &ep->obj) < 0) {
+		sl_arena_free(s->arena, ep, sizeof(*ep));
+		return NULL;
+	}
+	ep->obj.kind = SL_OBJ_EPOLL;
+	ep->fd = fd;
+	ep->nfds = 1;
+	ep->id = id;
+	return ep;
+}
+
+/* Every registration still in ep whose socket is open is a reader that was never removed. */
+static void judge_registrations(struct sl_state *s, struct sl_epoll *ep, enum sl_finding_when when)
+{
+	for (struct sl_reg *r = ep->regs; r; r = r->ep_next) {
+		struct sl_transport *t = r->t;
+		if (!(t->state & SL_T_OPEN) || (ep->inherited && !s->cfg.report_inherited))
+			continue;
+		struct sl_finding *f = raise_finding(s, t, SL_FLAG_READER_NOT_REMOVED, when);
+		if (!f)
+			continue;
+		f->fd = r->fd;
+		f->epoll_fd = ep->fd;
+		f->epoll_id = ep->id;
+		f->stack = r->stack;
+		f->pystack = r->pystack;
+		f->events = r->events;
+		if (!r->fd_closed)
+			want_addr(s, t, r->fd);
+	}
+}
+
+static void close_epoll_fd(struct sl_state *s, struct sl_epoll *ep, int fd)
+{
+	fdtab_set(s, fd, NULL);
+	ep->fd = fd;
+	if (--ep->nfds > 0)
+		return;
+	judge_registrations(s, ep, SL_WHEN_EPOLL_CLOSED);
+	while (ep->regs)
+		unlink_reg(s, ep->regs);
+	sl_arena_free(s->arena, ep, sizeof(*ep));
+}
+
+static struct sl_reg *find_reg(struct sl_transport *t, struct sl_epoll *ep, int fd)
+{
+	for (struct sl_reg *r = t->regs; r; r = r->t_next)
+		if (r->ep == ep && r->fd == fd && !r->fd_closed)
+			return r;
+	return NULL;
+}
+
+static int epoll_ctl_event(struct sl_state *s, const struct sl_event *ev)
+{
+	struct sl_epoll *ep = epoll_at(s, ev->fd);
+	struct sl_transport *t = socket_at(s, ev->fd2);
+	if (!ep || !t)
+		return 0; /* not a socket (a pipe, an eventfd, a timer): not a transport */
+	struct sl_reg *r = find_reg(t, ep, ev->fd2);
+	switch (ev->a) {
+	case 1: /* EPOLL_CTL_ADD */
+		if (r)
+			return 0;
+		r = sl_arena_alloc(s->arena, sizeof(*r));
+		if (!r)
+			return -1;
+		r->ep = ep;
+		r->t = t;
+		r->fd = ev->fd2;
+		r->events = (uint32_t)ev->b;
+		r->stack = ev->stack;
+		r->pystack = ev->pystack;
+		r->ep_next = ep->regs;
+		if (ep->regs)
+			ep->regs->ep_prev = r;
+		ep->regs = r;
+		r->t_next = t->regs;
+		t->regs = r;
+		return 0;
+	case 3: /* EPOLL_CTL_MOD */
+		if (r)
+			r->events = (uint32_t)ev->b;
+		return 0;
+	case 2: /* EPOLL_CTL_DEL */
+		if (r)
+			unlink_reg(s, r);
+		return 0;
+	}
+	return 0;
+}
+
+/* ---- closing any descriptor ---- */
+
+static void close_fd(struct sl_state *s, int fd, int unseen)
+{
+	struct sl_obj *o = sl_state_lookup(s, fd);
+	if (!o)
+		return;
+	if (o->kind == SL_OBJ_SOCKET)
+		close_socket_fd(s, (struct sl_transport *)o, fd, unseen);
+	else
+		close_epoll_fd(s, (struct sl_epoll *)o, fd);
+}
+
+static void close_range_event(struct sl_state *s, int first, int last)
+{
+	if (first < 0)
+		first = 0;
+	for (unsigned c = (unsigned)first >> SL_FDTAB_CHUNK_BITS; c < SL_FDTAB_MAX_CHUNKS; c++) {
+		struct sl_obj **chunk = s->fdtab[c];
+		if (!chunk)
+			continue;
+		for (unsigned i = 0; i < SL_FDTAB_CHUNK; i++) {
+			long fd = (long)c * SL_FDTAB_CHUNK + i;
+			if (fd > last)
+				return;
+			if (fd >= first && chunk[i])
+				close_fd(s, (int)fd, 0);
+		}
+	}
+}
+
+/* ---- exit ---- */
+
+struct exit_ctx {
+	struct sl_state *s;
+	int killed;
+};
+
+static void exit_epoll(void *vctx, int fd, struct sl_obj *o)
+{
+	struct exit_ctx *x = vctx;
+	(void)fd;
+	/* An epoll set with several descriptors is judged once per descriptor: harmless, as a
+	 * flag is raised once per transport. */
+	if (o->kind == SL_OBJ_EPOLL && !x->killed)
+		judge_registrations(x->s, (struct sl_epoll *)o, SL_WHEN_AT_EXIT);
+}
+
+static void exit_socket(void *vctx, int fd, struct sl_obj *o)
+{
+	struct exit_ctx *x = vctx;
+	struct sl_transport *t = (struct sl_transport *)o;
+	if (o->kind != SL_OBJ_SOCKET)
+		return;
+	if (t->state & SL_T_LISTED)
+		return; /* seen already through a lower descriptor */
+	t->fd = fd;
+	struct sl_finding *f = raise_finding(x->s, t, x->killed ? SL_FLAG_PROCESS_KILLED : SL_FLAG_NEVER_CLOSED,
+				     SL_WHEN_AT_EXIT);
+	if (f)
+		f->fd = fd;
+	if (t->findings) {
+		t->state |= SL_T_LISTED;
+		t->next = NULL;
+		if (x->s->done_tail)
+			x->s->done_tail->next = t;
+		else
+			x->s->done_head = t;
+		x->s->done_tail = t;
+	}
+}
+
+/* The process exits: every epoll set still open is judged as if closed, every socket still open
+ * was never closed, every SSL object still allocated was never freed. The state is final after. */
+static void exit_event(struct sl_state *s, const struct sl_event *ev)
+{
+	struct exit_ctx x = {s, ev->b == SL_EXIT_HOW_KILLED};
+	s->exit_status = (int)ev->a;
+	s->exit_how = (uint8_t)ev->b;
+	/* Epoll sets first: an epoll descriptor numbered above a socket's must still see it open. */
+	fd_walk(s, exit_epoll, &x);
+	sl_tls_process_exit(s, x.killed);
+	fd_walk(s, exit_socket, &x);
+	s->exited = 1;
+}
+
+/* ---- fork ---- */
+
+static void forked_obj(void *vctx, int fd, struct sl_obj *o)
+{
+	struct sl_state *s = vctx;
+	(void)fd;
+	if (o->kind == SL_OBJ_SOCKET) {
+		struct sl_transport *t = (struct sl_transport *)o;
+		t->state |= SL_T_INHERITED;
+		free_findings(s, t);
+	} else {
+		((struct sl_epoll *)o)->inherited = 1;
+	}
+}
+
+/* In a forked child: everything open came from the parent, and what the parent found is the
+ * parent's to report. */
+static void forked_event(struct sl_state *s, const struct sl_event *ev)
+{
+	fd_walk(s, forked_obj, s);
+	while (s->done_head) {
+		struct sl_transport *t = s->done_head;
+		s->done_head = t->next;
+		free_findings(s, t);
+		t->state &= (uint8_t)~SL_T_LISTED;
+		sl_state_release_finished(s, t);
+	}
+	s->done_tail = NULL;
+	s->transports_seen = 0;
+	s->forked = 1;
+	if ((uint64_t)ev->a > s->next_transport_id)
+		s->next_transport_id = (uint64_t)ev->a;
+	if ((uint64_t)ev->b > s->next_epoll_id)
+		s->next_epoll_id = (uint64_t)ev->b;
+	sl_tls_forked(s);
+}
+
+/* ---- the one entry point ---- */
+
+static int set_addr(struct sl_state *s, struct sl_addr *dst, const struct sl_event *ev)
+{
+	if (sl_addr_set(s->arena, dst, ev->addr, ev->addrlen) < 0)
+		return -1;
+	return 0;
+}
+
+void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,
+		   const struct sl_state_config *cfg)
+{
+	memset(s, 0, sizeof(*s));
+	s->arena = arena;
+	s->stacks = stacks;
+	if (cfg)
+		s->cfg = *cfg;
+}
+
+static int socket_type(int64_t type)
+{
+	return (int)(type & 0xf); /* SOCK_NONBLOCK and SOCK_CLOEXEC are not part of the type */
+}
+
+int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
+{
+	struct sl_transport *t;
+	int rc = 0;
+	if (s->exited)
+		return 0; /* the report is being written: nothing after the exit counts */
+	switch (ev->type) {
+	case SL_EV_SOCKET:
+		close_fd(s, ev->fd, 1);
+		if (!new_transport(s, ev, ev->fd, (int)ev->a, socket_type(ev->b), SL_ROLE_NONE))
+			rc = -1;
+		break;
+	case SL_EV_SOCKETPAIR:
+		close_fd(s, ev->fd, 1);
+		close_fd(s, ev->fd2, 1);
+		if (!new_transport(s, ev, ev->fd, (int)ev->a, socket_type(ev->b), SL_ROLE_PAIR) ||
+		    !new_transport(s, ev, ev->fd2, (int)ev->a, socket_type(ev->b), SL_ROLE_PAIR))
+			rc = -1;
+		break;
+	case SL_EV_ACCEPT: {
+		struct sl_transport *l = socket_at(s, ev->fd);
+		const struct sockaddr *peer = ev->addr;
+		int domain = l ? l->domain : (peer && ev->addrlen >= sizeof(peer->sa_family) ? peer->sa_family : 0);
+		close_fd(s, ev->fd2, 1);
+		t = new_transport(s, ev, ev->fd2, domain, l ? l->type : SOCK_STREAM, SL_ROLE_ACCEPTED);
+		if (!t)
+			rc = -1;
+		else if (set_addr(s, &t->peer, ev) < 0)
+			rc = -1;
+		else if (l && l->local.family && l->local.family != AF_UNIX)
+			t->local = l->local; /* the listener's address; a wildcard stays one */
+		break;
+	}
+	case SL_EV_RECEIVED:
+		close_fd(s, ev->fd2, 1);
+		if (!new_transport(s, ev, ev->fd2, (int)ev->a, socket_type(ev->b), SL_ROLE_RECEIVED))
+			rc = -1;
+		break;
+	case SL_EV_DUP: {
+		if (ev->fd == ev->fd2)
+			break;
+		/* dup2 and dup3 onto an open descriptor close it first, with every rule of a close. */
+		close_fd(s, ev->fd2, 0);
+		struct sl_obj *o = sl_state_lookup(s, ev->fd);
+		if (!o)
+			break;
+		if (fdtab_set(s, ev->fd2, o) < 0) {
+			rc = -1;
+			break;
+		}
+		if (o->kind == SL_OBJ_SOCKET)
+			((struct sl_transport *)o)->nfds++;
+		else
+			((struct sl_epoll *)o)->nfds++;
+		break;
+	}
+	case SL_EV_CLOSE:
+		close_fd(s, ev->fd, 0);
+		break;
+	case SL_EV_CLOSE_RANGE:
+		close_range_event(s, ev->fd, ev->fd2);
+		break;
+	case SL_EV_SHUTDOWN:
+		if ((t = socket_at(s, ev->fd)) != NULL) {
+			if (ev->a == SHUT_RD || ev->a == SHUT_RDWR)
+				t->state |= SL_T_SHUT_RD;
+			if (ev->a == SHUT_WR || ev->a == SHUT_RDWR)
+				t->state |= SL_T_SHUT_WR;
+		}
+		break;
+	case SL_EV_CONNECT:
+		if ((t = socket_at(s, ev->fd)) != NULL) {
+			if (t->role == SL_ROLE_NONE || t->role == SL_ROLE_BOUND)
+				t->role = SL_ROLE_CLIENT;
+			rc = set_addr(s, &t->peer, ev);
+		}
+		break;
+	case SL_EV_BIND:
+		if ((t = socket_at(s, ev->fd)) != NULL) {
+			if (t->role == SL_ROLE_NONE)
+				t->role = SL_ROLE_BOUND;
+			rc = set_addr(s, &t->local, ev);
+		}
+		break;
+	case SL_EV_LISTEN:
+		if ((t = socket_at(s, ev->fd)) != NULL)
+			t->role = SL_ROLE_LISTENER;
+		break;
+	case SL_EV_ADDR:
+		if ((t = socket_at(s, ev->fd)) != NULL)
+			rc = set_addr(s, ev->a ? &t->peer : &t->local, ev);
+		break;
+	case SL_EV_EPOLL_CREATE:
+		close_fd(s, ev->fd, 1);
+		if (!new_epoll(s, ev->fd, ++s->next_epoll_id))
+			rc = -1;
+		break;
+	case SL_EV_EPOLL_CTL:
+		rc = epoll_ctl_event(s, ev);
+		break;
+	case SL_EV_EXIT_PHASE:
+		if (s->exit_phase == SL_EXIT_PHASE_NONE)
+			s->exit_phase = (uint8_t)ev->a;
+		break;
+	case SL_EV_EXIT:
+		exit_event(s, ev);
+		break;
+	case SL_EV_EXEC:
+		s->execed = ev->a == 0;
+		break;
+	case SL_EV_FORKED:
+		forked_event(s, ev);
+		break;
+	case SL_EV_INHERIT:
+		close_fd(s, ev->fd, 1);
+		t = new_transport(s, ev, ev->fd, (int)ev->a, socket_type(ev->b), (enum sl_role)ev->fd2);
+		if (!t) {
+			rc = -1;
+			break;
+		}
+		/* An inherited transport keeps the parent's id and is not one this process made. */
+		s->next_transport_id--;
+		s->transports_seen--;
+		t->id = ev->obj;
+		t->state |= SL_T_INHERITED;
+		break;
+	case SL_EV_INHERIT_EPOLL: {
+		close_fd(s, ev->fd, 1);
+		struct sl_epoll *ep = new_epoll(s, ev->fd, ev->obj);
+		if (!ep)
+			rc = -1;
+		else
+			ep->inherited = 1;
+		break;
+	}
+	default:
+		if (ev->type >= SL_EV_SSL_NEW && ev->type < SL_EV_TYPE_MAX)
+			rc = sl_tls_apply(s, ev);
+		break;
+	}
+	if (rc < 0 || s->arena->failed)
+		s->out_of_memory = 1;
+	return rc < 0 ? -1 : 0;
+}
+
+int sl_state_take_want_addr(struct sl_state *s, int *fds, int max)
+{
+	int n = s->n_want_addr < max ? s->n_want_addr : max;
+	memcpy(fds, s->want_addr, (size_t)n * sizeof(int));
+	s->n_want_addr = 0;
+	return n;
+}
+
+/* ---- walking the state ---- */
+
+static int first_fd_of(const struct sl_state *s, int fd, const struct sl_obj *o)
+{
+	for (int lower = 0; lower < fd; lower++)
+		if (sl_state_lookup(s, lower) == o)
+			return lower;
+	return fd;
+}
+
+struct open_ctx {
+	struct sl_state *s;
+	sl_open_fn fn;
+	void *ctx;
+};
+
+static void open_obj(void *vctx, int fd, struct sl_obj *o)
+{
+	struct open_ctx *oc = vctx;
+	if (o->kind != SL_OBJ_SOCKET)
+		return;
+	struct sl_transport *t = (struct sl_transport *)o;
+	if (!judged(oc->s, t))
+		return;
+	/* Visit a transport through its lowest descriptor only. Several descriptors to one
+	 * socket are rare, so the look back costs nothing in the common case. */
+	if (t->nfds > 1 && first_fd_of(oc->s, fd, o) != fd)
+		return;
+	oc->fn(oc->ctx, oc->s, t, fd);
+}
+
+void sl_state_for_each_open(struct sl_state *s, sl_open_fn fn, void *ctx)
+{
+	struct open_ctx oc = {s, fn, ctx};
+	fd_walk(s, open_obj, &oc);
+}
+
+static void snapshot_obj(void *vctx, int fd, struct sl_obj *o);
+
+struct snap_ctx {
+	const struct sl_state *s;
+	sl_emit_fn emit;
+	void *ctx;
+	int pass; /* 0: sockets, 1: epoll sets, 2: registrations */
+};
+
+static void snapshot_obj(void *vctx, int fd, struct sl_obj *o)
+{
+	struct snap_ctx *sc = vctx;
+	struct sl_event ev = {0};
+	int nfds = o->kind == SL_OBJ_SOCKET ? (int)((struct sl_transport *)o)->nfds
+					    : (int)((struct sl_epoll *)o)->nfds;
+	int first = nfds > 1 ? first_fd_of(sc->s, fd, o) : fd;
+	if (first != fd) {
+		if ((sc->pass == 0 && o->kind == SL_OBJ_SOCKET) || (sc->pass == 1 && o->kind == SL_OBJ_EPOLL)) {
+			ev.type = SL_EV_DUP;
+			ev.fd = first;
+			ev.fd2 = fd;
+			sc->emit(sc->ctx, &ev);
+		}
+		return;
+	}
+	if (sc->pass == 0 && o->kind == SL_OBJ_SOCKET) {
+		const struct sl_transport *t = (const struct sl_transport *)o;
+		ev.type = SL_EV_INHERIT;
+		ev.fd = fd;
+		ev.fd2 = t->role;
+		ev.a = t->domain;
+		ev.b = t->type;
+		ev.obj = t->id;
+		ev.stack = t->stack;
+		ev.pystack = t->pystack;
+		sc->emit(sc->ctx, &ev);
+		sl_tls_snapshot_transport(sc->s, t, fd, sc->emit, sc->ctx);
+	} else if (sc->pass == 1 && o->kind == SL_OBJ_EPOLL) {
+		ev.type = SL_EV_INHERIT_EPOLL;
+		ev.fd = fd;
+		ev.obj = ((const struct sl_epoll *)o)->id;
+		sc->emit(sc->ctx, &ev);
+	} else if (sc->pass == 2 && o->kind == SL_OBJ_EPOLL) {
+		for (const struct sl_reg *r = ((const struct sl_epoll *)o)->regs; r; r = r->ep_next) {
+			if (r->fd_closed)
+				continue; /* the child can neither DEL nor see this number as the socket */
+			ev.type = SL_EV_EPOLL_CTL;
+			ev.fd = fd;
+			ev.fd2 = r->fd;
+			ev.a = 1;
+			ev.b = r->events;
+			ev.stack = r->stack;
+			ev.pystack = r->pystack;
+			sc->emit(sc->ctx, &ev);
+		}
+	}
+}
+
+void sl_state_snapshot(const struct sl_state *s, sl_emit_fn emit, void *ctx)
+{
+	struct snap_ctx sc = {s, emit, ctx, 0};
+	for (sc.pass = 0; sc.pass < 3; sc.pass++)
+		fd_walk(s, snapshot_obj, &sc);
+	sl_tls_snapshot_rest(s, emit, ctx);
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct sl_transport *x = *(const struct sl_transport *const *)a;
+	const struct sl_transport *y = *(const struct sl_transport *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int sl_state_for_each_flagged(struct sl_state *s, sl_transport_fn fn, void *ctx)
+{
+	size_t n = 0;
+	for (struct sl_transport *t = s->done_head; t; t = t->next)
+		n++;
+	if (n == 0)
+		return 0;
+	struct sl_transport **v = sl_arena_alloc(s->arena, n * sizeof(*v));
+	if (!v)
+		return -1;
+	size_t i = 0;
+	for (struct sl_transport *t = s->done_head; t; t = t->next)
+		v[i++] = t;
+	qsort(v, i, sizeof(*v), by_id);
+	for (size_t k = 0; k < i; k++)
+		fn(ctx, v[k]);
+	sl_arena_free(s->arena, v, n * sizeof(*v));
+	return 0;
+}
+
+/* ---- names ---- */
+
+const char *sl_role_name(int role)
+{
+	static const char *const names[SL_ROLE_COUNT] = {"socket", "client", "accepted", "listener",
+							 "bound", "pair", "received"};
+	return role >= 0 && role < SL_ROLE_COUNT ? names[role] : "socket";
+}
+
+const char *sl_family_name(int domain)
+{
+	switch (domain) {
+	case AF_INET: return "inet";
+	case AF_INET6: return "inet6";
+	case AF_UNIX: return "unix";
+	case AF_NETLINK: return "netlink";
+	case AF_PACKET: return "packet";
+	case 0: return "none";
+	default: return "other";
+	}
+}
+
+const char *sl_type_name(int type)
+{
+	switch (type) {
+	case SOCK_STREAM: return "stream";
+	case SOCK_DGRAM: return "dgram";
+	case SOCK_SEQPACKET: return "seqpacket";
+	case SOCK_RAW: return "raw";
+	case 0: return "none";
+	default: return "other";
+	}
+}
+
+const char *sl_kind_name(const struct sl_transport *t, char *buf, unsigned size)
+{
+	if (t->domain == AF_INET || t->domain == AF_INET6) {
+		const char *proto = t->type == SOCK_STREAM ? "tcp" : t->type == SOCK_DGRAM ? "udp" : "ip";
+		snprintf(buf, size, "%s%c", proto, t->domain == AF_INET ? '4' : '6');
+	} else if (t->domain == AF_UNIX) {
+		snprintf(buf, size, "unix-%s", sl_type_name(t->type));
+	} else if (t->domain == 0) {
+		snprintf(buf, size, "tls");
+	} else {
+		snprintf(buf, size, "%s", sl_family_name(t->domain));
+	}
+	return buf;
+}

@@ -1,0 +1,190 @@
+/* The transport table and the lifecycle rules: what a close, a dup2, an EPOLL_CTL_DEL or an exit
+ * means, and which findings each raises. Every verdict sockleak gives is decided here, once: the
+ * live preload applies events as they happen, and the analyzer replays an event log through the
+ * same function. */
+#ifndef SOCKLEAK_LIFECYCLE_H
+#define SOCKLEAK_LIFECYCLE_H
+
+#include <stdint.h>
+
+#include "addr.h"
+#include "arena.h"
+#include "event.h"
+#include "flags.h"
+#include "stacks.h"
+
+enum sl_obj_kind { SL_OBJ_SOCKET = 1, SL_OBJ_EPOLL = 2 };
+
+enum sl_role {
+	SL_ROLE_NONE = 0,   /* created, not yet connected, bound or listening */
+	SL_ROLE_CLIENT,     /* connect() */
+	SL_ROLE_ACCEPTED,   /* the server side of an accepted connection */
+	SL_ROLE_LISTENER,   /* listen() */
+	SL_ROLE_BOUND,      /* bind() without listen() or connect(), e.g. a UDP server */
+	SL_ROLE_PAIR,       /* one end of a socketpair() */
+	SL_ROLE_RECEIVED,   /* received from another process through SCM_RIGHTS */
+	SL_ROLE_COUNT
+};
+
+/* What every object in the descriptor table starts with. */
+struct sl_obj {
+	uint8_t kind;
+};
+
+/* One finding on one transport, with the facts its explanation needs. */
+struct sl_finding {
+	struct sl_finding *next;
+	uint8_t flag;       /* enum sl_flag */
+	uint8_t when;       /* enum sl_finding_when */
+	uint8_t exit_phase; /* for closed-at-exit: which cleanup closed it */
+	int32_t fd;         /* the descriptor concerned */
+	int32_t epoll_fd;   /* reader-not-removed, closed-while-registered: the epoll set's descriptor */
+	uint32_t stack;     /* registration stack (epoll findings) or SSL creation stack (TLS) */
+	uint32_t pystack;
+	uint32_t events;    /* epoll findings: the registration's event mask */
+	uint64_t epoll_id;
+};
+
+enum sl_finding_when {
+	SL_WHEN_AT_EXIT = 0,       /* found when the process exited */
+	SL_WHEN_EPOLL_CLOSED = 1,  /* found when the epoll set was closed */
+	SL_WHEN_CLOSE = 2,         /* found when a descriptor was closed */
+	SL_WHEN_SSL_FREE = 3,      /* found when the SSL object was freed */
+};
+
+struct sl_tls; /* lifecycle_tls.c */
+
+enum sl_transport_state {
+	SL_T_OPEN = 1,       /* at least one descriptor refers to it */
+	SL_T_INHERITED = 2,  /* came from the parent process through fork */
+	SL_T_SHUT_RD = 4,
+	SL_T_SHUT_WR = 8,
+	SL_T_UNSEEN_CLOSE = 16, /* its descriptor was closed behind sockleak's back */
+	SL_T_LISTED = 32,    /* on the list of finished transports with findings */
+};
+
+struct sl_transport {
+	struct sl_obj obj;
+	uint8_t role;
+	uint8_t state;       /* enum sl_transport_state bits */
+	uint8_t pad_;
+	uint16_t flags;      /* bit (1 << enum sl_flag) per finding raised */
+	uint16_t domain;     /* AF_INET, AF_INET6, AF_UNIX, ... */
+	uint16_t type;       /* SOCK_STREAM, SOCK_DGRAM, ... */
+	uint16_t pad2_;
+	int32_t fd;          /* the descriptor it was made or last closed with */
+	uint32_t nfds;       /* open descriptors referring to it */
+	uint32_t stack;
+	uint32_t pystack;
+	uint64_t id;         /* 1, 2, ... in order of creation in this process */
+	struct sl_addr local;
+	struct sl_addr peer;
+	struct sl_reg *regs; /* its epoll registrations */
+	struct sl_finding *findings;
+	struct sl_tls *tls;  /* the TLS session bound to it, if any */
+	struct sl_transport *next; /* on the list of finished transports with findings */
+};
+
+struct sl_epoll {
+	struct sl_obj obj;
+	uint8_t inherited;
+	uint32_t nfds;
+	int32_t fd;
+	uint64_t id;
+	struct sl_reg *regs;
+};
+
+/* One registration, as the kernel keys it: (epoll set, descriptor number, open file). */
+struct sl_reg {
+	struct sl_reg *ep_prev, *ep_next; /* in the epoll set's list */
+	struct sl_reg *t_next;            /* in the transport's list */
+	struct sl_epoll *ep;
+	struct sl_transport *t;
+	int32_t fd;
+	uint32_t events;
+	uint32_t stack;
+	uint32_t pystack;
+	uint8_t fd_closed; /* the number was closed while the file stayed open */
+};
+
+#define SL_FDTAB_CHUNK_BITS 12
+#define SL_FDTAB_CHUNK (1u << SL_FDTAB_CHUNK_BITS)
+#define SL_FDTAB_MAX_CHUNKS (1u << 14) /* descriptors up to 64M are tracked */
+
+struct sl_state_config {
+	int report_inherited; /* flag transports inherited through fork too */
+};
+
+struct sl_state {
+	struct sl_arena *arena;
+	struct sl_stack_store *stacks;
+	struct sl_state_config cfg;
+	/* The descriptor table: chunks are allocated on first use and never freed, so the preload
+	 * can peek at an entry without the lock (sl_state_peek). */
+	struct sl_obj **fdtab[SL_FDTAB_MAX_CHUNKS];
+	uint64_t next_transport_id;
+	uint64_t next_epoll_id;
+	uint64_t transports_seen;  /* created in this process (not inherited) */
+	uint64_t live_transports;
+	struct sl_transport *done_head, *done_tail; /* finished transports with findings */
+	int want_addr[16];                          /* see sl_state_take_want_addr */
+	int n_want_addr;
+	struct sl_tls_table *tls;                   /* lifecycle_tls.c */
+	uint8_t exit_phase;   /* enum sl_exit_phase: the first cleanup that began */
+	uint8_t exited;       /* the process exited (or died): the state is final */
+	uint8_t exit_how;     /* enum sl_exit_how */
+	uint8_t execed;       /* the image was replaced by exec */
+	uint8_t forked;       /* this process is a forked child */
+	int exit_status;
+	int out_of_memory;    /* an event could not be applied: the state is incomplete */
+};
+
+/* Prepares an empty state. The arena and stack store outlive it. */
+void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,
+		   const struct sl_state_config *cfg);
+
+/* Applies one event. Returns 0, or -1 when memory ran out (the state is then incomplete). */
+int sl_state_apply(struct sl_state *s, const struct sl_event *ev);
+
+/* Whether a descriptor refers to a tracked object. Safe without the lock: a racing update gives
+ * a stale answer, never a crash. */
+static inline int sl_state_peek(const struct sl_state *s, int fd)
+{
+	if (fd < 0 || (unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
+		return 0;
+	struct sl_obj **chunk = __atomic_load_n(&s->fdtab[(unsigned)fd >> SL_FDTAB_CHUNK_BITS], __ATOMIC_ACQUIRE);
+	return chunk && __atomic_load_n(&chunk[fd & (SL_FDTAB_CHUNK - 1)], __ATOMIC_RELAXED) != NULL;
+}
+
+struct sl_obj *sl_state_lookup(const struct sl_state *s, int fd);
+
+/* Descriptors of transports that just got a finding, are still open and whose local or peer
+ * address is not known. The preload asks the kernel (getsockname) about these: a system call is
+ * worth it only for the few transports that will be reported. Fills fds, returns how many, and
+ * empties the list. */
+int sl_state_take_want_addr(struct sl_state *s, int *fds, int max);
+
+/* Calls fn for every open transport not inherited (or all, with report_inherited), with one of
+ * its descriptors. fn may apply SL_EV_ADDR events, nothing else. */
+typedef void (*sl_open_fn)(void *ctx, struct sl_state *s, const struct sl_transport *t, int fd);
+void sl_state_for_each_open(struct sl_state *s, sl_open_fn fn, void *ctx);
+
+/* Emits the events that rebuild this state's open transports and epoll sets in an empty state
+ * (marked inherited): the start of a forked child's event log. */
+typedef void (*sl_emit_fn)(void *ctx, const struct sl_event *ev);
+void sl_state_snapshot(const struct sl_state *s, sl_emit_fn emit, void *ctx);
+
+/* Calls fn for every transport with at least one finding, in order of id. Open transports are
+ * given the lowest descriptor that refers to them. Allocates a temporary array from the arena;
+ * returns -1 when that fails. */
+typedef void (*sl_transport_fn)(void *ctx, const struct sl_transport *t);
+int sl_state_for_each_flagged(struct sl_state *s, sl_transport_fn fn, void *ctx);
+
+/* Names used in reports and JSON: "tcp", "udp", "unix", ...; "inet", "inet6", ...; roles. */
+const char *sl_role_name(int role);
+const char *sl_family_name(int domain);
+const char *sl_type_name(int type);
+/* "tcp4", "udp6", "unix-stream", "netlink", ... */
+const char *sl_kind_name(const struct sl_transport *t, char *buf, unsigned size);
+
+#endif

@@ -1,0 +1,369 @@
+#include "lifecycle_tls.h"
+
+#include <string.h>
+
+/* OpenSSL's values, restated so that core/ does not include OpenSSL's headers. */
+#define SSL_SENT_SHUTDOWN 1
+#define SSL_RECEIVED_SHUTDOWN 2
+#define SSL_ERROR_WANT_READ 2
+
+struct sl_tls_table {
+	struct sl_tls **buckets;
+	uint32_t nbuckets; /* a power of two */
+	uint32_t count;
+};
+
+static uint32_t bucket_of(const struct sl_tls_table *tab, uint64_t ssl)
+{
+	uint64_t h = ssl * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(h >> 32) & (tab->nbuckets - 1);
+}
+
+static struct sl_tls *find(const struct sl_state *s, uint64_t ssl)
+{
+	const struct sl_tls_table *tab = s->tls;
+	if (!tab || tab->count == 0)
+		return NULL;
+	for (struct sl_tls *x = tab->buckets[bucket_of(tab, ssl)]; x; x = x->hnext)
+		if (x->ssl == ssl)
+			return x;
+	return NULL;
+}
+
+static int grow(struct sl_state *s)
+{
+	struct sl_tls_table *tab = s->tls;
+	uint32_t n = tab->nbuckets ? tab->nbuckets * 2 : 64;
+	struct sl_tls **b = sl_arena_alloc(s->arena, (size_t)n * sizeof(*b));
+	if (!b)
+		return -1;
+	struct sl_tls_table old = *tab;
+	tab->buckets = b;
+	tab->nbuckets = n;
+	for (uint32_t i = 0; i < old.nbuckets; i++) {
+		while (old.buckets[i]) {
+			struct sl_tls *x = old.buckets[i];
+			old.buckets[i] = x->hnext;
+			uint32_t k = bucket_of(tab, x->ssl);
+			x->hnext = b[k];
+			b[k] = x;
+		}
+	}
+	if (old.buckets)
+		sl_arena_free(s->arena, old.buckets, (size_t)old.nbuckets * sizeof(*old.buckets));
+	return 0;
+}
+
+static struct sl_tls *insert(struct sl_state *s, uint64_t ssl)
+{
+	if (!s->tls) {
+		s->tls = sl_arena_alloc(s->arena, sizeof(*s->tls));
+		if (!s->tls)
+			return NULL;
+	}
+	struct sl_tls_table *tab = s->tls;
+	if (tab->count >= tab->nbuckets && grow(s) < 0)
+		return NULL;
+	struct sl_tls *x = sl_arena_alloc(s->arena, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->ssl = ssl;
+	uint32_t k = bucket_of(tab, ssl);
+	x->hnext = tab->buckets[k];
+	tab->buckets[k] = x;
+	tab->count++;
+	return x;
+}
+
+/* Takes x out of the table (the SSL address may be handed to the next SSL_new). */
+static void unlink_tls(struct sl_state *s, struct sl_tls *x)
+{
+	struct sl_tls_table *tab = s->tls;
+	struct sl_tls **p = &tab->buckets[bucket_of(tab, x->ssl)];
+	while (*p && *p != x)
+		p = &(*p)->hnext;
+	if (*p) {
+		*p = x->hnext;
+		tab->count--;
+	}
+	x->hnext = NULL;
+}
+
+/* The transport a TLS finding is reported on: the bound one, or for a session never bound to a
+ * socket an entry of its own, with the SSL object's creation stack. */
+static struct sl_transport *report_transport(struct sl_state *s, struct sl_tls *x)
+{
+	if (x->t)
+		return x->t;
+	struct sl_transport *t = sl_state_new_detached(s, x->stack, x->pystack);
+	if (!t)
+		return NULL;
+	if (x->inherited)
+		t->state |= SL_T_INHERITED;
+	t->tls = x;
+	x->t = t;
+	return t;
+}
+
+static void raise_tls(struct sl_state *s, struct sl_tls *x, enum sl_flag flag, enum sl_finding_when when)
+{
+	if (x->inherited && !s->cfg.report_inherited)
+		return;
+	struct sl_transport *t = report_transport(s, x);
+	if (!t)
+		return;
+	struct sl_finding *f = sl_state_raise(s, t, flag, when);
+	if (f) {
+		f->stack = x->stack;
+		f->pystack = x->pystack;
+	}
+	sl_state_list_finished(s, t);
+}
+
+/* The session has ended (its socket closed, SSL_free, SSL_clear or exit): judge how far its
+ * shutdown went. */
+static void end_session(struct sl_state *s, struct sl_tls *x, enum sl_finding_when when)
+{
+	if (x->ended)
+		return;
+	x->ended = 1;
+	if (x->two_way && !x->received)
+		raise_tls(s, x, SL_FLAG_TLS_SHUTDOWN_ABANDONED, when);
+	else if (x->handshake && !x->sent && !x->quiet && !(x->set_shutdown & SSL_SENT_SHUTDOWN))
+		raise_tls(s, x, SL_FLAG_TLS_NO_CLOSE_NOTIFY, when);
+}
+
+static void bind_to(struct sl_state *s, struct sl_tls *x, struct sl_transport *t, int how)
+{
+	if (x->t == t) {
+		if (how == SL_TLS_BIND_FD || x->bind == 0)
+			x->bind = (uint8_t)how;
+		return;
+	}
+	if (x->t && x->t->tls == x) {
+		struct sl_transport *old = x->t;
+		old->tls = NULL;
+		sl_state_release_finished(s, old);
+	}
+	if (t->tls && t->tls != x) {
+		/* A transport reports one session: the newest. An older, freed one is forgotten. */
+		struct sl_tls *prev = t->tls;
+		prev->t = NULL;
+		if (prev->freed)
+			sl_arena_free(s->arena, prev, sizeof(*prev));
+	}
+	x->t = t;
+	x->bind = (uint8_t)how;
+	t->tls = x;
+}
+
+static void note_shutdown(struct sl_tls *x, const struct sl_event *ev)
+{
+	int ret = (int)ev->a;
+	int err = (int)ev->b;
+	int flags = ev->fd2;
+	if (x->n_results < 255) {
+		if (x->n_results < SL_TLS_MAX_RESULTS)
+			x->results[x->n_results] = (int8_t)ret;
+		x->n_results++;
+	}
+	/* A quiet shutdown sets OpenSSL's flags without sending or receiving anything. */
+	if (!x->quiet) {
+		if (flags & SSL_SENT_SHUTDOWN)
+			x->sent = 1;
+		if (flags & SSL_RECEIVED_SHUTDOWN)
+			x->received = 1;
+	}
+	if (ret == 1 && !x->quiet)
+		x->received = x->sent = 1;
+	/* Two-way: called again after a 0 (close_notify sent, the peer's awaited), or told to wait
+	 * for the peer's data. A single call that sends and then frees is a clean one-way close. */
+	if (x->last_zero || (ret < 0 && err == SSL_ERROR_WANT_READ))
+		x->two_way = 1;
+	x->last_zero = ret == 0;
+}
+
+static void reset_session(struct sl_tls *x)
+{
+	x->handshake = x->sent = x->received = x->two_way = x->last_zero = 0;
+	x->set_shutdown = 0;
+	x->ended = 0;
+	x->n_results = 0;
+}
+
+/* Packs a session's facts for a forked child's log (SSL_EV_SSL_INHERIT). */
+static int64_t pack(const struct sl_tls *x)
+{
+	return (int64_t)x->handshake | (int64_t)x->sent << 1 | (int64_t)x->received << 2 |
+	       (int64_t)x->quiet << 3 | (int64_t)(x->set_shutdown & 3) << 4 | (int64_t)x->two_way << 6 |
+	       (int64_t)x->last_zero << 7 | (int64_t)(x->role & 3) << 8 | (int64_t)(x->bind & 7) << 10 |
+	       (int64_t)x->ended << 13;
+}
+
+static void unpack(struct sl_tls *x, int64_t v)
+{
+	x->handshake = v & 1;
+	x->sent = (v >> 1) & 1;
+	x->received = (v >> 2) & 1;
+	x->quiet = (v >> 3) & 1;
+	x->set_shutdown = (v >> 4) & 3;
+	x->two_way = (v >> 6) & 1;
+	x->last_zero = (v >> 7) & 1;
+	x->role = (v >> 8) & 3;
+	x->bind = (v >> 10) & 7;
+	x->ended = (v >> 13) & 1;
+}
+
+int sl_tls_apply(struct sl_state *s, const struct sl_event *ev)
+{
+	struct sl_tls *x = find(s, ev->obj);
+	if (ev->type == SL_EV_SSL_NEW || ev->type == SL_EV_SSL_INHERIT) {
+		if (x) {
+			/* The address came back without a free sockleak saw: forget the old object. */
+			unlink_tls(s, x);
+			if (x->t && x->t->tls == x)
+				x->freed = 1;
+			else
+				sl_arena_free(s->arena, x, sizeof(*x));
+		}
+		x = insert(s, ev->obj);
+		if (!x)
+			return -1;
+		x->stack = ev->stack;
+		x->pystack = ev->pystack;
+		if (ev->type == SL_EV_SSL_NEW) {
+			x->quiet = ev->a != 0;
+		} else {
+			unpack(x, ev->a);
+			x->inherited = 1;
+			struct sl_transport *t = sl_state_socket_at(s, ev->fd);
+			if (t)
+				bind_to(s, x, t, x->bind ? x->bind : SL_TLS_BIND_FD);
+		}
+		return 0;
+	}
+	if (!x)
+		return 0; /* an SSL object made before tracking began */
+	switch (ev->type) {
+	case SL_EV_SSL_FREE: {
+		end_session(s, x, SL_WHEN_SSL_FREE);
+		unlink_tls(s, x);
+		x->freed = 1;
+		x->free_stack = ev->stack;
+		struct sl_transport *t = x->t;
+		if (!t)
+			sl_arena_free(s->arena, x, sizeof(*x));
+		else
+			sl_state_release_finished(s, t); /* frees x with t when nothing else keeps t */
+		break;
+	}
+	case SL_EV_SSL_CLEAR:
+		end_session(s, x, SL_WHEN_SSL_FREE);
+		reset_session(x);
+		break;
+	case SL_EV_SSL_BIND: {
+		struct sl_transport *t = sl_state_socket_at(s, ev->fd);
+		if (t)
+			bind_to(s, x, t, (int)ev->a);
+		break;
+	}
+	case SL_EV_SSL_HANDSHAKE:
+		x->handshake = 1;
+		if (ev->a)
+			x->role = (uint8_t)ev->a;
+		break;
+	case SL_EV_SSL_SHUTDOWN:
+		note_shutdown(x, ev);
+		break;
+	case SL_EV_SSL_SET_SHUTDOWN:
+		x->set_shutdown |= (uint8_t)(ev->a & 3);
+		if (ev->a & SSL_RECEIVED_SHUTDOWN)
+			x->received = 1;
+		break;
+	case SL_EV_SSL_QUIET:
+		x->quiet = ev->a != 0;
+		break;
+	case SL_EV_SSL_STATE:
+		x->role = (uint8_t)ev->a;
+		break;
+	}
+	return 0;
+}
+
+void sl_tls_transport_finished(struct sl_state *s, struct sl_transport *t)
+{
+	if (t->tls && !t->tls->freed)
+		end_session(s, t->tls, SL_WHEN_CLOSE);
+}
+
+int sl_tls_holds_transport(const struct sl_state *s, const struct sl_transport *t)
+{
+	(void)s;
+	return t->tls && !t->tls->freed;
+}
+
+void sl_tls_transport_released(struct sl_state *s, struct sl_transport *t)
+{
+	struct sl_tls *x = t->tls;
+	if (!x)
+		return;
+	t->tls = NULL;
+	if (x->t == t)
+		x->t = NULL;
+	if (x->freed)
+		sl_arena_free(s->arena, x, sizeof(*x));
+}
+
+void sl_tls_process_exit(struct sl_state *s, int killed)
+{
+	struct sl_tls_table *tab = s->tls;
+	if (!tab || killed)
+		return;
+	for (uint32_t i = 0; i < tab->nbuckets; i++) {
+		for (struct sl_tls *x = tab->buckets[i]; x; x = x->hnext) {
+			end_session(s, x, SL_WHEN_AT_EXIT);
+			raise_tls(s, x, SL_FLAG_TLS_NOT_FREED, SL_WHEN_AT_EXIT);
+		}
+	}
+}
+
+void sl_tls_forked(struct sl_state *s)
+{
+	struct sl_tls_table *tab = s->tls;
+	if (!tab)
+		return;
+	for (uint32_t i = 0; i < tab->nbuckets; i++)
+		for (struct sl_tls *x = tab->buckets[i]; x; x = x->hnext)
+			x->inherited = 1;
+}
+
+static void emit_inherit(const struct sl_tls *x, int fd, sl_emit_fn emit, void *ctx)
+{
+	struct sl_event ev = {0};
+	ev.type = SL_EV_SSL_INHERIT;
+	ev.obj = x->ssl;
+	ev.fd = fd;
+	ev.a = pack(x);
+	ev.stack = x->stack;
+	ev.pystack = x->pystack;
+	emit(ctx, &ev);
+}
+
+void sl_tls_snapshot_transport(const struct sl_state *s, const struct sl_transport *t, int fd,
+			       sl_emit_fn emit, void *ctx)
+{
+	(void)s;
+	if (t->tls && !t->tls->freed)
+		emit_inherit(t->tls, fd, emit, ctx);
+}
+
+void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx)
+{
+	const struct sl_tls_table *tab = s->tls;
+	if (!tab)
+		return;
+	for (uint32_t i = 0; i < tab->nbuckets; i++)
+		for (const struct sl_tls *x = tab->buckets[i]; x; x = x->hnext)
+			if (!x->t || !(x->t->state & SL_T_OPEN) || x->t->domain == 0)
+				emit_inherit(x, -1, emit, ctx);
+}

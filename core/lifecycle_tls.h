@@ -1,0 +1,56 @@
+/* The TLS half of the lifecycle rules: OpenSSL sessions, how far each was shut down, and the
+ * TLS findings. Called only from lifecycle.c; the report reads struct sl_tls directly. */
+#ifndef SOCKLEAK_LIFECYCLE_TLS_H
+#define SOCKLEAK_LIFECYCLE_TLS_H
+
+#include "lifecycle.h"
+
+#define SL_TLS_MAX_RESULTS 8
+
+/* One SSL object, as observed through the calls the program made (never read back from
+ * OpenSSL's own flags at free time: curl resets them after its shutdown). */
+struct sl_tls {
+	struct sl_tls *hnext;      /* in the table's bucket */
+	uint64_t ssl;              /* the SSL object's address */
+	struct sl_transport *t;    /* the transport it is bound to, or its own report entry */
+	uint32_t stack, pystack;   /* SSL_new */
+	uint32_t free_stack;       /* SSL_free */
+	uint8_t bind;              /* enum sl_tls_bind, 0 when never bound */
+	uint8_t role;              /* 1 client, 2 server, 0 unknown */
+	uint8_t handshake;         /* the handshake completed */
+	uint8_t sent;              /* close_notify was sent */
+	uint8_t received;          /* the peer's close_notify was received */
+	uint8_t quiet;             /* quiet shutdown: nothing is sent, by choice */
+	uint8_t set_shutdown;      /* SSL_set_shutdown bits the program set */
+	uint8_t two_way;           /* a two-way shutdown was begun */
+	uint8_t last_zero;         /* the previous SSL_shutdown returned 0 */
+	uint8_t freed;
+	uint8_t ended;             /* the session's end was judged */
+	uint8_t inherited;
+	uint8_t n_results;         /* SSL_shutdown calls seen (results kept for the first few) */
+	int8_t results[SL_TLS_MAX_RESULTS];
+};
+
+int sl_tls_apply(struct sl_state *s, const struct sl_event *ev);
+/* t's last descriptor was closed: a session bound to it has ended. */
+void sl_tls_transport_finished(struct sl_state *s, struct sl_transport *t);
+/* Whether a live SSL object still refers to t (so t must outlive its close). */
+int sl_tls_holds_transport(const struct sl_state *s, const struct sl_transport *t);
+/* t is being freed: detach or free its session record. */
+void sl_tls_transport_released(struct sl_state *s, struct sl_transport *t);
+void sl_tls_process_exit(struct sl_state *s, int killed);
+void sl_tls_forked(struct sl_state *s);
+/* Fork snapshot: the session bound to an open transport (after its SSL_EV_INHERIT), then the rest. */
+void sl_tls_snapshot_transport(const struct sl_state *s, const struct sl_transport *t, int fd,
+			       sl_emit_fn emit, void *ctx);
+void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx);
+
+/* Shared with lifecycle.c. */
+struct sl_finding *sl_state_raise(struct sl_state *s, struct sl_transport *t, enum sl_flag flag,
+				  enum sl_finding_when when);
+void sl_state_release_finished(struct sl_state *s, struct sl_transport *t);
+void sl_state_list_finished(struct sl_state *s, struct sl_transport *t);
+struct sl_transport *sl_state_socket_at(const struct sl_state *s, int fd);
+struct sl_transport *sl_state_new_detached(struct sl_state *s, uint32_t stack, uint32_t pystack);
+
+#endif

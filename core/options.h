@@ -1,0 +1,48 @@
+/* SOCKLEAK_OPTIONS: every option declared once, here, with its type, default and help. The
+ * syntax is the sanitizers': name=value pairs separated by ':'; a value may be quoted ('...' or
+ * "...") to hold a ':'. */
+#ifndef SOCKLEAK_OPTIONS_H
+#define SOCKLEAK_OPTIONS_H
+
+#include <stddef.h>
+
+/* X(name, type, default, help); type is BOOL, INT or STRING. */
+#define SL_OPTION_LIST(X)                                                                              \
+	X(help, BOOL, 0, "print this list of options to stderr, then run the program")                    \
+	X(exitcode, INT, 23, "exit status when an error finding is reported; 0 leaves the status alone")   \
+	X(log_path, STRING, "", "write the text report to this file instead of stderr (%p: the pid)")     \
+	X(json, STRING, "", "also write the JSON report to this file (%p: the pid)")                       \
+	X(report, BOOL, 1, "print the text report at exit (0: only json and exitcode)")                   \
+	X(stack_depth, INT, 16, "frames kept per stack, 0 to 64 (0: no stacks)")                           \
+	X(epoll_stacks, BOOL, 1, "record where each socket was registered with epoll (EPOLL_CTL_ADD)")     \
+	X(report_inherited, BOOL, 0, "also judge transports a forked child inherited from its parent")    \
+	X(symbolize, BOOL, 1, "resolve frames to function, file and line (libdw)")                         \
+	X(suppressions, STRING, "", "file of flag:pattern lines whose findings are not reported")         \
+	X(tls, BOOL, 1, "track OpenSSL sessions (libssl.so.3)")                                            \
+	X(python, BOOL, 1, "record the Python traceback of each transport made from Python code")         \
+	X(run_dir, STRING, "", "write the event log into this directory (set by 'sockleak run')")         \
+	X(verbosity, INT, 0, "1: a summary line even when nothing is found; 2: notes on what is tracked") \
+	X(fail_alloc_after, INT, 0, "testing: the n-th allocation inside sockleak fails")
+
+struct sl_options {
+#define SL_OPT_FIELD_BOOL int
+#define SL_OPT_FIELD_INT long
+#define SL_OPT_FIELD_STRING const char *
+#define SL_OPT_FIELD(name, type, def, help) SL_OPT_FIELD_##type name;
+	SL_OPTION_LIST(SL_OPT_FIELD)
+#undef SL_OPT_FIELD
+	char storage_[4096]; /* the parsed string values point in here */
+};
+
+/* Sets every option to its default. */
+void sl_options_defaults(struct sl_options *o);
+
+/* Parses an options string over the current values. Returns 0, or -1 with a message (without
+ * the "sockleak: " prefix) in err. */
+int sl_options_parse(struct sl_options *o, const char *text, char *err, size_t errsize);
+
+/* Writes the option table, as help=1 prints it. */
+struct sl_out;
+void sl_options_print_help(struct sl_out *out);
+
+#endif

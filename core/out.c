@@ -1,0 +1,86 @@
+#include "out.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void sl_out_init(struct sl_out *o, int fd)
+{
+	o->fd = fd;
+	o->error = 0;
+	o->n = 0;
+}
+
+static void drain(struct sl_out *o)
+{
+	size_t off = 0;
+	while (off < o->n && !o->error) {
+		ssize_t w = write(o->fd, o->buf + off, o->n - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			o->error = errno;
+		} else {
+			off += (size_t)w;
+		}
+	}
+	o->n = 0;
+}
+
+void sl_out_write(struct sl_out *o, const char *s, size_t len)
+{
+	while (len > 0) {
+		if (o->n == sizeof(o->buf))
+			drain(o);
+		size_t k = sizeof(o->buf) - o->n;
+		if (k > len)
+			k = len;
+		memcpy(o->buf + o->n, s, k);
+		o->n += k;
+		s += k;
+		len -= k;
+	}
+}
+
+void sl_out_puts(struct sl_out *o, const char *s)
+{
+	sl_out_write(o, s, strlen(s));
+}
+
+void sl_out_vprintf(struct sl_out *o, const char *fmt, va_list ap)
+{
+	char tmp[4096];
+	va_list ap2;
+	va_copy(ap2, ap);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(tmp)) {
+		sl_out_write(o, tmp, (size_t)n);
+		return;
+	}
+	/* Longer than the scratch buffer: format straight into the output buffer. */
+	drain(o);
+	if ((size_t)n < sizeof(o->buf)) {
+		vsnprintf(o->buf, sizeof(o->buf), fmt, ap);
+		o->n = (size_t)n;
+	} else {
+		sl_out_write(o, tmp, sizeof(tmp) - 1);
+	}
+}
+
+void sl_out_printf(struct sl_out *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sl_out_vprintf(o, fmt, ap);
+	va_end(ap);
+}
+
+int sl_out_flush(struct sl_out *o)
+{
+	drain(o);
+	return o->error;
+}

@@ -1,0 +1,24 @@
+/* A buffered writer to a file descriptor, for reports. It does not use stdio: the report may be
+ * written from _exit(), after stdio was torn down, or into a descriptor the program also uses. */
+#ifndef SOCKLEAK_OUT_H
+#define SOCKLEAK_OUT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct sl_out {
+	int fd;
+	int error;    /* a write failed: errno of the first failure */
+	size_t n;
+	char buf[16384];
+};
+
+void sl_out_init(struct sl_out *o, int fd);
+void sl_out_write(struct sl_out *o, const char *s, size_t len);
+void sl_out_puts(struct sl_out *o, const char *s);
+void sl_out_printf(struct sl_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sl_out_vprintf(struct sl_out *o, const char *fmt, va_list ap);
+/* Returns 0, or the errno of the first failed write. */
+int sl_out_flush(struct sl_out *o);
+
+#endif

@@ -1,0 +1,44 @@
+/* Interposers for epoll sets: their creation and their registrations. */
+#include <sys/epoll.h>
+
+#include "preload.h"
+
+static void record_create(int fd)
+{
+	struct sl_event ev = {.type = SL_EV_EPOLL_CREATE, .fd = fd};
+	sl_record(&ev);
+}
+
+SL_EXPORT int epoll_create(int size)
+{
+	SL_REAL(epoll_create);
+	int fd = SL_CALL(epoll_create, -1, size);
+	if (fd >= 0 && sl_active())
+		record_create(fd);
+	return fd;
+}
+
+SL_EXPORT int epoll_create1(int flags)
+{
+	SL_REAL(epoll_create1);
+	int fd = SL_CALL(epoll_create1, -1, flags);
+	if (fd >= 0 && sl_active())
+		record_create(fd);
+	return fd;
+}
+
+SL_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+	SL_REAL(epoll_ctl);
+	int r = SL_CALL(epoll_ctl, -1, epfd, op, fd, event);
+	/* Only registrations of sockets in tracked sets matter; pipes, eventfds and timers do not. */
+	if (r == 0 && sl_tracked(epfd) && sl_tracked(fd) && sl_active()) {
+		struct sl_event ev = {.type = SL_EV_EPOLL_CTL, .fd = epfd, .fd2 = fd, .a = op,
+				      .b = event ? event->events : 0};
+		if (op == EPOLL_CTL_ADD && sl_rt.opt.epoll_stacks)
+			sl_record_with_stack(&ev);
+		else
+			sl_record(&ev);
+	}
+	return r;
+}

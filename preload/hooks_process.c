@@ -1,0 +1,261 @@
+/* Interposers for the process's life: main's return, every exit path, fork, vfork and exec. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "preload.h"
+
+/* ---- main ---- */
+
+typedef int (*main_fn)(int, char **, char **);
+static main_fn real_main;
+
+static void keep_argv(int argc, char **argv)
+{
+	/* A copy: programs rewrite their argv strings (nginx sets its process title there). */
+	size_t total = 0;
+	for (int i = 0; i < argc; i++)
+		total += strlen(argv[i]) + 1;
+	char **copy = malloc((size_t)(argc + 1) * sizeof(char *) + total);
+	if (!copy)
+		return;
+	char *p = (char *)(copy + argc + 1);
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]) + 1;
+		memcpy(p, argv[i], n);
+		copy[i] = p;
+		p += n;
+	}
+	copy[argc] = NULL;
+	sl_rt.argv = copy;
+	sl_rt.argc = argc;
+}
+
+static int wrapped_main(int argc, char **argv, char **envp)
+{
+	int status = real_main(argc, argv, envp);
+	sl_exit_phase(SL_EXIT_PHASE_MAIN_RETURNED, status, 1);
+	return status;
+}
+
+/* Wrapping main is how sockleak knows when main returned: closes after that are exit-time
+ * cleanup (closed-at-exit), and main's value is the exit status. */
+SL_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void), void (*fini)(void),
+				void (*rtld_fini)(void), void *stack_end)
+{
+	typedef int (*start_fn)(main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *);
+	start_fn real = (start_fn)sl_resolve("__libc_start_main");
+	if (!real) {
+		sl_message("__libc_start_main not found: cannot start the program");
+		_exit(127);
+	}
+	real_main = main;
+	keep_argv(argc, argv);
+	return real(wrapped_main, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+/* ---- exits ---- */
+
+static _Noreturn void exit_group_now(int status)
+{
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+SL_EXPORT void exit(int status)
+{
+	SL_REAL(exit);
+	sl_exit_phase(SL_EXIT_PHASE_EXIT_CALLED, status, 1);
+	if (real_exit)
+		real_exit(status);
+	exit_group_now(status);
+}
+
+SL_EXPORT void _exit(int status)
+{
+	SL_REAL(_exit);
+	int code = status;
+	sl_finish(SL_EXIT_HOW__EXIT, status, 1, &code);
+	if (real__exit)
+		real__exit(code);
+	exit_group_now(code);
+}
+
+SL_EXPORT void _Exit(int status)
+{
+	SL_REAL(_Exit);
+	int code = status;
+	sl_finish(SL_EXIT_HOW__EXIT, status, 1, &code);
+	if (real__Exit)
+		real__Exit(code);
+	exit_group_now(code);
+}
+
+SL_EXPORT void quick_exit(int status)
+{
+	SL_REAL(quick_exit);
+	int code = status;
+	sl_finish(SL_EXIT_HOW_QUICK, status, 1, &code);
+	if (real_quick_exit)
+		real_quick_exit(code);
+	exit_group_now(code);
+}
+
+/* ---- fork ---- */
+
+/* fork() runs the pthread_atfork handlers (runtime.c); _Fork() does not, so it gets the same
+ * treatment here. */
+SL_EXPORT pid_t _Fork(void)
+{
+	SL_REAL(_Fork);
+	if (!sl_active())
+		return SL_CALL(_Fork, -1);
+	sl_fork_prepare();
+	pid_t pid = SL_CALL(_Fork, -1);
+	if (pid == 0)
+		sl_fork_child();
+	else
+		sl_fork_parent();
+	return pid;
+}
+
+/* Called by the vfork wrapper (vfork.S) before the real vfork: from here until the parent
+ * resumes, hooks on this thread touch nothing, since the child runs on the parent's memory. */
+void *sl_vfork_prepare(void)
+{
+	static void *real_vfork;
+	if (!real_vfork)
+		real_vfork = sl_resolve("vfork");
+	if (real_vfork)
+		sl_vfork_child = 1;
+	return real_vfork;
+}
+
+long sl_vfork_unavailable(void)
+{
+	errno = ENOSYS;
+	return -1;
+}
+
+/* ---- exec ---- */
+
+static void before_exec(void)
+{
+	if (sl_active()) {
+		struct sl_event ev = {.type = SL_EV_EXEC, .a = 0};
+		sl_record(&ev);
+	}
+}
+
+static void exec_failed(void)
+{
+	int saved = errno;
+	if (sl_active()) {
+		struct sl_event ev = {.type = SL_EV_EXEC, .a = 1};
+		sl_record(&ev);
+	}
+	errno = saved;
+}
+
+SL_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	SL_REAL(execve);
+	before_exec();
+	int r = SL_CALL(execve, -1, path, argv, envp);
+	exec_failed();
+	return r;
+}
+
+SL_EXPORT int execv(const char *path, char *const argv[])
+{
+	SL_REAL(execv);
+	before_exec();
+	int r = SL_CALL(execv, -1, path, argv);
+	exec_failed();
+	return r;
+}
+
+SL_EXPORT int execvp(const char *file, char *const argv[])
+{
+	SL_REAL(execvp);
+	before_exec();
+	int r = SL_CALL(execvp, -1, file, argv);
+	exec_failed();
+	return r;
+}
+
+SL_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	SL_REAL(execvpe);
+	before_exec();
+	int r = SL_CALL(execvpe, -1, file, argv, envp);
+	exec_failed();
+	return r;
+}
+
+SL_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	SL_REAL(fexecve);
+	before_exec();
+	int r = SL_CALL(fexecve, -1, fd, argv, envp);
+	exec_failed();
+	return r;
+}
+
+SL_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	SL_REAL(execveat);
+	before_exec();
+	int r = SL_CALL(execveat, -1, dirfd, path, argv, envp, flags);
+	exec_failed();
+	return r;
+}
+
+/* The execl family takes its arguments as a list; glibc turns them into an array and calls
+ * execve internally (out of reach of the interposer above), so they are rebuilt here. */
+#define SL_MAX_EXECL_ARGS 4096
+#define COLLECT_ARGS(first, ap, argv, n)                                                               \
+	do {                                                                                           \
+		(argv)[0] = (char *)(first);                                                           \
+		(n) = 1;                                                                               \
+		while ((argv)[(n) - 1] && (n) < SL_MAX_EXECL_ARGS)                                     \
+			(argv)[(n)++] = va_arg(ap, char *);                                            \
+		(argv)[(n) - 1 < SL_MAX_EXECL_ARGS ? (n) - 1 : SL_MAX_EXECL_ARGS - 1] = NULL;          \
+	} while (0)
+
+SL_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	char *argv[SL_MAX_EXECL_ARGS];
+	int n;
+	va_list ap;
+	va_start(ap, arg);
+	COLLECT_ARGS(arg, ap, argv, n);
+	va_end(ap);
+	extern char **environ;
+	return execve(path, argv, environ);
+}
+
+SL_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	char *argv[SL_MAX_EXECL_ARGS];
+	int n;
+	va_list ap;
+	va_start(ap, arg);
+	COLLECT_ARGS(arg, ap, argv, n);
+	va_end(ap);
+	return execvp(file, argv);
+}
+
+SL_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	char *argv[SL_MAX_EXECL_ARGS];
+	int n;
+	va_list ap;
+	va_start(ap, arg);
+	COLLECT_ARGS(arg, ap, argv, n);
+	char **envp = va_arg(ap, char **);
+	va_end(ap);
+	return execve(path, argv, envp);
+}

@@ -1,0 +1,142 @@
+/* The modules mapped in this process, read with dl_iterate_phdr. */
+#include <elf.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "preload.h"
+
+struct collect_ctx {
+	struct sl_module *v;
+	unsigned n, cap;
+	int failed;
+};
+
+static void build_id(const struct dl_phdr_info *info, struct sl_module *m)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		const char *end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+			const char *name = p + sizeof(*nh);
+			const char *desc = name + ((nh->n_namesz + 3) & ~3u);
+			if (desc + nh->n_descsz > end)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+				m->build_id_len = (uint8_t)(nh->n_descsz < 20 ? nh->n_descsz : 20);
+				memcpy(m->build_id, desc, m->build_id_len);
+				return;
+			}
+			p = desc + ((nh->n_descsz + 3) & ~3u);
+		}
+	}
+}
+
+static int collect(struct dl_phdr_info *info, size_t size, void *vctx)
+{
+	struct collect_ctx *c = vctx;
+	(void)size;
+	if (c->n == c->cap) {
+		unsigned ncap = c->cap ? c->cap * 2 : 32;
+		struct sl_module *nv = realloc(c->v, ncap * sizeof(*nv));
+		if (!nv) {
+			c->failed = 1;
+			return 1;
+		}
+		c->v = nv;
+		c->cap = ncap;
+	}
+	struct sl_module *m = &c->v[c->n];
+	memset(m, 0, sizeof(*m));
+	m->base = info->dlpi_addr;
+	m->lo = UINT64_MAX;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uint64_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (lo < m->lo)
+			m->lo = lo;
+		if (hi > m->hi)
+			m->hi = hi;
+	}
+	if (m->lo == UINT64_MAX)
+		return 0;
+	const char *name = info->dlpi_name;
+	char exe[4096];
+	if (!name || !name[0]) {
+		/* The main program has no name here; the vDSO does but no file. */
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n <= 0 || c->n > 0)
+			return 0;
+		exe[n] = '\0';
+		name = exe;
+	}
+	/* LD_PRELOAD=build/x.so gives a relative name: the analyzer may run elsewhere. */
+	m->path = name[0] == '/' ? strdup(name) : realpath(name, NULL);
+	if (!m->path && name[0] != '/')
+		m->path = strdup(name);
+	if (!m->path) {
+		c->failed = 1;
+		return 1;
+	}
+	build_id(info, m);
+	c->n++;
+	return 0;
+}
+
+int sl_modules_collect(struct sl_module **out, unsigned *n)
+{
+	struct collect_ctx c = {0};
+	dl_iterate_phdr(collect, &c);
+	*out = c.v;
+	*n = c.n;
+	return c.failed ? -1 : 0;
+}
+
+void sl_modules_free(struct sl_module *mods, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		free(mods[i].path);
+	free(mods);
+}
+
+struct self_ctx {
+	uint64_t addr, lo, hi;
+};
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *vctx)
+{
+	struct self_ctx *c = vctx;
+	(void)size;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uint64_t a = info->dlpi_addr + ph->p_vaddr;
+		if (a < lo)
+			lo = a;
+		if (a + ph->p_memsz > hi)
+			hi = a + ph->p_memsz;
+	}
+	if (c->addr >= lo && c->addr < hi) {
+		c->lo = lo;
+		c->hi = hi;
+		return 1;
+	}
+	return 0;
+}
+
+void sl_modules_self_range(const void *addr, uint64_t *lo, uint64_t *hi)
+{
+	struct self_ctx c = {(uint64_t)addr, 0, 0};
+	dl_iterate_phdr(find_self, &c);
+	*lo = c.lo;
+	*hi = c.hi;
+}

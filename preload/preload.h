@@ -1,0 +1,136 @@
+/* The preload's internal API: the interposers (hooks_*.c) call these, and nothing else. */
+#ifndef SOCKLEAK_PRELOAD_H
+#define SOCKLEAK_PRELOAD_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../core/arena.h"
+#include "../core/event.h"
+#include "../core/lifecycle.h"
+#include "../core/modules.h"
+#include "../core/options.h"
+#include "../core/stacks.h"
+
+#define SL_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#define SL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SL_EXPORT __attribute__((visibility("default")))
+
+struct sl_runtime {
+	volatile int ready;    /* initialization finished */
+	volatile int disabled; /* tracking stopped (sockleak failed, or the process is exiting) */
+	pid_t pid;
+	struct sl_options opt;
+	struct sl_arena arena;
+	struct sl_stack_store *stacks;
+	struct sl_state state;
+	pthread_mutex_t lock;
+	int finished;          /* the exit report was made */
+	int exit_status;
+	int exit_status_known;
+	int argc;
+	char **argv;
+	uint64_t self_lo, self_hi; /* our own code: frames here are left out of stacks */
+};
+
+extern struct sl_runtime sl_rt;
+
+/* Set while this thread runs sockleak's own code: a hook reached from there (libunwind opening
+ * a file, a signal handler closing a socket) must not re-enter the tracking. */
+extern __thread int sl_in_hook SL_TLS_MODEL;
+/* Set in a vforked child, which shares the parent's memory: it must touch no shared state. */
+extern __thread int sl_vfork_child SL_TLS_MODEL;
+
+void sl_init(void);
+
+/* Whether hooks should record anything now. Cheap: two loads in the common case. */
+static inline int sl_active(void)
+{
+	if (SL_UNLIKELY(sl_vfork_child))
+		return 0;
+	if (SL_UNLIKELY(!sl_rt.ready)) {
+		if (sl_in_hook)
+			return 0;
+		sl_init();
+	}
+	return !sl_rt.disabled;
+}
+
+/* Whether fd is a tracked socket or epoll set (no lock; a hint for skipping work). */
+static inline int sl_tracked(int fd)
+{
+	return sl_state_peek(&sl_rt.state, fd);
+}
+
+/* What a hook captured before taking the lock. */
+struct sl_capture {
+	unsigned n;
+	uint64_t pcs[SL_STACK_MAX_DEPTH];
+	unsigned npy;
+	struct sl_pyframe_raw {
+		const char *file;
+		const char *function;
+		uint32_t file_len, function_len;
+		uint32_t line;
+	} py[SL_STACK_MAX_DEPTH];
+};
+
+/* Records an event: applies it to the state (and the event log). Keeps errno. */
+void sl_record(struct sl_event *ev);
+/* The same, with the caller's stack (and Python traceback) as the event's stack. */
+void sl_record_with_stack(struct sl_event *ev);
+
+/* Stops tracking for good, saying why once. */
+void sl_disable(const char *why);
+/* Writes "sockleak: <message>\n" to stderr (never through stdio). */
+void sl_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* stack.c */
+int sl_stack_init(void);
+void sl_stack_capture(struct sl_capture *c);
+
+/* modules.c: the modules now mapped (malloc'd array; free with sl_modules_free). */
+int sl_modules_collect(struct sl_module **out, unsigned *n);
+void sl_modules_free(struct sl_module *mods, unsigned n);
+void sl_modules_self_range(const void *addr, uint64_t *lo, uint64_t *hi);
+
+/* exit_report.c: the exit paths. */
+void sl_exit_phase(int phase, int status, int status_known);
+void sl_finish(int how, int status, int status_known, int *exit_override);
+
+/* resolve.c */
+void *sl_resolve(const char *name);
+
+/* Declares and resolves the real function behind an interposer, once. */
+#define SL_REAL(name)                                                                                  \
+	static __typeof__(name) *real_##name;                                                          \
+	if (SL_UNLIKELY(!real_##name))                                                                 \
+		real_##name = (__typeof__(name) *)sl_resolve(#name)
+
+/* Calls the real function, or fails with ENOSYS when it cannot be found: never a NULL call. */
+#define SL_CALL(name, fail, ...) (real_##name ? real_##name(__VA_ARGS__) : (errno = ENOSYS, (fail)))
+
+/* The event log (log_writer.c); a no-op without run_dir. Called with the lock held. */
+int sl_log_open(const char *run_dir, int forked_from);
+void sl_log_event(const struct sl_event *ev);
+void sl_log_fork_child(void);
+void sl_log_close(void);
+
+/* Fork handling (runtime.c): registered with pthread_atfork, and used by the _Fork hook. */
+void sl_fork_prepare(void);
+void sl_fork_parent(void);
+void sl_fork_child(void);
+
+/* Asks the kernel for fd's local and peer addresses and applies them (lock held). */
+void sl_fill_addrs_locked(int fd);
+
+/* The lock around the state. */
+void sl_lock(void);
+void sl_unlock(void);
+/* Applies an event with the lock held (and logs it). */
+void sl_apply_locked(struct sl_event *ev);
+
+#endif

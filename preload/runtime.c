@@ -1,0 +1,301 @@
+/* The preload's runtime: initialization, the one lock, the re-entry guard, and the path every
+ * event takes from a hook into the state. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../core/out.h"
+#include "../core/suppress.h"
+#include "preload.h"
+#include "python.h"
+
+struct sl_runtime sl_rt;
+__thread int sl_in_hook SL_TLS_MODEL;
+__thread int sl_vfork_child SL_TLS_MODEL;
+__thread uintptr_t sl_vfork_ret SL_TLS_MODEL; /* vfork.S keeps its caller's return address here */
+
+/* Events a hook produced while this thread was inside sockleak already (a signal handler that
+ * closed a socket, a hook reached while the lock was held for fork): applied right after. */
+#define SL_DEFER_MAX 16
+static __thread struct sl_event deferred[SL_DEFER_MAX] SL_TLS_MODEL;
+static __thread unsigned ndeferred SL_TLS_MODEL;
+static __thread unsigned deferred_lost SL_TLS_MODEL;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+void sl_message(const char *fmt, ...)
+{
+	char buf[1024];
+	int saved = errno;
+	memcpy(buf, "sockleak: ", 10);
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + 10, sizeof(buf) - 11, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	size_t len = 10 + ((size_t)n < sizeof(buf) - 11 ? (size_t)n : sizeof(buf) - 12);
+	buf[len++] = '\n';
+	ssize_t w = write(2, buf, len);
+	(void)w;
+	errno = saved;
+}
+
+void sl_disable(const char *why)
+{
+	if (__atomic_exchange_n(&sl_rt.disabled, 1, __ATOMIC_ACQ_REL))
+		return;
+	sl_message("%s; tracking stopped, the program runs on without sockleak (no report)", why);
+}
+
+void sl_lock(void)
+{
+	pthread_mutex_lock(&sl_rt.lock);
+}
+
+void sl_unlock(void)
+{
+	pthread_mutex_unlock(&sl_rt.lock);
+}
+
+/* ---- initialization ---- */
+
+
+/* Options and suppressions are the user's words: a mistake in them stops the program at once,
+ * as a sanitizer does, rather than running it unchecked while CI believes it is checked. */
+static void fatal_config(const char *what)
+{
+	sl_message("%s", what);
+	sl_message("stopping before the program starts: fix SOCKLEAK_OPTIONS (help=1 lists the options)");
+	_exit(1);
+}
+
+static void do_init(void)
+{
+	int saved_errno = errno;
+	int saved_guard = sl_in_hook;
+	sl_in_hook = 1;
+
+	pthread_mutex_init(&sl_rt.lock, NULL);
+	sl_options_defaults(&sl_rt.opt);
+	char err[512];
+	const char *env = getenv("SOCKLEAK_OPTIONS");
+	if (env && sl_options_parse(&sl_rt.opt, env, err, sizeof(err)) < 0) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "SOCKLEAK_OPTIONS: %s", err);
+		fatal_config(msg);
+	}
+	if (sl_rt.opt.help) {
+		struct sl_out out;
+		sl_out_init(&out, 2);
+		sl_options_print_help(&out);
+		sl_out_flush(&out);
+	}
+	if (sl_rt.opt.suppressions[0]) {
+		struct sl_suppressions *supp = sl_supp_load(sl_rt.opt.suppressions, err, sizeof(err));
+		if (!supp)
+			fatal_config(err);
+		sl_supp_free(supp); /* read again at exit, when it is used */
+	}
+
+	sl_rt.pid = getpid();
+	sl_arena_init(&sl_rt.arena);
+	sl_rt.arena.fail_after = sl_rt.opt.fail_alloc_after;
+	sl_rt.stacks = sl_stacks_new(&sl_rt.arena);
+	struct sl_state_config cfg = {.report_inherited = (int)sl_rt.opt.report_inherited};
+	sl_state_init(&sl_rt.state, &sl_rt.arena, sl_rt.stacks, &cfg);
+	sl_modules_self_range((const void *)&do_init, &sl_rt.self_lo, &sl_rt.self_hi);
+	if (!sl_rt.stacks) {
+		sl_rt.ready = 1;
+		sl_disable("out of memory at start-up");
+		goto out;
+	}
+	if (sl_rt.opt.stack_depth > 0 && sl_stack_init() < 0)
+		sl_message("libunwind.so.8 could not be loaded: transports are reported without creation stacks");
+	pthread_atfork(sl_fork_prepare, sl_fork_parent, sl_fork_child);
+	if (sl_rt.opt.run_dir[0] && sl_log_open(sl_rt.opt.run_dir, 0) < 0) {
+		sl_rt.ready = 1;
+		sl_disable("the event log could not be created");
+		goto out;
+	}
+	sl_rt.ready = 1;
+	if (sl_rt.opt.python)
+		sl_python_init();
+out:
+	sl_in_hook = saved_guard;
+	errno = saved_errno;
+}
+
+void sl_init(void)
+{
+	pthread_once(&init_once, do_init);
+}
+
+__attribute__((constructor)) static void sl_constructor(void)
+{
+	sl_init();
+}
+
+/* ---- recording ---- */
+
+static void defer(const struct sl_event *ev)
+{
+	if (ndeferred >= SL_DEFER_MAX) {
+		deferred_lost++;
+		return;
+	}
+	deferred[ndeferred] = *ev;
+	/* The address lives in the caller's frame, gone by the time this is applied. */
+	deferred[ndeferred].addr = NULL;
+	deferred[ndeferred].addrlen = 0;
+	ndeferred++;
+}
+
+/* Asks the kernel for the addresses of a transport about to be reported. */
+void sl_fill_addrs_locked(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct sl_event ev = {.type = SL_EV_ADDR, .fd = fd};
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		ev.a = 0;
+		ev.addr = &ss;
+		ev.addrlen = (uint16_t)(len < sizeof(ss) ? len : sizeof(ss));
+		sl_apply_locked(&ev);
+	}
+	len = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+		ev.a = 1;
+		ev.addr = &ss;
+		ev.addrlen = (uint16_t)(len < sizeof(ss) ? len : sizeof(ss));
+		sl_apply_locked(&ev);
+	}
+}
+
+void sl_apply_locked(struct sl_event *ev)
+{
+	sl_log_event(ev);
+	sl_state_apply(&sl_rt.state, ev);
+}
+
+/* Everything that follows an applied event, with the lock held. */
+static void after_apply(void)
+{
+	while (ndeferred > 0) {
+		struct sl_event ev = deferred[0];
+		memmove(&deferred[0], &deferred[1], (ndeferred - 1) * sizeof(deferred[0]));
+		ndeferred--;
+		sl_apply_locked(&ev);
+	}
+	int fds[16];
+	int n = sl_state_take_want_addr(&sl_rt.state, fds, 16);
+	for (int i = 0; i < n; i++)
+		sl_fill_addrs_locked(fds[i]);
+}
+
+static void commit(struct sl_event *ev, const struct sl_capture *cap)
+{
+	sl_lock();
+	if (sl_rt.state.exited || sl_rt.disabled) {
+		sl_unlock();
+		return;
+	}
+	if (cap && cap->n)
+		ev->stack = sl_stacks_add_native(sl_rt.stacks, cap->pcs, cap->n);
+	if (cap && cap->npy)
+		ev->pystack = sl_python_intern(cap);
+	/* A socket closed during exit-time cleanup will be reported: its addresses are worth a
+	 * system call now, while the descriptor still exists. */
+	if (ev->type == SL_EV_CLOSE && sl_rt.state.exit_phase)
+		sl_fill_addrs_locked(ev->fd);
+	sl_apply_locked(ev);
+	after_apply();
+	int oom = sl_rt.state.out_of_memory;
+	sl_unlock();
+	if (SL_UNLIKELY(oom))
+		sl_disable("out of memory inside sockleak");
+	if (SL_UNLIKELY(deferred_lost)) {
+		deferred_lost = 0;
+		sl_disable("too many socket calls from signal handlers inside sockleak's own code");
+	}
+}
+
+void sl_record(struct sl_event *ev)
+{
+	if (sl_in_hook) {
+		defer(ev);
+		return;
+	}
+	int saved = errno;
+	sl_in_hook = 1;
+	commit(ev, NULL);
+	sl_in_hook = 0;
+	errno = saved;
+}
+
+void sl_record_with_stack(struct sl_event *ev)
+{
+	if (sl_in_hook) {
+		defer(ev);
+		return;
+	}
+	int saved = errno;
+	sl_in_hook = 1;
+	struct sl_capture cap;
+	cap.n = 0;
+	cap.npy = 0;
+	if (sl_rt.opt.stack_depth > 0)
+		sl_stack_capture(&cap);
+	if (sl_rt.opt.python)
+		sl_python_capture(&cap);
+	commit(ev, &cap);
+	sl_in_hook = 0;
+	errno = saved;
+}
+
+/* ---- fork ---- */
+
+static int fork_saved_guard;
+
+void sl_fork_prepare(void)
+{
+	if (!sl_rt.ready || sl_vfork_child)
+		return;
+	fork_saved_guard = sl_in_hook;
+	sl_in_hook = 1; /* hooks run by other fork handlers defer their events */
+	sl_lock();
+}
+
+void sl_fork_parent(void)
+{
+	if (!sl_rt.ready || sl_vfork_child)
+		return;
+	if (!sl_rt.state.exited && !sl_rt.disabled)
+		after_apply();
+	sl_unlock();
+	sl_in_hook = fork_saved_guard;
+}
+
+void sl_fork_child(void)
+{
+	if (!sl_rt.ready || sl_vfork_child)
+		return;
+	/* The child has one thread: whoever held the lock in the parent is not here. */
+	pthread_mutex_init(&sl_rt.lock, NULL);
+	sl_rt.pid = getpid();
+	if (!sl_rt.state.exited && !sl_rt.disabled) {
+		/* Events deferred before the fork happened in the parent: part of what the child inherits. */
+		for (unsigned i = 0; i < ndeferred; i++)
+			sl_state_apply(&sl_rt.state, &deferred[i]);
+		ndeferred = 0;
+		sl_log_fork_child();
+		struct sl_event ev = {.type = SL_EV_FORKED,
+				      .a = (int64_t)sl_rt.state.next_transport_id,
+				      .b = (int64_t)sl_rt.state.next_epoll_id};
+		sl_state_apply(&sl_rt.state, &ev);
+	}
+	sl_in_hook = fork_saved_guard;
+}

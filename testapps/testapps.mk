@@ -1,0 +1,10 @@
+# Test programs: each testapps/*.c becomes build/testapps/NAME, with debug info so that the
+# report can name its lines.
+TESTAPP_SRC := $(wildcard testapps/*.c)
+TESTAPPS    := $(patsubst testapps/%.c,$(B)/testapps/%,$(TESTAPP_SRC))
+
+testapps: $(TESTAPPS)
+
+$(B)/testapps/%: testapps/%.c testapps/testlib.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O0 -g -Wall -Wextra -Wno-unused-parameter -pthread -o $@ $< $(TESTAPP_LIBS_$*)
