@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "arena.h"
 
 struct sl_addr {
@@ -21,6 +23,13 @@ struct sl_addr {
  * ran out (dst is then left unknown). */
 int sl_addr_set(struct sl_arena *a, struct sl_addr *dst, const void *sa, size_t len);
 void sl_addr_clear(struct sl_arena *a, struct sl_addr *addr);
+
+/* Whether the address is fully known: an inet address with port 0 (bind to port 0, before the
+ * kernel chose one) is not. */
+static inline int sl_addr_complete(const struct sl_addr *a)
+{
+	return a->family != 0 && !((a->family == AF_INET || a->family == AF_INET6) && a->port == 0);
+}
 
 /* Writes "127.0.0.1:80", "[::1]:443", "/run/x.sock", "@abstract", "(unnamed)" or "?" into buf. */
 const char *sl_addr_format(const struct sl_addr *addr, char *buf, size_t size);

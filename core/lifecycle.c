@@ -77,8 +77,8 @@ static int judged(const struct sl_state *s, const struct sl_transport *t)
 
 static void want_addr(struct sl_state *s, const struct sl_transport *t, int fd)
 {
-	int known = t->local.family != 0 && (t->peer.family != 0 || t->role == SL_ROLE_LISTENER ||
-					     t->role == SL_ROLE_BOUND);
+	int known = sl_addr_complete(&t->local) &&
+		    (sl_addr_complete(&t->peer) || t->role == SL_ROLE_LISTENER || t->role == SL_ROLE_BOUND);
 	if (known || fd < 0 || s->n_want_addr >= (int)(sizeof(s->want_addr) / sizeof(s->want_addr[0])))
 		return;
 	s->want_addr[s->n_want_addr++] = fd;

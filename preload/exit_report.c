@@ -54,7 +54,8 @@ static void ask_addresses(void *ctx, struct sl_state *s, const struct sl_transpo
 {
 	(void)ctx;
 	(void)s;
-	if (!t->local.family || (!t->peer.family && t->role != SL_ROLE_LISTENER && t->role != SL_ROLE_BOUND))
+	if (!sl_addr_complete(&t->local) ||
+	    (!sl_addr_complete(&t->peer) && t->role != SL_ROLE_LISTENER && t->role != SL_ROLE_BOUND))
 		sl_fill_addrs_locked(fd);
 }
 
