@@ -118,6 +118,9 @@ int sl_log_open(const char *run_dir, int forked_from);
 void sl_log_event(const struct sl_event *ev);
 void sl_log_fork_child(void);
 void sl_log_close(void);
+void sl_log_note(const char *text);
+/* Names the modules loaded since the log last looked (called after dlopen, without the lock). */
+void sl_log_rescan_modules(void);
 
 /* Fork handling (runtime.c): registered with pthread_atfork, and used by the _Fork hook. */
 void sl_fork_prepare(void);

@@ -1,0 +1,82 @@
+/* The event log's on-disk format (docs/event-log.md), shared by the preload's writer and the
+ * analyzer's reader. All integers are little-endian, as written by x86_64. */
+#ifndef SOCKLEAK_LOGFORMAT_H
+#define SOCKLEAK_LOGFORMAT_H
+
+#include <stdint.h>
+
+#define SL_LOG_MAGIC "SOCKLEAK"
+#define SL_LOG_VERSION 1
+#define SL_LOG_HEADER_SIZE 64
+
+/* The file starts with this header; records follow at SL_LOG_HEADER_SIZE. */
+struct sl_log_header {
+	char magic[8];         /* "SOCKLEAK" */
+	uint32_t version;      /* SL_LOG_VERSION: a reader refuses a newer one */
+	uint32_t header_size;  /* offset of the first record */
+	uint32_t pid;
+	uint32_t reserved_;
+	uint64_t start_ns;     /* CLOCK_REALTIME when the log was opened */
+	uint8_t pad_[32];
+};
+
+/* Every record starts with this word, written last: until it is stored the record does not
+ * exist, so a process killed mid-write leaves a log that ends cleanly before it. */
+struct sl_log_rec {
+	uint32_t size; /* whole record, header included, a multiple of 8, at least 8 */
+	uint16_t type; /* enum sl_log_rec_type */
+	uint16_t commit; /* SL_LOG_COMMIT */
+};
+
+#define SL_LOG_COMMIT 0x5c1e
+#define SL_LOG_MAX_RECORD (1u << 20)
+
+enum sl_log_rec_type {
+	SL_REC_PROCESS = 1, /* struct sl_rec_process, then exe path and argv as NUL-ended strings */
+	SL_REC_MODULE = 2,  /* struct sl_rec_module, then the path, NUL-ended */
+	SL_REC_STACK = 3,   /* struct sl_rec_stack, then depth (native) or 2*depth (Python) words */
+	SL_REC_STRING = 4,  /* struct sl_rec_string, then len bytes (no NUL) */
+	SL_REC_EVENT = 5,   /* struct sl_rec_event, then addrlen bytes of sockaddr */
+	SL_REC_NOTE = 6,    /* a NUL-ended remark for the report */
+};
+
+struct sl_rec_process {
+	uint32_t pid;
+	uint32_t ppid;
+	uint32_t forked_from; /* the parent's pid when this log starts a forked child, else 0 */
+	uint32_t argc;
+	uint64_t start_ns;
+};
+
+struct sl_rec_module {
+	uint64_t base, lo, hi;
+	uint8_t build_id_len;
+	uint8_t build_id[20];
+	uint8_t pad_[3];
+};
+
+struct sl_rec_stack {
+	uint32_t id;
+	uint16_t kind;  /* enum sl_stack_kind */
+	uint16_t depth;
+};
+
+struct sl_rec_string {
+	uint32_t id;
+	uint32_t len;
+};
+
+struct sl_rec_event {
+	uint16_t type;    /* enum sl_event_type */
+	uint16_t addrlen;
+	int32_t fd;
+	int32_t fd2;
+	uint32_t stack;
+	uint32_t pystack;
+	uint32_t pad_;
+	int64_t a;
+	int64_t b;
+	uint64_t obj;
+};
+
+#endif
