@@ -75,7 +75,7 @@ static int judged(const struct sl_state *s, const struct sl_transport *t)
 	return !(t->state & SL_T_INHERITED) || s->cfg.report_inherited;
 }
 
-static void want_addr(struct sl_state *s, const struct sl_transport *t, int fd)
+void sl_state_want_addr(struct sl_state *s, const struct sl_transport *t, int fd)
 {
 	int known = sl_addr_complete(&t->local) &&
 		    (sl_addr_complete(&t->peer) || t->role == SL_ROLE_LISTENER || t->role == SL_ROLE_BOUND);
@@ -307,7 +307,7 @@ static void judge_registrations(struct sl_state *s, struct sl_epoll *ep, enum sl
 		f->pystack = r->pystack;
 		f->events = r->events;
 		if (!r->fd_closed)
-			want_addr(s, t, r->fd);
+			sl_state_want_addr(s, t, r->fd);
 	}
 }
 
@@ -567,9 +567,10 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 			rc = -1;
 			break;
 		}
-		if (o->kind == SL_OBJ_SOCKET)
+		if (o->kind == SL_OBJ_SOCKET) {
 			((struct sl_transport *)o)->nfds++;
-		else
+			((struct sl_transport *)o)->state |= SL_T_DUPED;
+		} else
 			((struct sl_epoll *)o)->nfds++;
 		break;
 	}

@@ -61,6 +61,7 @@ enum sl_transport_state {
 	SL_T_SHUT_WR = 8,
 	SL_T_UNSEEN_CLOSE = 16, /* its descriptor was closed behind sockleak's back */
 	SL_T_LISTED = 32,    /* on the list of finished transports with findings */
+	SL_T_DUPED = 64,     /* it has had several descriptors: fd may not be the open one */
 };
 
 struct sl_transport {

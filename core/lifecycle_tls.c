@@ -116,6 +116,8 @@ static void raise_tls(struct sl_state *s, struct sl_tls *x, enum sl_flag flag, e
 	if (f) {
 		f->stack = x->stack;
 		f->pystack = x->pystack;
+		if ((t->state & SL_T_OPEN) && !(t->state & SL_T_DUPED))
+			sl_state_want_addr(s, t, t->fd);
 	}
 	sl_state_list_finished(s, t);
 }

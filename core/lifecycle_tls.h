@@ -51,6 +51,8 @@ struct sl_finding *sl_state_raise(struct sl_state *s, struct sl_transport *t, en
 void sl_state_release_finished(struct sl_state *s, struct sl_transport *t);
 void sl_state_list_finished(struct sl_state *s, struct sl_transport *t);
 struct sl_transport *sl_state_socket_at(const struct sl_state *s, int fd);
+/* Asks for t's addresses (through fd, which must be open) before it is reported. */
+void sl_state_want_addr(struct sl_state *s, const struct sl_transport *t, int fd);
 struct sl_transport *sl_state_new_detached(struct sl_state *s, uint32_t stack, uint32_t pystack);
 
 #endif

@@ -2,8 +2,11 @@
 
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* libdw's entry points, resolved from a private dlopen (RTLD_LOCAL keeps its symbols, and those
  * of libelf and zlib, out of the host program's namespace). */
@@ -18,7 +21,7 @@ struct dw_api {
 	__typeof__(dwfl_module_getsrc) *module_getsrc;
 	__typeof__(dwfl_lineinfo) *lineinfo;
 	__typeof__(dwfl_build_id_find_elf) *build_id_find_elf;
-	__typeof__(dwfl_standard_find_debuginfo) *standard_find_debuginfo;
+	__typeof__(dwfl_module_build_id) *module_build_id;
 	__typeof__(dwfl_offline_section_address) *offline_section_address;
 };
 
@@ -60,7 +63,7 @@ static int load_libdw(struct sl_symbolizer *sym)
 		{"dwfl_module_getsrc", (void **)&sym->api.module_getsrc},
 		{"dwfl_lineinfo", (void **)&sym->api.lineinfo},
 		{"dwfl_build_id_find_elf", (void **)&sym->api.build_id_find_elf},
-		{"dwfl_standard_find_debuginfo", (void **)&sym->api.standard_find_debuginfo},
+		{"dwfl_module_build_id", (void **)&sym->api.module_build_id},
 		{"dwfl_offline_section_address", (void **)&sym->api.offline_section_address},
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -71,6 +74,34 @@ static int load_libdw(struct sl_symbolizer *sym)
 		}
 	}
 	return 0;
+}
+
+static __typeof__(dwfl_module_build_id) *build_id_fn;
+
+/* Separate debug information, looked up on this machine only: /usr/lib/debug/.build-id, where
+ * Debian's -dbgsym packages put it. libdw's standard finder would also start a debuginfod
+ * client (even without DEBUGINFOD_URLS), which pulls in libcurl and OpenSSL at exit time, after
+ * the program's own OpenSSL was torn down: a crash, and a network request, in the report. */
+static int local_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			   const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+			   char **debuginfo_file_name)
+{
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	(void)userdata, (void)modname, (void)base, (void)file_name, (void)debuglink_file, (void)debuglink_crc;
+	int len = build_id_fn ? build_id_fn(mod, &bits, &vaddr) : -1;
+	if (len < 2 || len > 64)
+		return -1;
+	char path[256];
+	int n = snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%02x/", bits[0]);
+	for (int i = 1; i < len; i++)
+		n += snprintf(path + n, sizeof(path) - (size_t)n, "%02x", bits[i]);
+	snprintf(path + n, sizeof(path) - (size_t)n, ".debug");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	*debuginfo_file_name = strdup(path);
+	return fd;
 }
 
 struct sl_symbolizer *sl_sym_new(const struct sl_module *mods, unsigned n)
@@ -91,7 +122,8 @@ struct sl_symbolizer *sl_sym_new(const struct sl_module *mods, unsigned n)
 	if (load_libdw(sym) < 0)
 		return sym;
 	sym->callbacks.find_elf = sym->api.build_id_find_elf;
-	sym->callbacks.find_debuginfo = sym->api.standard_find_debuginfo;
+	build_id_fn = sym->api.module_build_id;
+	sym->callbacks.find_debuginfo = local_debuginfo;
 	sym->callbacks.section_address = sym->api.offline_section_address;
 	sym->dwfl = sym->api.begin(&sym->callbacks);
 	if (!sym->dwfl) {

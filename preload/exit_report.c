@@ -76,6 +76,9 @@ static unsigned long write_report(void)
 		.parent = -1,
 		.exec_of = -1,
 	};
+	const char *note = sl_tls_visibility_note(sl_main_function());
+	if (note)
+		proc.notes[proc.nnotes++] = note;
 	char err[512];
 	struct sl_suppressions *supp = NULL;
 	if (sl_rt.opt.suppressions[0]) {
@@ -142,6 +145,9 @@ void sl_finish(int how, int status, int status_known, int *exit_override)
 		sl_rt.exit_status_known = 1;
 	}
 	sl_state_for_each_open(&sl_rt.state, ask_addresses, NULL);
+	const char *note = sl_tls_visibility_note(sl_main_function());
+	if (note)
+		sl_log_note(note);
 	struct sl_event ev = {.type = SL_EV_EXIT, .a = sl_rt.exit_status, .b = how};
 	sl_apply_locked(&ev);
 	sl_log_close();

@@ -33,6 +33,11 @@ static void keep_argv(int argc, char **argv)
 	sl_rt.argc = argc;
 }
 
+void *sl_main_function(void)
+{
+	return (void *)real_main;
+}
+
 static int wrapped_main(int argc, char **argv, char **envp)
 {
 	int status = real_main(argc, argv, envp);

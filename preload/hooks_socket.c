@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include "preload.h"
+#include "tls_binding.h"
 
 SL_EXPORT int socket(int domain, int type, int protocol)
 {
@@ -137,6 +138,8 @@ SL_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t r = SL_CALL(recvmsg, -1, fd, msg, flags);
 	if (r >= 0 && msg && msg->msg_controllen > 0 && msg->msg_control && sl_active())
 		record_received(msg);
+	if (r > 0 && sl_tls_binding_wanted() && !sl_vfork_child && msg->msg_iovlen > 0)
+		sl_tlsb_on_recv(fd, msg->msg_iov[0].iov_base, (size_t)r < msg->msg_iov[0].iov_len ? (size_t)r : msg->msg_iov[0].iov_len);
 	return r;
 }
 

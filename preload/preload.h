@@ -101,6 +101,11 @@ void sl_modules_self_range(const void *addr, uint64_t *lo, uint64_t *hi);
 void sl_exit_phase(int phase, int status, int status_known);
 void sl_finish(int how, int status, int status_known, int *exit_override);
 
+/* hooks_process.c: the program's main (NULL before it is known). */
+void *sl_main_function(void);
+/* hooks_ssl.c: a sentence when TLS sessions cannot be seen in this process, else NULL. */
+const char *sl_tls_visibility_note(const void *main_fn);
+
 /* resolve.c */
 void *sl_resolve(const char *name);
 

@@ -8,3 +8,5 @@ testapps: $(TESTAPPS)
 $(B)/testapps/%: testapps/%.c testapps/testlib.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) -O0 -g -Wall -Wextra -Wno-unused-parameter -pthread -o $@ $< $(TESTAPP_LIBS_$*)
+
+TESTAPP_LIBS_tls_client := -lssl -lcrypto

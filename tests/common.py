@@ -37,3 +37,42 @@ def preload_env(options="", **extra):
         env.pop("SOCKLEAK_OPTIONS", None)
     env.update(extra)
     return env
+
+
+def make_cert(folder):
+    """A self-signed ECDSA certificate for 127.0.0.1 / localhost, made at test time."""
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    p = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], timeout=30)
+    if p.returncode != 0:
+        raise Failure("openssl could not make a certificate: " + p.stderr)
+    return cert, key
+
+
+class TlsPeer:
+    """tests/tls_peer.py in the background, without the preload; use in a with statement."""
+
+    def __init__(self, folder, *options):
+        cert, key = make_cert(folder)
+        env = dict(os.environ)
+        env.pop("LD_PRELOAD", None)
+        self.proc = subprocess.Popen([PYTHON, os.path.join(ROOT, "tests", "tls_peer.py"), "--cert", cert,
+                                      "--key", key] + list(options), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=env, text=True)
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.proc.kill()
+            raise Failure("the TLS peer did not start")
+        self.port = int(line)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -1,0 +1,146 @@
+/* A TLS client with one known way of ending its session per mode; tests/test_tls.py runs each
+ * against tests/tls_peer.py and checks the exact findings.
+ *
+ *   tls_client STYLE-ENDING PORT
+ *
+ * STYLE is "fd" (SSL_set_fd) or "mem" (memory BIOs pumped by hand over the socket, as asyncio
+ * does: bytes read out of the write BIO are sent, bytes received are written into the read BIO).
+ * ENDING is one of:
+ *   twoway     SSL_shutdown until the peer's close_notify arrives, SSL_free, close
+ *   oneway     one SSL_shutdown (close_notify sent), SSL_free, close: curl's way, clean
+ *   none       no SSL_shutdown at all, SSL_free, close
+ *   abandoned  close_notify sent, the peer's awaited (SSL_ERROR_WANT_READ), then SSL_free, close
+ *   notfreed   a clean two-way shutdown, close, but never SSL_free
+ *   quiet      SSL_set_quiet_shutdown(1) then SSL_shutdown: nothing sent, by choice
+ *   nginx      the peer closes first; then quiet shutdown and SSL_set_shutdown(3), like nginx
+ *   curl       one SSL_shutdown, then SSL_set_connect_state (which clears OpenSSL's own bits)
+ *   unbound    an extra SSL object never bound to any socket and never freed
+ */
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+
+#include "testlib.h"
+
+static int mem_style;
+static int sock = -1;
+static BIO *rbio, *wbio;
+
+/* Moves pending output from the write BIO to the socket. */
+static void flush_out(void)
+{
+	char buf[16384];
+	int n;
+	while ((n = BIO_read(wbio, buf, sizeof(buf))) > 0)
+		CHECK(send(sock, buf, (size_t)n, 0) == n);
+}
+
+/* Moves what the socket has into the read BIO; waits up to ms for it. Returns bytes moved. */
+static int pump_in(int ms)
+{
+	struct pollfd p = {.fd = sock, .events = POLLIN};
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	char buf[16384];
+	ssize_t n = recv(sock, buf, sizeof(buf), 0);
+	if (n > 0)
+		CHECK(BIO_write(rbio, buf, (int)n) == n);
+	return n > 0 ? (int)n : 0;
+}
+
+/* Runs an SSL call to completion, pumping bytes in memory style. Returns its last result. */
+static int drive(SSL *ssl, int (*op)(SSL *), int max_waits)
+{
+	for (int i = 0;; i++) {
+		int r = op(ssl);
+		if (mem_style)
+			flush_out();
+		if (r > 0 || !mem_style || i >= max_waits)
+			return r;
+		int err = SSL_get_error(ssl, r);
+		if (err != SSL_ERROR_WANT_READ)
+			return r;
+		if (!pump_in(5000))
+			return r;
+	}
+}
+
+static int do_write(SSL *ssl)
+{
+	return SSL_write(ssl, "hello", 5);
+}
+
+static char reply[16];
+static int do_read(SSL *ssl)
+{
+	return SSL_read(ssl, reply, sizeof(reply));
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 3);
+	char style[16];
+	const char *ending = strchr(argv[1], '-');
+	CHECK(ending && ending - argv[1] < (long)sizeof(style));
+	memcpy(style, argv[1], (size_t)(ending - argv[1]));
+	style[ending - argv[1]] = '\0';
+	ending++;
+	mem_style = strcmp(style, "mem") == 0;
+
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	CHECK(ctx);
+	sock = tl_connect(atoi(argv[2]));
+	SSL *ssl = SSL_new(ctx);
+	CHECK(ssl);
+	if (mem_style) {
+		rbio = BIO_new(BIO_s_mem());
+		wbio = BIO_new(BIO_s_mem());
+		SSL_set_bio(ssl, rbio, wbio);
+		SSL_set_connect_state(ssl);
+	} else {
+		CHECK(SSL_set_fd(ssl, sock) == 1);
+	}
+	CHECK(drive(ssl, mem_style ? SSL_do_handshake : SSL_connect, 20) == 1);
+	CHECK(drive(ssl, do_write, 0) == 5);
+	CHECK(drive(ssl, do_read, 20) == 5);
+
+	if (!strcmp(ending, "twoway") || !strcmp(ending, "notfreed")) {
+		CHECK(drive(ssl, SSL_shutdown, 0) == 0);
+		CHECK(drive(ssl, SSL_shutdown, 20) == 1);
+	} else if (!strcmp(ending, "oneway")) {
+		CHECK(drive(ssl, SSL_shutdown, 0) == 0);
+	} else if (!strcmp(ending, "abandoned")) {
+		CHECK(drive(ssl, SSL_shutdown, 0) == 0);
+		if (!mem_style)
+			CHECK(fcntl(sock, F_SETFL, O_NONBLOCK) == 0);
+		int r = SSL_shutdown(ssl); /* the peer answers late: nothing to read yet */
+		CHECK(r < 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ);
+	} else if (!strcmp(ending, "quiet")) {
+		SSL_set_quiet_shutdown(ssl, 1);
+		CHECK(drive(ssl, SSL_shutdown, 0) == 1);
+	} else if (!strcmp(ending, "nginx")) {
+		CHECK(drive(ssl, do_read, 20) == 0); /* the peer's close_notify */
+		CHECK(SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN);
+		SSL_set_quiet_shutdown(ssl, 1);
+		SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN | SSL_SENT_SHUTDOWN);
+		CHECK(SSL_shutdown(ssl) == 1);
+	} else if (!strcmp(ending, "curl")) {
+		CHECK(drive(ssl, SSL_shutdown, 0) == 0);
+		SSL_set_connect_state(ssl);
+		CHECK(SSL_get_shutdown(ssl) == 0); /* OpenSSL's own bits are gone: sockleak must not rely on them */
+	} else if (!strcmp(ending, "unbound")) {
+		CHECK(drive(ssl, SSL_shutdown, 0) == 0);
+		SSL *extra = SSL_new(ctx); /* never bound, never freed */
+		CHECK(extra);
+		SSL *freed = SSL_new(ctx); /* never bound, freed: nothing to say */
+		SSL_free(freed);
+	} else {
+		CHECK(strcmp(ending, "none") == 0);
+	}
+	if (strcmp(ending, "notfreed") != 0)
+		SSL_free(ssl);
+	close(sock);
+	SSL_CTX_free(ctx);
+	return 0;
+}
