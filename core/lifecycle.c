@@ -191,6 +191,20 @@ static void unlink_reg(struct sl_state *s, struct sl_reg *r)
 	sl_arena_free(s->arena, r, sizeof(*r));
 }
 
+/* Puts t on the list of transports to report, once. */
+static void list_transport(struct sl_state *s, struct sl_transport *t)
+{
+	if (t->state & SL_T_LISTED)
+		return;
+	t->state |= SL_T_LISTED;
+	t->next = NULL;
+	if (s->done_tail)
+		s->done_tail->next = t;
+	else
+		s->done_head = t;
+	s->done_tail = t;
+}
+
 /* The last descriptor of t is gone: the kernel drops its registrations, and t is finished. A
  * finished transport with findings is kept for the report; one without is forgotten, unless its
  * TLS session still refers to it. */
@@ -201,17 +215,10 @@ static void finish_transport(struct sl_state *s, struct sl_transport *t)
 	t->state &= (uint8_t)~SL_T_OPEN;
 	s->live_transports--;
 	sl_tls_transport_finished(s, t);
-	if (t->findings) {
-		t->state |= SL_T_LISTED;
-		t->next = NULL;
-		if (s->done_tail)
-			s->done_tail->next = t;
-		else
-			s->done_head = t;
-		s->done_tail = t;
-	} else if (!sl_tls_holds_transport(s, t)) {
+	if (t->findings)
+		list_transport(s, t);
+	else if (!sl_tls_holds_transport(s, t))
 		release_transport(s, t);
-	}
 }
 
 /* Called by lifecycle_tls.c when the SSL object that kept a finished transport alive goes away. */
@@ -225,15 +232,8 @@ void sl_state_release_finished(struct sl_state *s, struct sl_transport *t)
  * onto the list of finished transports with findings. */
 void sl_state_list_finished(struct sl_state *s, struct sl_transport *t)
 {
-	if (t->state & (SL_T_OPEN | SL_T_LISTED) || !t->findings)
-		return;
-	t->state |= SL_T_LISTED;
-	t->next = NULL;
-	if (s->done_tail)
-		s->done_tail->next = t;
-	else
-		s->done_head = t;
-	s->done_tail = t;
+	if (!(t->state & SL_T_OPEN) && t->findings)
+		list_transport(s, t);
 }
 
 /* A descriptor of t is closed (or replaced by dup2). With unseen, the close happened behind
@@ -431,15 +431,8 @@ static void exit_socket(void *vctx, int fd, struct sl_obj *o)
 				     SL_WHEN_AT_EXIT);
 	if (f)
 		f->fd = fd;
-	if (t->findings) {
-		t->state |= SL_T_LISTED;
-		t->next = NULL;
-		if (x->s->done_tail)
-			x->s->done_tail->next = t;
-		else
-			x->s->done_head = t;
-		x->s->done_tail = t;
-	}
+	if (t->findings)
+		list_transport(x->s, t);
 }
 
 /* The process exits: every epoll set still open is judged as if closed, every socket still open

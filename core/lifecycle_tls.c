@@ -252,6 +252,7 @@ int sl_tls_apply(struct sl_state *s, const struct sl_event *ev)
 		unlink_tls(s, x);
 		x->freed = 1;
 		x->free_stack = ev->stack;
+		x->free_pystack = ev->pystack;
 		struct sl_transport *t = x->t;
 		if (!t)
 			sl_arena_free(s->arena, x, sizeof(*x));

@@ -15,6 +15,7 @@ struct sl_tls {
 	struct sl_transport *t;    /* the transport it is bound to, or its own report entry */
 	uint32_t stack, pystack;   /* SSL_new */
 	uint32_t free_stack;       /* SSL_free */
+	uint32_t free_pystack;
 	uint8_t bind;              /* enum sl_tls_bind, 0 when never bound */
 	uint8_t role;              /* 1 client, 2 server, 0 unknown */
 	uint8_t handshake;         /* the handshake completed */

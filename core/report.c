@@ -105,8 +105,10 @@ static void add_item(void *vctx, const struct sl_transport *t)
 	it->t = t;
 	it->opened_at = stack_text(r, b->p, t->stack);
 	it->opened_py = stack_text(r, b->p, t->pystack);
-	if (t->tls && t->tls->free_stack)
+	if (t->tls) {
 		it->ssl_freed_at = stack_text(r, b->p, t->tls->free_stack);
+		it->ssl_freed_py = stack_text(r, b->p, t->tls->free_pystack);
+	}
 	for (const struct sl_finding *f = t->findings; f; f = f->next) {
 		struct sl_item_finding *itf = &it->findings[it->nfindings];
 		itf->f = f;
@@ -448,8 +450,9 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 	}
 	if (it->t->tls) {
 		sl_out_printf(out, "  %s\n", sl_report_tls_text(it->t->tls, detail, sizeof(detail)));
-		if (it->ssl_freed_at) {
+		if (it->ssl_freed_at || it->ssl_freed_py) {
 			sl_out_puts(out, "    SSL_free at:\n");
+			print_python(out, it->ssl_freed_py, "      ");
 			print_frames(out, it->ssl_freed_at, "      ");
 		}
 	}
@@ -596,6 +599,8 @@ static void json_tls(struct sl_json *j, const struct sl_tls *x, const struct sl_
 		json_frames(j, it->ssl_freed_at);
 	else
 		sl_json_null(j);
+	sl_json_key(j, "freed_python_traceback");
+	json_python(j, it->ssl_freed_py);
 	sl_json_end(j);
 }
 

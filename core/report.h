@@ -64,6 +64,7 @@ struct sl_item {
 	const struct sl_stack_text *opened_at;
 	const struct sl_stack_text *opened_py;
 	const struct sl_stack_text *ssl_freed_at; /* TLS: where SSL_free was called */
+	const struct sl_stack_text *ssl_freed_py;
 	struct sl_item_finding findings[SL_FLAG_COUNT];
 	unsigned nfindings;
 	unsigned errors, warnings;

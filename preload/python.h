@@ -4,8 +4,12 @@
 
 #include "preload.h"
 
-/* Looks for a CPython interpreter in this process; costs nothing when there is none. */
+/* Looks for a CPython interpreter in this process; costs nothing when there is none. Called at
+ * start-up, and again after dlopen while none was found (an embedded libpython). */
 void sl_python_init(void);
+int sl_python_available(void);
+/* Marks the start of the interpreter's shutdown, once, when it has begun (before a close). */
+void sl_python_check_finalizing(void);
 /* Adds the current Python traceback, if any, to a capture (outside the lock). */
 void sl_python_capture(struct sl_capture *c);
 /* Interns a captured traceback (lock held). Returns its stack id, or 0. */
