@@ -1,0 +1,486 @@
+/* Unit tests of core/: the lifecycle rules fed events directly (no preload, no sockets), the
+ * option parser and suppressions. Built with AddressSanitizer and UBSan; run by tests/test_unit.py.
+ * Each test prints one line; the exit status is the number of failures. */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "../../core/lifecycle.h"
+#include "../../core/lifecycle_tls.h"
+#include "../../core/options.h"
+#include "../../core/suppress.h"
+
+static int failures;
+static const char *current;
+
+#define CHECK(cond)                                                                                    \
+	do {                                                                                           \
+		if (!(cond)) {                                                                         \
+			printf("FAIL %s: %s (line %d)\n", current, #cond, __LINE__);                   \
+			failures++;                                                                    \
+			return;                                                                        \
+		}                                                                                      \
+	} while (0)
+
+/* A state with its own arena and stacks. */
+struct fixture {
+	struct sl_arena arena;
+	struct sl_stack_store *stacks;
+	struct sl_state s;
+};
+
+static void setup(struct fixture *fx, int report_inherited)
+{
+	sl_arena_init(&fx->arena);
+	fx->stacks = sl_stacks_new(&fx->arena);
+	struct sl_state_config cfg = {.report_inherited = report_inherited};
+	sl_state_init(&fx->s, &fx->arena, fx->stacks, &cfg);
+}
+
+static void teardown(struct fixture *fx)
+{
+	sl_arena_destroy(&fx->arena);
+}
+
+static void ev(struct fixture *fx, int type, int fd, int fd2, int64_t a, int64_t b)
+{
+	struct sl_event e = {.type = (uint16_t)type, .fd = fd, .fd2 = fd2, .a = a, .b = b};
+	sl_state_apply(&fx->s, &e);
+}
+
+static void ssl_ev(struct fixture *fx, int type, uint64_t ssl, int fd, int64_t a, int64_t b, int fd2)
+{
+	struct sl_event e = {.type = (uint16_t)type, .obj = ssl, .fd = fd, .fd2 = fd2, .a = a, .b = b};
+	sl_state_apply(&fx->s, &e);
+}
+
+static void tcp(struct fixture *fx, int fd)
+{
+	ev(fx, SL_EV_SOCKET, fd, 0, AF_INET, SOCK_STREAM);
+}
+
+static void exit_now(struct fixture *fx)
+{
+	ev(fx, SL_EV_EXIT, 0, 0, 0, SL_EXIT_HOW_EXIT);
+}
+
+/* The flagged transports, in order, as (flags bitmask) in out[]; returns how many. */
+struct collected {
+	unsigned n;
+	unsigned flags[64];
+	uint64_t ids[64];
+};
+
+static void collect(void *ctx, const struct sl_transport *t)
+{
+	struct collected *c = ctx;
+	if (c->n < 64) {
+		c->flags[c->n] = t->flags;
+		c->ids[c->n] = t->id;
+	}
+	c->n++;
+}
+
+static struct collected flagged(struct fixture *fx)
+{
+	struct collected c = {0};
+	sl_state_for_each_flagged(&fx->s, collect, &c);
+	return c;
+}
+
+#define F(x) (1u << SL_FLAG_##x)
+
+static void test_closed_socket_is_forgotten(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	tcp(&fx, 3);
+	ev(&fx, SL_EV_CLOSE, 3, 0, 0, 0);
+	/* After the first socket only the descriptor table's chunk stays: churn adds nothing. */
+	size_t baseline = fx.arena.bytes_in_use;
+	CHECK(baseline > 0 && baseline < 64 * 1024);
+	for (int i = 0; i < 1000; i++) {
+		tcp(&fx, 3 + i % 7);
+		ev(&fx, SL_EV_CLOSE, 3 + i % 7, 0, 0, 0);
+	}
+	CHECK(fx.arena.bytes_in_use == baseline);
+	exit_now(&fx);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 0 && fx.s.transports_seen == 1001 && fx.s.live_transports == 0);
+	teardown(&fx);
+}
+
+static void test_never_closed(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	tcp(&fx, 3);
+	tcp(&fx, 4);
+	ev(&fx, SL_EV_CLOSE, 4, 0, 0, 0);
+	exit_now(&fx);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 1 && c.flags[0] == F(NEVER_CLOSED) && c.ids[0] == 1);
+	teardown(&fx);
+}
+
+static void test_epoll_closed_with_reader(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	tcp(&fx, 3);
+	ev(&fx, SL_EV_EPOLL_CREATE, 4, 0, 0, 0);
+	ev(&fx, SL_EV_EPOLL_CTL, 4, 3, EPOLL_CTL_ADD, EPOLLIN);
+	ev(&fx, SL_EV_CLOSE, 4, 0, 0, 0);
+	ev(&fx, SL_EV_CLOSE, 3, 0, 0, 0);
+	exit_now(&fx);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 1 && c.flags[0] == F(READER_NOT_REMOVED));
+	teardown(&fx);
+}
+
+static void test_close_registered_socket_is_normal(void)
+{
+	/* nginx: the socket's last descriptor closes while registered; the kernel drops it. */
+	struct fixture fx;
+	setup(&fx, 0);
+	ev(&fx, SL_EV_EPOLL_CREATE, 4, 0, 0, 0);
+	tcp(&fx, 3);
+	ev(&fx, SL_EV_EPOLL_CTL, 4, 3, EPOLL_CTL_ADD, EPOLLIN);
+	ev(&fx, SL_EV_CLOSE, 3, 0, 0, 0);
+	tcp(&fx, 3); /* the number comes back as another socket, never registered */
+	ev(&fx, SL_EV_CLOSE, 3, 0, 0, 0);
+	ev(&fx, SL_EV_CLOSE, 4, 0, 0, 0);
+	exit_now(&fx);
+	CHECK(flagged(&fx).n == 0);
+	teardown(&fx);
+}
+
+static void test_closed_while_registered_then_reader(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	tcp(&fx, 3);
+	ev(&fx, SL_EV_EPOLL_CREATE, 4, 0, 0, 0);
+	ev(&fx, SL_EV_EPOLL_CTL, 4, 3, EPOLL_CTL_ADD, EPOLLIN);
+	ev(&fx, SL_EV_DUP, 3, 5, 0, 0);
+	ev(&fx, SL_EV_CLOSE, 3, 0, 0, 0);
+	/* DEL through the copy does not match the kernel's key (the old number): nothing removed. */
+	ev(&fx, SL_EV_EPOLL_CTL, 4, 5, EPOLL_CTL_DEL, 0);
+	ev(&fx, SL_EV_CLOSE, 4, 0, 0, 0);
+	ev(&fx, SL_EV_CLOSE, 5, 0, 0, 0);
+	exit_now(&fx);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 1 && c.flags[0] == (F(CLOSED_WHILE_REGISTERED) | F(READER_NOT_REMOVED)));
+	teardown(&fx);
+}
+
+static void test_closed_at_exit_and_dup2_close(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	tcp(&fx, 3);
+	tcp(&fx, 4);
+	tcp(&fx, 6);
+	ev(&fx, SL_EV_CLOSE, 6, 0, 0, 0);
+	ev(&fx, SL_EV_EXIT_PHASE, 0, 0, SL_EXIT_PHASE_MAIN_RETURNED, 0);
+	ev(&fx, SL_EV_DUP, 3, 4, 0, 0); /* closes 4 (exit-time), 4 now refers to 3's socket */
+	ev(&fx, SL_EV_CLOSE, 3, 0, 0, 0);
+	ev(&fx, SL_EV_CLOSE, 4, 0, 0, 0);
+	exit_now(&fx);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 2 && c.flags[0] == F(CLOSED_AT_EXIT) && c.flags[1] == F(CLOSED_AT_EXIT));
+	CHECK(c.ids[0] == 1 && c.ids[1] == 2);
+	teardown(&fx);
+}
+
+static void test_unseen_close_is_not_a_leak(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	tcp(&fx, 3);
+	ev(&fx, SL_EV_SOCKETPAIR, 3, 5, AF_UNIX, SOCK_STREAM); /* 3 came back: closed out of sight */
+	ev(&fx, SL_EV_CLOSE, 3, 0, 0, 0);
+	ev(&fx, SL_EV_CLOSE, 5, 0, 0, 0);
+	exit_now(&fx);
+	CHECK(flagged(&fx).n == 0 && fx.s.transports_seen == 3);
+	teardown(&fx);
+}
+
+static void test_close_range(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	for (int fd = 3; fd < 10; fd++)
+		tcp(&fx, fd);
+	tcp(&fx, 1000000);
+	ev(&fx, SL_EV_CLOSE_RANGE, 4, 8, 0, 0);
+	ev(&fx, SL_EV_CLOSE_RANGE, 999999, 2147483647, 0, 0);
+	exit_now(&fx);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 2 && c.ids[0] == 1 && c.ids[1] == 7); /* fds 3 and 9 */
+	teardown(&fx);
+}
+
+static void test_tls_abandoned_at_close_is_listed_once(void)
+{
+	/* Regression: a TLS finding raised while its socket was finishing listed the transport
+	 * twice, and the report looped forever. */
+	struct fixture fx;
+	setup(&fx, 0);
+	tcp(&fx, 3);
+	ssl_ev(&fx, SL_EV_SSL_NEW, 0x1000, 0, 0, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_BIND, 0x1000, 3, SL_TLS_BIND_TRAFFIC, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_HANDSHAKE, 0x1000, -1, 1, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_SHUTDOWN, 0x1000, -1, 0, 0, 1);
+	ssl_ev(&fx, SL_EV_SSL_SHUTDOWN, 0x1000, -1, -1, 2 /* WANT_READ */, 1);
+	ev(&fx, SL_EV_EXIT_PHASE, 0, 0, SL_EXIT_PHASE_RUNTIME_FINALIZING, 0);
+	ev(&fx, SL_EV_CLOSE, 3, 0, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_FREE, 0x1000, 0, 0, 0, 0);
+	exit_now(&fx);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 1 && c.flags[0] == (F(CLOSED_AT_EXIT) | F(TLS_SHUTDOWN_ABANDONED)));
+	teardown(&fx);
+}
+
+static void test_tls_endings(void)
+{
+	struct {
+		const char *name;
+		int steps; /* bit 0 handshake, 1 one shutdown (0, sent), 2 second (1, both), 3 free,
+			      4 quiet, 5 set_shutdown(3) */
+		unsigned flags;
+	} cases[] = {
+		{"clean two-way", 1 | 2 | 4 | 8, 0},
+		{"clean one-way", 1 | 2 | 8, 0},
+		{"no close_notify", 1 | 8, F(TLS_NO_CLOSE_NOTIFY)},
+		{"no handshake, nothing sent", 8, 0},
+		{"quiet", 1 | 16 | 8, 0},
+		{"nginx: quiet and set_shutdown", 1 | 16 | 32 | 8, 0},
+		{"never freed", 1 | 2 | 4, F(TLS_NOT_FREED)},
+		{"never freed, no close_notify", 1, F(TLS_NOT_FREED) | F(TLS_NO_CLOSE_NOTIFY)},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		current = cases[i].name;
+		struct fixture fx;
+		setup(&fx, 0);
+		tcp(&fx, 3);
+		ssl_ev(&fx, SL_EV_SSL_NEW, 0x2000, 0, 0, 0, 0);
+		ssl_ev(&fx, SL_EV_SSL_BIND, 0x2000, 3, SL_TLS_BIND_FD, 0, 0);
+		int s = cases[i].steps;
+		if (s & 1)
+			ssl_ev(&fx, SL_EV_SSL_HANDSHAKE, 0x2000, -1, 1, 0, 0);
+		if (s & 16)
+			ssl_ev(&fx, SL_EV_SSL_QUIET, 0x2000, -1, 1, 0, 0);
+		if (s & 32)
+			ssl_ev(&fx, SL_EV_SSL_SET_SHUTDOWN, 0x2000, -1, 3, 0, 0);
+		if (s & 16)
+			ssl_ev(&fx, SL_EV_SSL_SHUTDOWN, 0x2000, -1, 1, 0, 3);
+		if (s & 2)
+			ssl_ev(&fx, SL_EV_SSL_SHUTDOWN, 0x2000, -1, 0, 0, 1);
+		if (s & 4)
+			ssl_ev(&fx, SL_EV_SSL_SHUTDOWN, 0x2000, -1, 1, 0, 3);
+		if (s & 8)
+			ssl_ev(&fx, SL_EV_SSL_FREE, 0x2000, 0, 0, 0, 0);
+		ev(&fx, SL_EV_CLOSE, 3, 0, 0, 0);
+		exit_now(&fx);
+		struct collected c = flagged(&fx);
+		CHECK(cases[i].flags ? c.n == 1 && c.flags[0] == cases[i].flags : c.n == 0);
+		teardown(&fx);
+	}
+}
+
+static void test_tls_unbound_gets_its_own_entry(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	ssl_ev(&fx, SL_EV_SSL_NEW, 0x3000, 0, 0, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_NEW, 0x4000, 0, 0, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_FREE, 0x4000, 0, 0, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_NEW, 0x4000, 0, 0, 0, 0); /* the address reused */
+	ssl_ev(&fx, SL_EV_SSL_FREE, 0x4000, 0, 0, 0, 0);
+	exit_now(&fx);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 1 && c.flags[0] == F(TLS_NOT_FREED));
+	teardown(&fx);
+}
+
+/* Fork: a snapshot of the parent's state, replayed into an empty state, rebuilds what the
+ * child inherited, and the child judges none of it by default. */
+struct snap {
+	struct sl_event ev[64];
+	int n;
+};
+
+static void keep(void *ctx, const struct sl_event *e)
+{
+	struct snap *sn = ctx;
+	if (sn->n < 64)
+		sn->ev[sn->n++] = *e;
+}
+
+static void test_fork_snapshot(void)
+{
+	for (int report_inherited = 0; report_inherited <= 1; report_inherited++) {
+		current = report_inherited ? "fork snapshot, report_inherited=1" : "fork snapshot";
+		struct fixture parent, child;
+		setup(&parent, report_inherited);
+		setup(&child, report_inherited);
+		tcp(&parent, 3);
+		tcp(&parent, 4);
+		ev(&parent, SL_EV_DUP, 4, 9, 0, 0);
+		ev(&parent, SL_EV_EPOLL_CREATE, 5, 0, 0, 0);
+		ev(&parent, SL_EV_EPOLL_CTL, 5, 3, EPOLL_CTL_ADD, EPOLLIN);
+		ssl_ev(&parent, SL_EV_SSL_NEW, 0x5000, 0, 0, 0, 0);
+		struct snap sn = {.n = 0};
+		struct sl_event forked = {.type = SL_EV_FORKED, .a = (int64_t)parent.s.next_transport_id,
+					  .b = (int64_t)parent.s.next_epoll_id};
+		sl_state_apply(&child.s, &forked);
+		sl_state_snapshot(&parent.s, keep, &sn);
+		for (int i = 0; i < sn.n; i++)
+			sl_state_apply(&child.s, &sn.ev[i]);
+		CHECK(sn.n == 6); /* 2 INHERIT, 1 DUP, 1 INHERIT_EPOLL, 1 EPOLL_CTL, 1 SSL_INHERIT */
+		CHECK(child.s.live_transports == 2 && child.s.transports_seen == 0);
+		CHECK(sl_state_lookup(&child.s, 9) == sl_state_lookup(&child.s, 4));
+		tcp(&child, 7); /* the child's own, never closed */
+		CHECK(child.s.next_transport_id == 3);
+		exit_now(&child);
+		struct collected c = flagged(&child);
+		if (!report_inherited) {
+			CHECK(c.n == 1 && c.ids[0] == 3 && c.flags[0] == F(NEVER_CLOSED));
+		} else {
+			/* 1 (never-closed, reader-not-removed), 2 (never-closed), the SSL, 3 */
+			CHECK(c.n == 4 && c.flags[0] == (F(NEVER_CLOSED) | F(READER_NOT_REMOVED)));
+		}
+		teardown(&parent);
+		teardown(&child);
+	}
+}
+
+static void test_killed_process(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	tcp(&fx, 3);
+	ev(&fx, SL_EV_EPOLL_CREATE, 4, 0, 0, 0);
+	ev(&fx, SL_EV_EPOLL_CTL, 4, 3, EPOLL_CTL_ADD, EPOLLIN);
+	ssl_ev(&fx, SL_EV_SSL_NEW, 0x6000, 0, 0, 0, 0);
+	ev(&fx, SL_EV_EXIT, 0, 0, 0, SL_EXIT_HOW_KILLED);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 1 && c.flags[0] == F(PROCESS_KILLED));
+	teardown(&fx);
+}
+
+static void test_out_of_memory_is_reported_not_fatal(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	fx.arena.fail_after = 3;
+	for (int fd = 3; fd < 40; fd++)
+		tcp(&fx, fd);
+	CHECK(fx.s.out_of_memory == 1);
+	exit_now(&fx);
+	flagged(&fx);
+	teardown(&fx);
+}
+
+static void test_options(void)
+{
+	struct sl_options o;
+	char err[256];
+	sl_options_defaults(&o);
+	CHECK(o.exitcode == 23 && o.report == 1 && o.stack_depth == 16 && !strcmp(o.json, ""));
+	CHECK(sl_options_parse(&o, "exitcode=7:json='/tmp/a:b.json':log_path=/x/%p:report=0", err, sizeof(err)) == 0);
+	CHECK(o.exitcode == 7 && !strcmp(o.json, "/tmp/a:b.json") && !strcmp(o.log_path, "/x/%p") && o.report == 0);
+	CHECK(sl_options_parse(&o, "verbosity=2", err, sizeof(err)) == 0 && !strcmp(o.json, "/tmp/a:b.json"));
+	CHECK(sl_options_parse(&o, "nosuch=1", err, sizeof(err)) < 0 && strstr(err, "unknown option 'nosuch'"));
+	CHECK(sl_options_parse(&o, "exitcode=-1", err, sizeof(err)) < 0);
+	CHECK(sl_options_parse(&o, "exitcode=12abc", err, sizeof(err)) < 0);
+	CHECK(sl_options_parse(&o, "report=2", err, sizeof(err)) < 0);
+	CHECK(sl_options_parse(&o, ":::", err, sizeof(err)) == 0);
+}
+
+static void test_suppressions(void)
+{
+	char err[512];
+	const char *text = "# accepted findings\nnever-closed:ngx_read_channel\n\nreader-not-removed:*selector*\n"
+			   "tls-not-freed:^main$\n";
+	struct sl_suppressions *s = sl_supp_parse(text, strlen(text), "supp", err, sizeof(err));
+	CHECK(s && sl_supp_count(s) == 3);
+	const char *names1[] = {"main", "ngx_read_channel", NULL};
+	CHECK(sl_supp_match(s, SL_FLAG_NEVER_CLOSED, names1, 3) == 0);
+	CHECK(sl_supp_match(s, SL_FLAG_CLOSED_AT_EXIT, names1, 3) == -1);
+	const char *names2[] = {"/usr/lib/python3.11/selectors.py"};
+	CHECK(sl_supp_match(s, SL_FLAG_READER_NOT_REMOVED, names2, 1) == 1);
+	const char *names3[] = {"domain_main"};
+	CHECK(sl_supp_match(s, SL_FLAG_TLS_NOT_FREED, names3, 1) == -1);
+	const char *names4[] = {"main"};
+	CHECK(sl_supp_match(s, SL_FLAG_TLS_NOT_FREED, names4, 1) == 2);
+	sl_supp_free(s);
+	const char *bad = "never-closed:x\nleaked:foo\n";
+	CHECK(!sl_supp_parse(bad, strlen(bad), "supp", err, sizeof(err)));
+	CHECK(strstr(err, "supp:2: unknown flag 'leaked' (valid flags: never-closed, closed-at-exit"));
+	const char *nocolon = "never-closed\n";
+	CHECK(!sl_supp_parse(nocolon, strlen(nocolon), "supp", err, sizeof(err)) && strstr(err, "supp:1: expected flag:pattern"));
+}
+
+static void test_stacks(void)
+{
+	struct sl_arena a;
+	sl_arena_init(&a);
+	struct sl_stack_store *st = sl_stacks_new(&a);
+	uint64_t pcs[3] = {1, 2, 3}, other[3] = {1, 2, 4};
+	uint32_t x = sl_stacks_add_native(st, pcs, 3), y = sl_stacks_add_native(st, pcs, 3);
+	uint32_t z = sl_stacks_add_native(st, other, 3);
+	CHECK(x == 1 && y == 1 && z == 2 && sl_stacks_count(st) == 2);
+	uint32_t f = sl_stacks_add_string(st, "a.py", 4), g = sl_stacks_add_string(st, "f", 1);
+	struct sl_pyframe fr = {f, g, 10};
+	uint32_t p = sl_stacks_add_python(st, &fr, 1);
+	unsigned depth;
+	const uint64_t *w;
+	CHECK(p == 3 && sl_stacks_get(st, p, &depth, &w) == SL_STACK_PYTHON && depth == 1);
+	CHECK(sl_pyframe_at(w, 0).line == 10 && !strcmp(sl_stacks_string(st, sl_pyframe_at(w, 0).file), "a.py"));
+	/* Reading a log back: ids must come in order and only once. */
+	struct sl_stack_store *r = sl_stacks_new(&a);
+	CHECK(sl_stacks_put_native(r, 2, pcs, 3) == 0);
+	CHECK(sl_stacks_put_native(r, 1, pcs, 3) == 1);
+	CHECK(sl_stacks_put_native(r, 2, pcs, 3) == 0);
+	CHECK(sl_stacks_put_python(r, 2, &fr, 1) == 0); /* names strings not defined in r */
+	sl_arena_destroy(&a);
+}
+
+int main(void)
+{
+	struct {
+		const char *name;
+		void (*fn)(void);
+	} tests[] = {
+		{"closed socket is forgotten", test_closed_socket_is_forgotten},
+		{"never closed", test_never_closed},
+		{"epoll closed with a reader", test_epoll_closed_with_reader},
+		{"closing a registered socket is normal", test_close_registered_socket_is_normal},
+		{"closed while registered, then reader", test_closed_while_registered_then_reader},
+		{"closed at exit, and dup2 closes", test_closed_at_exit_and_dup2_close},
+		{"unseen close is not a leak", test_unseen_close_is_not_a_leak},
+		{"close_range", test_close_range},
+		{"TLS abandoned at close, listed once", test_tls_abandoned_at_close_is_listed_once},
+		{"TLS endings", test_tls_endings},
+		{"TLS unbound session", test_tls_unbound_gets_its_own_entry},
+		{"fork snapshot", test_fork_snapshot},
+		{"killed process", test_killed_process},
+		{"out of memory", test_out_of_memory_is_reported_not_fatal},
+		{"options", test_options},
+		{"suppressions", test_suppressions},
+		{"stacks", test_stacks},
+	};
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		int before = failures;
+		current = tests[i].name;
+		tests[i].fn();
+		if (failures == before)
+			printf("ok   %s\n", tests[i].name);
+	}
+	return failures;
+}
