@@ -128,6 +128,10 @@ void sl_finish(int how, int status, int status_known, int *exit_override)
 	*exit_override = status;
 	if (sl_vfork_child || !sl_rt.ready || sl_rt.disabled)
 		return;
+	/* _exit() from a signal handler that interrupted sockleak itself on this thread: the lock
+	 * may be held right here, and the state half-updated. Exit without a report. */
+	if (sl_in_hook)
+		return;
 	/* A child made by a raw clone() never ran the fork handlers: its state is the parent's. */
 	if (getpid() != sl_rt.pid)
 		return;
