@@ -15,7 +15,7 @@ HEADERS     := $(wildcard core/*.h preload/*.h)
 PRELOAD_OBJ := $(patsubst %.c,$(B)/pic/%.o,$(CORE_SRC) $(PRELOAD_SRC)) $(B)/pic/preload/vfork.o
 
 .PHONY: all deps demo check clean testapps
-all: $(B)/libsockleak.so testapps
+all: $(B)/libsockleak.so testapps analyzer unit
 
 deps:
 	@scripts/setup-deps
@@ -34,6 +34,8 @@ $(B)/libsockleak.so: $(PRELOAD_OBJ)
 	$(CC) -shared -o $@ $^ -Wl,-z,nodelete -Wl,--no-undefined -ldl -lpthread
 
 include testapps/testapps.mk
+include tests/unit/unit.mk
+include analyzer/analyzer.mk
 
 demo: deps all
 	@scripts/demo

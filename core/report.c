@@ -143,8 +143,11 @@ static void add_item(void *vctx, const struct sl_transport *t)
 	r->nitems++;
 }
 
-int sl_report_build(struct sl_report *r, struct sl_report_proc *procs, unsigned nprocs,
-		    const struct sl_report_config *cfg)
+/* One loop for both entry points: with shared, every process uses that symbolizer (the
+ * analyzer's, which knows every process's modules at once, so a run of hundreds of processes
+ * loads each module's debug information once); without, each process gets its own. */
+static int build(struct sl_report *r, struct sl_report_proc *procs, unsigned nprocs,
+		 const struct sl_report_config *cfg, struct sl_symbolizer *shared)
 {
 	memset(r, 0, sizeof(*r));
 	r->procs = procs;
@@ -156,23 +159,42 @@ int sl_report_build(struct sl_report *r, struct sl_report_proc *procs, unsigned 
 	if (!r->syms || !r->stack_texts || !r->nstack_texts)
 		return -1;
 	struct build_ctx b = {r, 0, 0, 0};
-	for (unsigned p = 0; p < nprocs; p++) {
+	int rc = 0;
+	for (unsigned p = 0; p < nprocs && rc == 0; p++) {
 		struct sl_state *s = procs[p].state;
 		r->transports_seen += s->transports_seen;
 		if (!s->done_head)
 			continue; /* nothing to report: skip symbolization entirely */
 		uint32_t nst = sl_stacks_count(s->stacks);
 		r->stack_texts[p] = calloc((size_t)nst + 1, sizeof(**r->stack_texts));
-		if (!r->stack_texts[p])
-			return -1;
+		if (!r->stack_texts[p]) {
+			rc = -1;
+			break;
+		}
 		r->nstack_texts[p] = nst;
 		if (cfg->symbolize)
-			r->syms[p] = sl_sym_new(procs[p].mods, procs[p].nmods);
+			r->syms[p] = shared ? shared : sl_sym_new(procs[p].mods, procs[p].nmods);
 		b.p = p;
 		if (sl_state_for_each_flagged(s, add_item, &b) < 0 || b.failed)
-			return -1;
+			rc = -1;
 	}
-	return 0;
+	/* Every stack the report shows is symbolized by now. A shared symbolizer is the caller's
+	 * to free (the frames' names live in it): the report lets go of it. */
+	for (unsigned p = 0; shared && p < nprocs; p++)
+		r->syms[p] = NULL;
+	return rc;
+}
+
+int sl_report_build(struct sl_report *r, struct sl_report_proc *procs, unsigned nprocs,
+		    const struct sl_report_config *cfg)
+{
+	return build(r, procs, nprocs, cfg, NULL);
+}
+
+int sl_report_build_shared(struct sl_report *r, struct sl_report_proc *procs, unsigned nprocs,
+			   const struct sl_report_config *cfg, struct sl_symbolizer *sym)
+{
+	return build(r, procs, nprocs, cfg, sym);
 }
 
 void sl_report_free(struct sl_report *r)

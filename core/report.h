@@ -89,6 +89,10 @@ struct sl_report {
 /* Builds the report. Returns 0, or -1 when memory ran out. */
 int sl_report_build(struct sl_report *r, struct sl_report_proc *procs, unsigned nprocs,
 		    const struct sl_report_config *cfg);
+/* As sl_report_build, with one symbolizer the caller made for every process (and frees after
+ * the report): the analyzer's, which knows every process's modules at once (analyzer/symbols.c). */
+int sl_report_build_shared(struct sl_report *r, struct sl_report_proc *procs, unsigned nprocs,
+			   const struct sl_report_config *cfg, struct sl_symbolizer *sym);
 void sl_report_free(struct sl_report *r);
 
 /* The text report, in the sanitizer tradition; nothing at all when there is nothing to say

@@ -1,0 +1,197 @@
+#include "findings.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../core/out.h"
+#include "fingerprint.h"
+
+const char *sl_fail_on_name(enum sl_fail_on f)
+{
+	return f == SL_FAIL_ON_WARNING ? "warning" : f == SL_FAIL_ON_NEVER ? "never" : "error";
+}
+
+int sl_gate_counts(const struct sl_gate *g, const char *severity)
+{
+	int error = severity && !strcmp(severity, "error");
+	return g->fail_on == SL_FAIL_ON_WARNING || (g->fail_on == SL_FAIL_ON_ERROR && error);
+}
+
+int sl_junit_counts(const struct sl_gate *g, const char *severity)
+{
+	return g->fail_on == SL_FAIL_ON_NEVER ? severity && !strcmp(severity, "error") : sl_gate_counts(g, severity);
+}
+
+int sl_finding_known(const json_t *doc, size_t i, size_t k)
+{
+	const json_t *t = json_array_get(json_object_get(doc, "transports"), i);
+	const json_t *f = json_array_get(json_object_get(t, "flags"), k);
+	const char *state = json_string_value(json_object_get(f, "baseline"));
+	return state && !strcmp(state, "unchanged");
+}
+
+/* core/report.c writes to a descriptor: a memory file takes its JSON, to be read back. */
+static json_t *core_json(const struct sl_report *r, char *err, size_t errsize)
+{
+	int fd = memfd_create("sockleak-report.json", MFD_CLOEXEC);
+	if (fd < 0) {
+		FILE *tmp = tmpfile();
+		fd = tmp ? dup(fileno(tmp)) : -1;
+		if (tmp)
+			fclose(tmp);
+	}
+	if (fd < 0) {
+		snprintf(err, errsize, "cannot make a temporary file: %s", strerror(errno));
+		return NULL;
+	}
+	struct sl_out out;
+	sl_out_init(&out, fd);
+	sl_report_json(r, &out);
+	if (sl_out_flush(&out)) {
+		snprintf(err, errsize, "cannot write a temporary file: %s", strerror(out.error));
+		close(fd);
+		return NULL;
+	}
+	off_t size = lseek(fd, 0, SEEK_END);
+	char *text = size > 0 ? malloc((size_t)size) : NULL;
+	size_t got = 0;
+	while (text && got < (size_t)size) {
+		ssize_t k = pread(fd, text + got, (size_t)size - got, (off_t)got);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	close(fd);
+	if (!text || got != (size_t)size) {
+		free(text);
+		snprintf(err, errsize, "cannot read back the JSON report");
+		return NULL;
+	}
+	json_error_t je;
+	json_t *doc = json_loadb(text, got, 0, &je);
+	free(text);
+	if (!doc)
+		snprintf(err, errsize, "the JSON report does not parse (line %d: %s): a bug in sockleak", je.line, je.text);
+	return doc;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+		     : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	if (len == 0 || len > n)
+		return 0;
+	for (size_t k = 1; k < len; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	/* Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either. */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) || (s[0] == 0xf0 && s[1] < 0x90) ||
+	    (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+json_t *sl_json_text(const char *s)
+{
+	if (!s)
+		return json_null();
+	size_t n = strlen(s);
+	char *clean = malloc(n * 3 + 1);
+	if (!clean)
+		return json_null();
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_len((const unsigned char *)s + i, n - i);
+		if (len) {
+			memcpy(clean + o, s + i, len);
+			o += len;
+			i += len;
+		} else {
+			memcpy(clean + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	json_t *j = json_stringn(clean, o);
+	free(clean);
+	return j ? j : json_null();
+}
+
+static json_t *index_or_null(int i)
+{
+	return i >= 0 ? json_integer(i) : json_null();
+}
+
+json_t *sl_findings_build(const struct sl_report *r, const struct sl_run *run, struct sl_baseline *baseline,
+			  struct sl_gate *gate, char *err, size_t errsize)
+{
+	json_t *doc = core_json(r, err, errsize);
+	if (!doc)
+		return NULL;
+	json_t *procs = json_object_get(doc, "processes");
+	json_t *transports = json_object_get(doc, "transports");
+	if (json_array_size(procs) != run->n || json_array_size(transports) != r->nitems) {
+		snprintf(err, errsize, "the JSON report does not match the run: a bug in sockleak");
+		json_decref(doc);
+		return NULL;
+	}
+	for (unsigned p = 0; p < run->n; p++) {
+		const struct sl_run_image *ri = run->v[p];
+		json_t *jp = json_array_get(procs, p);
+		json_object_set_new(jp, "parent", index_or_null(ri->parent));
+		json_object_set_new(jp, "exec_of", index_or_null(ri->exec_of));
+		json_object_set_new(jp, "log", sl_json_text(ri->file));
+		if (ri->img.end == SL_END_CORRUPT || ri->img.end == SL_END_STOPPED) {
+			/* The log does not say how the process ended: its end is unknown, not "running". */
+			json_object_set_new(json_object_get(jp, "exit"), "how", json_string("unknown"));
+			json_object_set_new(jp, "incomplete", json_true());
+		}
+	}
+	gate->new_errors = gate->new_warnings = gate->known = 0;
+	for (size_t i = 0; i < r->nitems; i++) {
+		json_t *t = json_array_get(transports, i);
+		json_object_set_new(t, "process", json_integer(r->items[i].proc));
+		size_t k;
+		json_t *f;
+		json_array_foreach(json_object_get(t, "flags"), k, f) {
+			char fp[17];
+			sl_fingerprint(doc, t, f, fp);
+			json_object_set_new(f, "fingerprint", json_string(fp));
+			int known = sl_baseline_has(baseline, fp);
+			if (baseline)
+				json_object_set_new(f, "baseline", json_string(known ? "unchanged" : "new"));
+			const char *severity = json_string_value(json_object_get(f, "severity"));
+			if (known)
+				gate->known++;
+			else if (severity && !strcmp(severity, "error"))
+				gate->new_errors++;
+			else
+				gate->new_warnings++;
+		}
+	}
+	gate->fixed = sl_baseline_unseen(baseline);
+	gate->failed = (gate->new_errors && sl_gate_counts(gate, "error")) ||
+		       (gate->new_warnings && sl_gate_counts(gate, "warning"));
+
+	json_t *jr = json_object();
+	json_object_set_new(jr, "logs", json_integer(run->files));
+	json_object_set_new(jr, "unreadable_logs", json_integer(run->unreadable));
+	json_object_set_new(jr, "processes", json_integer(run->n));
+	json_object_set_new(jr, "killed", json_integer(run->killed));
+	json_object_set_new(doc, "run", jr);
+	json_t *jg = json_object();
+	json_object_set_new(jg, "fail_on", json_string(sl_fail_on_name(gate->fail_on)));
+	json_object_set_new(jg, "baseline", sl_json_text(gate->baseline_path));
+	json_object_set_new(jg, "new_errors", json_integer((json_int_t)gate->new_errors));
+	json_object_set_new(jg, "new_warnings", json_integer((json_int_t)gate->new_warnings));
+	json_object_set_new(jg, "known", json_integer((json_int_t)gate->known));
+	json_object_set_new(jg, "fixed", json_integer((json_int_t)gate->fixed));
+	json_object_set_new(jg, "passed", json_boolean(!gate->failed));
+	json_object_set_new(doc, "gate", jg);
+	return doc;
+}
