@@ -165,6 +165,8 @@ struct sl_transport *sl_state_new_detached(struct sl_state *s, uint32_t stack, u
 	t->stack = stack;
 	t->pystack = pystack;
 	t->id = ++s->next_transport_id;
+	/* It is an entry of the report like a socket: counted, so that "N of M" stays true. */
+	s->transports_seen++;
 	return t;
 }
 

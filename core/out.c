@@ -9,6 +9,7 @@ void sl_out_init(struct sl_out *o, int fd)
 {
 	o->fd = fd;
 	o->error = 0;
+	o->printable = 0;
 	o->n = 0;
 }
 
@@ -28,7 +29,7 @@ static void drain(struct sl_out *o)
 	o->n = 0;
 }
 
-void sl_out_write(struct sl_out *o, const char *s, size_t len)
+static void put(struct sl_out *o, const char *s, size_t len)
 {
 	while (len > 0) {
 		if (o->n == sizeof(o->buf))
@@ -41,6 +42,26 @@ void sl_out_write(struct sl_out *o, const char *s, size_t len)
 		s += k;
 		len -= k;
 	}
+}
+
+/* In printable mode, a name from a process or a log (argv, a path, a function) cannot carry an
+ * escape sequence to the reader's terminal. */
+void sl_out_write(struct sl_out *o, const char *s, size_t len)
+{
+	if (!o->printable) {
+		put(o, s, len);
+		return;
+	}
+	size_t run = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 0x20 && c != 0x7f) || c == '\n')
+			continue;
+		put(o, s + run, i - run);
+		put(o, "?", 1);
+		run = i + 1;
+	}
+	put(o, s + run, len - run);
 }
 
 void sl_out_puts(struct sl_out *o, const char *s)
@@ -66,6 +87,11 @@ void sl_out_vprintf(struct sl_out *o, const char *fmt, va_list ap)
 	if ((size_t)n < sizeof(o->buf)) {
 		vsnprintf(o->buf, sizeof(o->buf), fmt, ap);
 		o->n = (size_t)n;
+		for (size_t i = 0; o->printable && i < o->n; i++) {
+			unsigned char c = (unsigned char)o->buf[i];
+			if ((c < 0x20 && c != '\n') || c == 0x7f)
+				o->buf[i] = '?';
+		}
 	} else {
 		sl_out_write(o, tmp, sizeof(tmp) - 1);
 	}

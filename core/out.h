@@ -9,6 +9,7 @@
 struct sl_out {
 	int fd;
 	int error;    /* a write failed: errno of the first failure */
+	int printable; /* replace control characters but newline with '?' (text meant for a terminal) */
 	size_t n;
 	char buf[16384];
 };

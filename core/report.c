@@ -516,7 +516,17 @@ static void print_summary(const struct sl_report *r, struct sl_out *out)
 	sl_out_puts(out, "\n");
 }
 
+static void report_text(struct sl_report *r, struct sl_out *out, int verbose);
+
 void sl_report_text(struct sl_report *r, struct sl_out *out, int verbose)
+{
+	int was = out->printable;
+	out->printable = 1;
+	report_text(r, out, verbose);
+	out->printable = was;
+}
+
+static void report_text(struct sl_report *r, struct sl_out *out, int verbose)
 {
 	for (unsigned p = 0; p < r->nprocs; p++)
 		for (unsigned k = 0; k < r->procs[p].nnotes; k++)

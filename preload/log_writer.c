@@ -372,7 +372,7 @@ static void emit_snapshot(void *ctx, const struct sl_event *ev)
 
 /* In a forked child (lock held, one thread): the parent's log is not ours to write. Start a
  * log of our own that opens with what the child inherited. */
-void sl_log_fork_child(void)
+void sl_log_fork_child(int parent)
 {
 	if (!lw.active)
 		return;
@@ -380,7 +380,6 @@ void sl_log_fork_child(void)
 	munmap(lw.map, lw.map_size);
 	close(lw.fd);
 	lw.map = NULL;
-	int parent = (int)getppid();
 	sl_stacks_forget_logged(sl_rt.stacks);
 	if (sl_log_open(sl_rt.opt.run_dir, parent) < 0) {
 		sl_rt.disabled = 1;

@@ -121,7 +121,7 @@ void *sl_resolve(const char *name);
 /* The event log (log_writer.c); a no-op without run_dir. Called with the lock held. */
 int sl_log_open(const char *run_dir, int forked_from);
 void sl_log_event(const struct sl_event *ev);
-void sl_log_fork_child(void);
+void sl_log_fork_child(int parent_pid);
 void sl_log_close(void);
 void sl_log_note(const char *text);
 /* Names the modules loaded since the log last looked (called after dlopen, without the lock). */

@@ -285,13 +285,16 @@ void sl_fork_child(void)
 		return;
 	/* The child has one thread: whoever held the lock in the parent is not here. */
 	pthread_mutex_init(&sl_rt.lock, NULL);
+	/* The parent is the process that forked, whose pid sockleak still holds: getppid() would
+	 * name init (or a subreaper) if the parent exited already. */
+	int parent = (int)sl_rt.pid;
 	sl_rt.pid = getpid();
 	if (!sl_rt.state.exited && !sl_rt.disabled) {
 		/* Events deferred before the fork happened in the parent: part of what the child inherits. */
 		for (unsigned i = 0; i < ndeferred; i++)
 			sl_state_apply(&sl_rt.state, &deferred[i]);
 		ndeferred = 0;
-		sl_log_fork_child();
+		sl_log_fork_child(parent);
 		struct sl_event ev = {.type = SL_EV_FORKED,
 				      .a = (int64_t)sl_rt.state.next_transport_id,
 				      .b = (int64_t)sl_rt.state.next_epoll_id};

@@ -90,3 +90,14 @@ def test_unwritable_report_path_says_so_once():
     p = run([APP], env=preload_env("log_path=/nonexistent/dir/x.log"))
     expect(p.stderr.count("sockleak: cannot write the report to /nonexistent/dir/x.log") == 1, p.stderr)
     expect(p.returncode == 23, "the verdict still stands: status %d" % p.returncode)
+
+
+def test_text_report_carries_no_control_characters():
+    # argv[0] (like paths and function names) comes from the program: it must not be able to
+    # send an escape sequence to the terminal reading the report.
+    import subprocess
+    p = subprocess.run(["\x1b[2Jevil\x07name"], executable=APP, env=preload_env(), capture_output=True,
+                       text=True, timeout=30)
+    expect(p.returncode == 23, "status %d" % p.returncode)
+    expect("\x1b" not in p.stderr and "\x07" not in p.stderr, repr(p.stderr[:200]))
+    expect("?[2Jevil?name" in p.stderr, "argv[0] shown with its control characters replaced: %r" % p.stderr[:200])
