@@ -36,6 +36,7 @@ $(B)/libsockleak.so: $(PRELOAD_OBJ)
 include testapps/testapps.mk
 include tests/unit/unit.mk
 include analyzer/analyzer.mk
+include bench/bench.mk
 
 demo: deps all
 	@scripts/demo
