@@ -12,6 +12,23 @@
 
 /* ---- building ---- */
 
+/* The C runtime's own frames below main and below a thread's start routine: the same in every
+ * stack, they say nothing about the program and make up a third of a large JSON report. */
+static int is_startup_frame(const struct sl_frame *f)
+{
+	static const char *const names[] = {"_start", "__libc_start_call_main", "__libc_start_main",
+					    "start_thread", "clone", "clone3", "__clone", "__clone3"};
+	if (!f->function)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t n = strlen(names[i]);
+		/* Versioned names too: __libc_start_main@@GLIBC_2.34. */
+		if (!strncmp(f->function, names[i], n) && (f->function[n] == '\0' || f->function[n] == '@'))
+			return 1;
+	}
+	return 0;
+}
+
 static const struct sl_stack_text *stack_text(struct sl_report *r, unsigned p, uint32_t id)
 {
 	if (id == 0 || id > r->nstack_texts[p])
@@ -42,6 +59,8 @@ static const struct sl_stack_text *stack_text(struct sl_report *r, unsigned p, u
 			}
 		}
 		st->nframes = depth;
+		while (st->nframes > 1 && is_startup_frame(&st->frames[st->nframes - 1]))
+			st->nframes--;
 	} else if (kind == SL_STACK_PYTHON) {
 		st->py = calloc(depth, sizeof(*st->py));
 		if (!st->py)
@@ -480,10 +499,25 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 	}
 	if (it->group_size > 1) {
 		sl_out_printf(out, "  and %zu more transports like this one (same stack and findings), fds", it->group_size - 1);
-		size_t shown = 0;
-		for (size_t k = it->group_next; k != (size_t)-1 && shown < 20; k = r->items[k].group_next, shown++)
-			sl_out_printf(out, "%s %d", shown ? "," : "", r->items[k].t->fd);
-		if (it->group_size - 1 > shown)
+		/* Distinct numbers only: a leak in a loop may reuse the same one again and again. */
+		int fds[20];
+		size_t shown = 0, more = 0;
+		for (size_t k = it->group_next; k != (size_t)-1; k = r->items[k].group_next) {
+			int fd = r->items[k].t->fd, seen = fd == it->t->fd;
+			for (size_t i = 0; i < shown && !seen; i++)
+				seen = fds[i] == fd;
+			if (seen)
+				continue;
+			if (shown < 20)
+				fds[shown++] = fd;
+			else
+				more = 1;
+		}
+		for (size_t i = 0; i < shown; i++)
+			sl_out_printf(out, "%s %d", i ? "," : "", fds[i]);
+		if (shown == 0)
+			sl_out_printf(out, " %d again", it->t->fd);
+		if (more)
 			sl_out_puts(out, ", ...");
 		sl_out_puts(out, "\n");
 	}
