@@ -37,6 +37,7 @@ include testapps/testapps.mk
 include tests/unit/unit.mk
 include analyzer/analyzer.mk
 include bench/bench.mk
+include tests/reliability.mk
 
 demo: deps all
 	@scripts/demo

@@ -16,7 +16,7 @@ enum sl_event_type {
 	SL_EV_DUP = 5,           /* fd = old, fd2 = new (dup, dup2, dup3, F_DUPFD); an open fd2 is closed */
 	SL_EV_CLOSE = 6,         /* fd */
 	SL_EV_CLOSE_RANGE = 7,   /* fd = first, fd2 = last (inclusive) */
-	SL_EV_SHUTDOWN = 8,      /* fd; a = how (SHUT_RD, SHUT_WR, SHUT_RDWR) */
+	SL_EV_SHUTDOWN = 8,      /* fd; a = how (SHUT_RD, SHUT_WR, SHUT_RDWR), or SL_SHUT_PEER */
 	SL_EV_CONNECT = 9,       /* fd; addr = peer; a = 1 when still in progress */
 	SL_EV_BIND = 10,         /* fd; addr = local */
 	SL_EV_LISTEN = 11,       /* fd */
@@ -56,6 +56,10 @@ enum sl_exit_how {
 	SL_EXIT_HOW_QUICK = 2,     /* quick_exit() */
 	SL_EXIT_HOW_KILLED = 3,    /* analyzer only: the log ends without an exit */
 };
+
+/* SL_EV_SHUTDOWN's a when the peer ended the stream: a read returned end of file, or the
+ * connection was reset. Recorded only for sockets in a process that has made a TLS session. */
+#define SL_SHUT_PEER 16
 
 enum sl_tls_bind { SL_TLS_BIND_FD = 1, SL_TLS_BIND_RFD = 2, SL_TLS_BIND_WFD = 3, SL_TLS_BIND_TRAFFIC = 4 };
 

@@ -576,7 +576,9 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 		close_range_event(s, ev->fd, ev->fd2);
 		break;
 	case SL_EV_SHUTDOWN:
-		if ((t = socket_at(s, ev->fd)) != NULL) {
+		if ((t = socket_at(s, ev->fd)) != NULL && ev->a == SL_SHUT_PEER) {
+			sl_tls_peer_ended(s, t);
+		} else if (t != NULL) {
 			if (ev->a == SHUT_RD || ev->a == SHUT_RDWR)
 				t->state |= SL_T_SHUT_RD;
 			if (ev->a == SHUT_WR || ev->a == SHUT_RDWR)

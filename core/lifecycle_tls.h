@@ -28,6 +28,7 @@ struct sl_tls {
 	uint8_t freed;
 	uint8_t ended;             /* the session's end was judged */
 	uint8_t inherited;
+	uint8_t peer_ended;        /* the peer ended the stream (end of file, reset) before the session */
 	uint8_t n_results;         /* SSL_shutdown calls seen (results kept for the first few) */
 	int8_t results[SL_TLS_MAX_RESULTS];
 };
@@ -40,11 +41,16 @@ int sl_tls_holds_transport(const struct sl_state *s, const struct sl_transport *
 /* t is being freed: detach or free its session record. */
 void sl_tls_transport_released(struct sl_state *s, struct sl_transport *t);
 void sl_tls_process_exit(struct sl_state *s, int killed);
+/* A read on t found the peer's end of the stream (SL_SHUT_PEER). */
+void sl_tls_peer_ended(struct sl_state *s, struct sl_transport *t);
 void sl_tls_forked(struct sl_state *s);
 /* Fork snapshot: the session bound to an open transport (after its SSL_EV_INHERIT), then the rest. */
 void sl_tls_snapshot_transport(const struct sl_state *s, const struct sl_transport *t, int fd,
 			       sl_emit_fn emit, void *ctx);
 void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx);
+
+/* Whether SSL_free of ssl will be shown in a report (its stack is worth taking). */
+int sl_tls_free_wants_stack(const struct sl_state *s, uint64_t ssl);
 
 /* Shared with lifecycle.c. */
 struct sl_finding *sl_state_raise(struct sl_state *s, struct sl_transport *t, enum sl_flag flag,

@@ -7,6 +7,7 @@
 
 #include "preload.h"
 #include "python.h"
+#include "unwind_pipe.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -39,6 +40,13 @@ static void record_close_range(long first, long last)
 SL_EXPORT int close(int fd)
 {
 	SL_REAL(close);
+	if (SL_UNW_FAKE(fd))
+		return 0; /* libunwind remaking its pipe: ours stays (unwind_pipe.c) */
+	/* A number the program does not own, that sockleak keeps for libunwind: as bare. */
+	if (SL_UNLIKELY(fd >= 900) && sl_unw_owns(fd)) {
+		errno = EBADF;
+		return -1;
+	}
 	if (sl_tracked(fd) && sl_active())
 		record_close(fd);
 	return SL_CALL(close, -1, fd);
@@ -115,14 +123,27 @@ SL_EXPORT int fcntl(int fd, int cmd, ...)
 
 SL_EXPORT int fcntl64(int fd, int cmd, ...)
 {
-	static int (*real_fcntl64)(int, int, ...);
-	if (SL_UNLIKELY(!real_fcntl64))
+	static int (*slot_real_fcntl64)(int, int, ...); /* atomic, as in SL_REAL */
+	int (*real_fcntl64)(int, int, ...) = __atomic_load_n(&slot_real_fcntl64, __ATOMIC_RELAXED);
+	if (SL_UNLIKELY(!real_fcntl64)) {
 		real_fcntl64 = (int (*)(int, int, ...))sl_resolve("fcntl64");
+		__atomic_store_n(&slot_real_fcntl64, real_fcntl64, __ATOMIC_RELAXED);
+	}
 	va_list ap;
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
 	return fcntl_common(real_fcntl64, fd, cmd, arg);
+}
+
+/* libunwind's validation pipe gets numbers of its own, and sockleak keeps the real pipe out of
+ * the program's way (unwind_pipe.c): it took descriptors 3 and 4 (the emfile fault test). */
+SL_EXPORT int pipe2(int fds[2], int flags)
+{
+	SL_REAL(pipe2);
+	if (sl_unw_caller(__builtin_return_address(0)))
+		return sl_unw_pipe2(fds);
+	return SL_CALL(pipe2, -1, fds, flags);
 }
 
 /* libuv (and so Node.js) closes descriptors with syscall(SYS_close, fd). */
@@ -135,6 +156,12 @@ SL_EXPORT long syscall(long number, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
+	if (number == SYS_write && SL_UNW_FAKE((int)a[0]))
+		return sl_unw_write((const void *)a[1], (size_t)a[2]);
+	if (number == SYS_close && (int)a[0] >= 900 && sl_unw_owns((int)a[0])) {
+		errno = EBADF;
+		return -1;
+	}
 	if (number == SYS_close && sl_tracked((int)a[0]) && sl_active())
 		record_close((int)a[0]);
 	else if (number == SYS_close_range && !(a[2] & CLOSE_RANGE_CLOEXEC) &&

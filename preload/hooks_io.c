@@ -7,12 +7,15 @@
 
 #include "preload.h"
 #include "tls_binding.h"
+#include "unwind_pipe.h"
 
 #define BINDING() (sl_tls_binding_wanted() && !sl_vfork_child)
 
 SL_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
 	SL_REAL(write);
+	if (SL_UNW_FAKE(fd))
+		return sl_unw_write(buf, len);
 	if (BINDING())
 		sl_tlsb_on_send(fd, buf, len);
 	return SL_CALL(write, -1, fd, buf, len);
@@ -45,9 +48,13 @@ SL_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 SL_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
 	SL_REAL(read);
+	if (SL_UNW_FAKE(fd))
+		return sl_unw_read(buf, len);
 	ssize_t r = SL_CALL(read, -1, fd, buf, len);
 	if (r > 0 && BINDING())
 		sl_tlsb_on_recv(fd, buf, (size_t)r);
+	else if (sl_tls_peer_end(r, len))
+		sl_tlsb_on_peer_end(fd);
 	return r;
 }
 
@@ -57,6 +64,8 @@ SL_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 	ssize_t r = SL_CALL(recv, -1, fd, buf, len, flags);
 	if (r > 0 && BINDING())
 		sl_tlsb_on_recv(fd, buf, (size_t)r);
+	else if (sl_tls_peer_end(r, len))
+		sl_tlsb_on_peer_end(fd);
 	return r;
 }
 
@@ -67,5 +76,7 @@ SL_EXPORT ssize_t recvfrom(int fd, void *__restrict buf, size_t len, int flags, 
 	ssize_t r = SL_CALL(recvfrom, -1, fd, buf, len, flags, from, fromlen);
 	if (r > 0 && BINDING())
 		sl_tlsb_on_recv(fd, buf, (size_t)r);
+	else if (sl_tls_peer_end(r, len))
+		sl_tlsb_on_peer_end(fd);
 	return r;
 }

@@ -130,9 +130,12 @@ SL_EXPORT pid_t _Fork(void)
  * resumes, hooks on this thread touch nothing, since the child runs on the parent's memory. */
 void *sl_vfork_prepare(void)
 {
-	static void *real_vfork;
-	if (!real_vfork)
+	static void *slot_real_vfork; /* atomic, as in SL_REAL */
+	void *real_vfork = __atomic_load_n(&slot_real_vfork, __ATOMIC_RELAXED);
+	if (!real_vfork) {
 		real_vfork = sl_resolve("vfork");
+		__atomic_store_n(&slot_real_vfork, real_vfork, __ATOMIC_RELAXED);
+	}
 	if (real_vfork)
 		sl_vfork_child = 1;
 	return real_vfork;

@@ -140,6 +140,8 @@ SL_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 		record_received(msg);
 	if (r > 0 && sl_tls_binding_wanted() && !sl_vfork_child && msg->msg_iovlen > 0)
 		sl_tlsb_on_recv(fd, msg->msg_iov[0].iov_base, (size_t)r < msg->msg_iov[0].iov_len ? (size_t)r : msg->msg_iov[0].iov_len);
+	else if (sl_tls_peer_end(r, msg && msg->msg_iovlen > 0 ? msg->msg_iov[0].iov_len : 0))
+		sl_tlsb_on_peer_end(fd);
 	return r;
 }
 

@@ -34,15 +34,16 @@ static void *resolve_in(const char *name, const char *lib)
 	return p;
 }
 
-#define SSL_REAL(ret, name, params)                                                                   \
-	static ret(*real_##name) params;                                                              \
-	if (SL_UNLIKELY(!real_##name))                                                                \
-	real_##name = (ret(*) params)resolve_in(#name, "libssl.so.3")
-
-#define CRYPTO_REAL(ret, name, params)                                                                \
-	static ret(*real_##name) params;                                                              \
-	if (SL_UNLIKELY(!real_##name))                                                                \
-	real_##name = (ret(*) params)resolve_in(#name, "libcrypto.so.3")
+/* As SL_REAL (preload.h): a relaxed atomic slot, and real_NAME a local copy. */
+#define SSL_REAL_IN(ret, name, params, lib)                                                           \
+	static ret(*slot_real_##name) params;                                                         \
+	ret(*real_##name) params = __atomic_load_n(&slot_real_##name, __ATOMIC_RELAXED);              \
+	if (SL_UNLIKELY(!real_##name)) {                                                              \
+		real_##name = (ret(*) params)resolve_in(#name, lib);                                  \
+		__atomic_store_n(&slot_real_##name, real_##name, __ATOMIC_RELAXED);                   \
+	}
+#define SSL_REAL(ret, name, params) SSL_REAL_IN(ret, name, params, "libssl.so.3")
+#define CRYPTO_REAL(ret, name, params) SSL_REAL_IN(ret, name, params, "libcrypto.so.3")
 
 /* One SSL_* call: tells whether it is the outermost on this thread, and (for calls that do I/O)
  * names the session while it runs, so socket I/O from inside it can bind the session. */
@@ -94,6 +95,7 @@ SL_EXPORT SSL *SSL_new(SSL_CTX *ctx)
 				      .a = real_SSL_get_quiet_shutdown ? real_SSL_get_quiet_shutdown(s) : 0};
 		sl_record_with_stack(&ev);
 		sl_tlsb_new(s);
+		__atomic_store_n(&sl_tls_made, 1, __ATOMIC_RELAXED);
 	}
 	return s;
 }

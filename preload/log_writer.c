@@ -63,6 +63,16 @@ static int own_fd(void)
 	return 0;
 }
 
+/* Closes our descriptor, if it still is ours. A program that closed it (closefrom(3)) may have
+ * put a descriptor of its own on that number: a forked child of such a program had its socket
+ * at 900 closed here, and the child's new event log opened in its place (the logfd fault test). */
+static void close_if_ours(void)
+{
+	struct stat st;
+	if (fstat(lw.fd, &st) == 0 && st.st_dev == lw.dev && st.st_ino == lw.ino)
+		close(lw.fd);
+}
+
 static void write_stop_note(const char *why);
 
 /* Makes room for size more bytes. Returns 0, or -1 after stopping the log. */
@@ -378,7 +388,7 @@ void sl_log_fork_child(int parent)
 		return;
 	lw.active = 0;
 	munmap(lw.map, lw.map_size);
-	close(lw.fd);
+	close_if_ours();
 	lw.map = NULL;
 	sl_stacks_forget_logged(sl_rt.stacks);
 	if (sl_log_open(sl_rt.opt.run_dir, parent) < 0) {
@@ -397,7 +407,8 @@ void sl_log_close(void)
 	if (!lw.active)
 		return;
 	lw.active = 0;
-	if (own_fd() == 0)
+	if (own_fd() == 0) {
 		ftruncate(lw.fd, (off_t)lw.tail);
-	close(lw.fd);
+		close(lw.fd);
+	}
 }

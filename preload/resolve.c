@@ -13,7 +13,7 @@ static int is_ours(void *p)
 /* RTLD_NEXT finds the next definition after this library; RTLD_DEFAULT is the fallback for
  * symbols that arrived later. Either may hand back our own interposer (when this library was
  * loaded oddly), which must never be called as the "real" one. */
-void *sl_resolve(const char *name)
+static void *lookup(const char *name)
 {
 	int saved = errno;
 	int guard = sl_in_hook;
@@ -26,4 +26,36 @@ void *sl_resolve(const char *name)
 	sl_in_hook = guard;
 	errno = saved;
 	return found;
+}
+
+/* Every function an interposer stands in for (SL_REAL and sl_resolve names; tests check the
+ * list is complete), resolved once at start-up. Resolving at a hook's first call instead needs
+ * dlsym, and dlsym (like dladdr) takes the dynamic loader's lock: a thread's first socketpair()
+ * never returned while another thread, inside dlopen, ran a library constructor that waited for
+ * that thread (tests/reliability/libearly.c loaded with dlopen hung; it runs bare). */
+static const char *const names[] = {
+	"_Exit", "_Fork", "__libc_start_main", "_exit", "accept", "accept4", "bind", "close", "close_range",
+	"closefrom", "connect", "dlopen", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
+	"execv", "execve", "execveat", "execvp", "execvpe", "exit", "fcntl", "fcntl64", "fexecve", "listen",
+	"pipe2", "quick_exit", "read", "recv", "recvfrom", "recvmmsg", "recvmsg", "send", "sendmsg", "sendto",
+	"shutdown", "socket", "socketpair", "syscall", "vfork", "write",
+};
+#define NNAMES (sizeof(names) / sizeof(names[0]))
+static void *resolved[NNAMES];
+static int resolved_ready;
+
+void sl_resolve_all(void)
+{
+	for (size_t i = 0; i < NNAMES; i++)
+		resolved[i] = lookup(names[i]);
+	__atomic_store_n(&resolved_ready, 1, __ATOMIC_RELEASE);
+}
+
+void *sl_resolve(const char *name)
+{
+	if (__atomic_load_n(&resolved_ready, __ATOMIC_ACQUIRE))
+		for (size_t i = 0; i < NNAMES; i++)
+			if (resolved[i] && strcmp(names[i], name) == 0)
+				return resolved[i];
+	return lookup(name);
 }

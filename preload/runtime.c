@@ -21,7 +21,8 @@ __thread uintptr_t sl_vfork_ret SL_TLS_MODEL; /* vfork.S keeps its caller's retu
  * closed a socket, a hook reached while the lock was held for fork): applied right after. */
 #define SL_DEFER_MAX 16
 static __thread struct sl_event deferred[SL_DEFER_MAX] SL_TLS_MODEL;
-static __thread unsigned ndeferred SL_TLS_MODEL;
+__thread unsigned sl_ndeferred SL_TLS_MODEL; /* see sl_tracked (preload.h) */
+#define ndeferred sl_ndeferred
 static __thread unsigned deferred_lost SL_TLS_MODEL;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -80,6 +81,7 @@ static void do_init(void)
 	sl_in_hook = 1;
 
 	pthread_mutex_init(&sl_rt.lock, NULL);
+	sl_resolve_all();
 	sl_options_defaults(&sl_rt.opt);
 	char err[512];
 	const char *env = getenv("SOCKLEAK_OPTIONS");
@@ -139,6 +141,21 @@ __attribute__((constructor)) static void sl_constructor(void)
 	sl_init();
 }
 
+/* For tests and benchmarks, not an API: the bytes sockleak's tables hold now (its arena's
+ * bytes_in_use) and what the arena has taken from the kernel. A program that watches sockleak's
+ * memory under load looks it up with dlsym(RTLD_DEFAULT, "sockleak_memory")
+ * (tests/reliability/churn_server.c). */
+SL_EXPORT void sockleak_memory(size_t *in_use, size_t *mapped)
+{
+	*in_use = *mapped = 0;
+	if (!sl_rt.ready || sl_in_hook)
+		return;
+	sl_lock();
+	*in_use = sl_rt.arena.bytes_in_use;
+	*mapped = sl_rt.arena.bytes_mapped;
+	sl_unlock();
+}
+
 /* ---- recording ---- */
 
 static void defer(const struct sl_event *ev)
@@ -152,6 +169,31 @@ static void defer(const struct sl_event *ev)
 	deferred[ndeferred].addr = NULL;
 	deferred[ndeferred].addrlen = 0;
 	ndeferred++;
+}
+
+int sl_deferred_opens(int fd)
+{
+	for (unsigned i = 0; i < ndeferred; i++) {
+		const struct sl_event *e = &deferred[i];
+		switch (e->type) {
+		case SL_EV_SOCKET:
+		case SL_EV_EPOLL_CREATE:
+			if (e->fd == fd)
+				return 1;
+			break;
+		case SL_EV_SOCKETPAIR:
+			if (e->fd == fd || e->fd2 == fd)
+				return 1;
+			break;
+		case SL_EV_ACCEPT:
+		case SL_EV_RECEIVED:
+		case SL_EV_DUP:
+			if (e->fd2 == fd)
+				return 1;
+			break;
+		}
+	}
+	return 0;
 }
 
 /* Asks the kernel for the addresses of a transport about to be reported. */
@@ -223,6 +265,23 @@ static void commit(struct sl_event *ev, const struct sl_capture *cap)
 	}
 }
 
+/* Applies what signal handlers deferred after this thread's last drain (after_apply): a signal
+ * that lands after the drain and before sl_in_hook is cleared would otherwise leave its events
+ * queued until this thread's next event, while the program goes on to close those sockets. */
+static void drain_deferred(void)
+{
+	while (SL_UNLIKELY(ndeferred > 0)) {
+		sl_in_hook = 1;
+		sl_lock();
+		if (!sl_rt.state.exited && !sl_rt.disabled)
+			after_apply();
+		else
+			ndeferred = 0;
+		sl_unlock();
+		sl_in_hook = 0;
+	}
+}
+
 void sl_record(struct sl_event *ev)
 {
 	if (sl_in_hook) {
@@ -233,6 +292,7 @@ void sl_record(struct sl_event *ev)
 	sl_in_hook = 1;
 	commit(ev, NULL);
 	sl_in_hook = 0;
+	drain_deferred();
 	errno = saved;
 }
 
@@ -253,6 +313,7 @@ void sl_record_with_stack(struct sl_event *ev)
 		sl_python_capture(&cap);
 	commit(ev, &cap);
 	sl_in_hook = 0;
+	drain_deferred();
 	errno = saved;
 }
 

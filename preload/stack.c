@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "preload.h"
+#include "unwind_pipe.h"
 
 typedef int (*backtrace_fn)(void **buffer, int size);
 typedef int (*caching_policy_fn)(void *as, int policy);
@@ -18,6 +19,12 @@ int sl_stack_init(void)
 	if (!h)
 		return -1;
 	unw_backtrace_p = (backtrace_fn)dlsym(h, "unw_backtrace");
+	/* Before anything starts libunwind (the caching policy does): its pipe is made then. */
+	if (unw_backtrace_p) {
+		uint64_t lo, hi;
+		sl_modules_self_range((const void *)unw_backtrace_p, &lo, &hi);
+		sl_unw_set_range(lo, hi);
+	}
 	caching_policy_fn set_policy = (caching_policy_fn)dlsym(h, "_ULx86_64_set_caching_policy");
 	void **as = dlsym(h, "_ULx86_64_local_addr_space");
 	/* A per-thread cache needs no lock, so capturing never blocks on another thread. */

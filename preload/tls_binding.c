@@ -20,6 +20,7 @@ struct pending {
 };
 
 int sl_tls_unbound; /* sessions waiting to be bound; read without the lock */
+int sl_tls_made;    /* see tls_binding.h */
 static struct pending pend[MAX_PENDING];
 static int pend_hw; /* slots in use are below this mark */
 
@@ -63,6 +64,16 @@ void sl_tlsb_new(void *ssl)
 		__atomic_store_n(&p->ssl, ssl, __ATOMIC_RELEASE);
 	}
 	sl_unlock();
+}
+
+void sl_tlsb_on_peer_end(int fd)
+{
+	int saved = errno;
+	if (sl_tracked(fd) && sl_active()) {
+		struct sl_event ev = {.type = SL_EV_SHUTDOWN, .fd = fd, .a = SL_SHUT_PEER};
+		sl_record(&ev);
+	}
+	errno = saved;
 }
 
 void sl_tlsb_set_bios(void *ssl, void *rbio, void *wbio, int which)
@@ -142,8 +153,16 @@ static struct pending *find_bio(const void *bio, int want_wbio)
 void sl_tlsb_after_bio_read(void *bio, const void *buf, int n)
 {
 	struct pending *p = find_bio(bio, 1);
-	if (!p)
+	if (!p) {
+		/* This thread's latest BIO read is another BIO's: a later send of a buffer at the
+		 * pending session's old address is not its bytes. Python frees the bytes object
+		 * of each read, and the allocator hands the same address to the next one of the
+		 * same size: TLS over TLS in CPython's asyncio tests had the outer session's
+		 * close_notify (24 bytes, in the block the inner one's 24 bytes had used) bind the
+		 * inner session to the socket, which unbound the outer one. */
+		out_ssl = NULL;
 		return;
+	}
 	out_ssl = __atomic_load_n(&p->ssl, __ATOMIC_RELAXED);
 	out_buf = buf;
 	out_len = (size_t)n;

@@ -3,6 +3,7 @@
 #define SOCKLEAK_TLS_BINDING_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "preload.h"
 
@@ -15,6 +16,20 @@ static inline int sl_tls_binding_wanted(void)
 {
 	return SL_UNLIKELY(__atomic_load_n(&sl_tls_unbound, __ATOMIC_RELAXED) > 0);
 }
+
+/* Set once the process has made an SSL object. From then on, a read that finds the peer's end
+ * of a stream (0 bytes into a non-empty buffer, or ECONNRESET) is recorded: a two-way TLS
+ * shutdown that the peer cut short by hanging up was not abandoned by the program. */
+extern int sl_tls_made;
+
+static inline int sl_tls_peer_end(ssize_t r, size_t len)
+{
+	return SL_UNLIKELY(r <= 0) && __atomic_load_n(&sl_tls_made, __ATOMIC_RELAXED) &&
+	       (r == 0 ? len > 0 : errno == ECONNRESET) && !sl_vfork_child;
+}
+
+/* Records that fd's peer ended the stream (keeps errno). */
+void sl_tlsb_on_peer_end(int fd);
 
 void sl_tlsb_new(void *ssl);
 /* which: 1 the read BIO, 2 the write BIO, 3 both. */

@@ -54,14 +54,14 @@ class Expectation:
                 raise ValueError("unknown word %r in EXPECT %r" % (w, text))
         self.matched = 0
 
-    def matches(self, t, is_main):
+    def matches(self, t, is_main, match_function=True):
         if t["kind"] != self.kind or (t["role"] or "none") != self.role:
             return False
         if frozenset(f["flag"] for f in t["flags"]) != self.flags:
             return False
         if self.proc == "main" and not is_main or self.proc == "child" and is_main:
             return False
-        if self.function:
+        if self.function and match_function:
             names = [fr["function"] for fr in t["opened_at"]]
             names += [fr["function"] for fr in (t["python_traceback"] or [])]
             if self.function not in names:
@@ -107,7 +107,10 @@ def parse_spec(path):
     return spec
 
 
-def check_app(name):
+def check_app(name, preload=PRELOAD, extra_env=None, extra_options="", match_function=True):
+    """Runs testapps/NAME under the preload (or another LD_PRELOAD list, e.g. a sanitizer's
+    runtime and a sanitized build, with extra_env) and checks its report against the spec
+    (without the @FUNCTION part when match_function is false: a run without stacks)."""
     src = os.path.join(ROOT, "testapps", name + ".c")
     spec = parse_spec(src)
     exe = os.path.join(BUILD, "testapps", name)
@@ -115,7 +118,10 @@ def check_app(name):
         opts = "json=%s/report.%%p.json" % tmp
         if spec["options"]:
             opts += ":" + spec["options"].replace("$TMP", tmp)
-        env = dict(os.environ, LD_PRELOAD=PRELOAD, SOCKLEAK_OPTIONS=opts, TEST_TMP=tmp)
+        if extra_options:
+            opts += ":" + extra_options
+        env = dict(os.environ, LD_PRELOAD=preload, SOCKLEAK_OPTIONS=opts, TEST_TMP=tmp)
+        env.update({k: v.replace("$TMP", tmp) for k, v in (extra_env or {}).items()})
         args = [a.replace("$TMP", tmp) for a in spec["args"]]
         try:
             p = subprocess.run([exe] + args, cwd=tmp, env=env, stdin=subprocess.DEVNULL,
@@ -147,7 +153,7 @@ def check_app(name):
         unmatched = []
         for t, is_main in actual:
             for e in spec["expect"]:
-                if e.matched < e.count and e.matches(t, is_main):
+                if e.matched < e.count and e.matches(t, is_main, match_function):
                     e.matched += 1
                     break
             else:
