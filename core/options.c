@@ -158,6 +158,10 @@ int sl_options_parse(struct sl_options *o, const char *text, char *err, size_t e
 		snprintf(err, errsize, "option 'stack_depth' is at most 64, not %ld", o->stack_depth);
 		return -1;
 	}
+	if (o->epoll_stacks > 2) {
+		snprintf(err, errsize, "option 'epoll_stacks' is 0, 1 or 2, not %ld", o->epoll_stacks);
+		return -1;
+	}
 	if (o->exitcode > 255) {
 		snprintf(err, errsize, "option 'exitcode' is an exit status, 0 to 255, not %ld", o->exitcode);
 		return -1;

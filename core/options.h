@@ -14,7 +14,7 @@
 	X(json, STRING, "", "also write the JSON report to this file (%p: the pid)")                       \
 	X(report, BOOL, 1, "print the text report at exit (0: only json and exitcode)")                   \
 	X(stack_depth, INT, 16, "frames kept per stack, 0 to 64 (0: no stacks)")                           \
-	X(epoll_stacks, BOOL, 1, "record where each socket was registered with epoll (EPOLL_CTL_ADD)")     \
+	X(epoll_stacks, INT, 1, "where EPOLL_CTL_ADD was called: 0 no, 1 the calling frame, 2 the stack")  \
 	X(report_inherited, BOOL, 0, "also judge transports a forked child inherited from its parent")    \
 	X(symbolize, BOOL, 1, "resolve frames to function, file and line (libdw)")                         \
 	X(suppressions, STRING, "", "file of flag:pattern lines whose findings are not reported")         \

@@ -35,10 +35,14 @@ SL_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 	if (r == 0 && sl_tracked(epfd) && sl_tracked(fd) && sl_active()) {
 		struct sl_event ev = {.type = SL_EV_EPOLL_CTL, .fd = epfd, .fd2 = fd, .a = op,
 				      .b = event ? event->events : 0};
-		if (op == EPOLL_CTL_ADD && sl_rt.opt.epoll_stacks)
-			sl_record_with_stack(&ev);
-		else
+		/* By default the registration's stack is the one frame that called epoll_ctl: it names
+		 * the line, costs nothing, and a Python traceback is still taken in Python. */
+		if (op != EPOLL_CTL_ADD || sl_rt.opt.epoll_stacks == 0)
 			sl_record(&ev);
+		else if (sl_rt.opt.epoll_stacks == 1)
+			sl_record_with_caller(&ev, __builtin_return_address(0));
+		else
+			sl_record_with_stack(&ev);
 	}
 	return r;
 }

@@ -108,7 +108,12 @@ SL_EXPORT void SSL_free(SSL *s)
 	/* Recorded before the real free: another thread's SSL_new may get this address at once. */
 	if (s && tracking(&c)) {
 		struct sl_event ev = {.type = SL_EV_SSL_FREE, .obj = (uint64_t)(uintptr_t)s};
-		sl_record_with_stack(&ev);
+		/* "SSL_free at" is shown only with a finding: a stack for every free would be a fifth
+		 * of what sockleak adds to a TLS connection. */
+		if (sl_ssl_free_wants_stack((uint64_t)(uintptr_t)s))
+			sl_record_with_stack(&ev);
+		else
+			sl_record(&ev);
 		sl_tlsb_forget(s);
 	}
 	if (real_SSL_free)

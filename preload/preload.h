@@ -27,7 +27,7 @@ struct sl_runtime {
 	struct sl_arena arena;
 	struct sl_stack_store *stacks;
 	struct sl_state state;
-	pthread_mutex_t lock;
+	int lock; /* sl_lock: a futex word */
 	int finished;          /* the exit report was made */
 	int exit_status;
 	int exit_status_known;
@@ -61,7 +61,7 @@ static inline int sl_active(void)
 
 /* Events a signal handler produced while its thread was inside sockleak wait in a per-thread
  * queue (runtime.c). sl_deferred_opens tells whether one of them makes fd. */
-extern __thread unsigned sl_ndeferred SL_TLS_MODEL;
+extern __thread unsigned sl_defer_head SL_TLS_MODEL, sl_defer_tail SL_TLS_MODEL;
 int sl_deferred_opens(int fd);
 
 /* Whether fd is a tracked socket or epoll set (no lock; a hint for skipping work). A socket
@@ -70,7 +70,7 @@ int sl_deferred_opens(int fd);
  * reported the sockets as never closed). */
 static inline int sl_tracked(int fd)
 {
-	return sl_state_peek(&sl_rt.state, fd) || (SL_UNLIKELY(sl_ndeferred) && sl_deferred_opens(fd));
+	return sl_state_peek(&sl_rt.state, fd) || (SL_UNLIKELY(sl_defer_tail != sl_defer_head) && sl_deferred_opens(fd));
 }
 
 /* What a hook captured before taking the lock. */
@@ -90,6 +90,11 @@ struct sl_capture {
 void sl_record(struct sl_event *ev);
 /* The same, with the caller's stack (and Python traceback) as the event's stack. */
 void sl_record_with_stack(struct sl_event *ev);
+/* The same, with one frame, the given return address, as the native stack (and the Python
+ * traceback): where an EPOLL_CTL_ADD was made costs nothing to know. */
+void sl_record_with_caller(struct sl_event *ev, const void *caller);
+/* Whether the SSL_free of ssl will be reported (so its stack is worth taking). */
+int sl_ssl_free_wants_stack(uint64_t ssl);
 
 /* Stops tracking for good, saying why once. */
 void sl_disable(const char *why);

@@ -34,6 +34,7 @@ static struct {
 } py;
 
 static int finalizing_noted;
+int sl_python_ready; /* CPython's API was found: the capture has something to do */
 
 int sl_python_available(void)
 {
@@ -72,6 +73,7 @@ void sl_python_init(void)
 	if (!py.finalizing)
 		py.finalizing = (int (*)(void))dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
 	py.available = ok && py.finalizing;
+	sl_python_ready = py.available;
 	sl_in_hook = guard;
 }
 

@@ -7,6 +7,7 @@
 /* Looks for a CPython interpreter in this process; costs nothing when there is none. Called at
  * start-up, and again after dlopen while none was found (an embedded libpython). */
 void sl_python_init(void);
+extern int sl_python_ready; /* set by sl_python_init when CPython is present */
 int sl_python_available(void);
 /* Marks the start of the interpreter's shutdown, once, when it has begun (before a close). */
 void sl_python_check_finalizing(void);

@@ -4,13 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../core/out.h"
 #include "../core/suppress.h"
 #include "preload.h"
 #include "python.h"
+#include "../core/lifecycle_tls.h"
 
 struct sl_runtime sl_rt;
 __thread int sl_in_hook SL_TLS_MODEL;
@@ -18,12 +21,35 @@ __thread int sl_vfork_child SL_TLS_MODEL;
 __thread uintptr_t sl_vfork_ret SL_TLS_MODEL; /* vfork.S keeps its caller's return address here */
 
 /* Events a hook produced while this thread was inside sockleak already (a signal handler that
- * closed a socket, a hook reached while the lock was held for fork): applied right after. */
+ * closed a socket, a hook reached while the lock was held for fork): applied right after.
+ *
+ * A ring per thread. Its producers are signal handlers, which interrupt the consumer and may
+ * interrupt each other (two different signals); the consumer never interrupts a producer. So a
+ * producer reserves its slot (tail) before writing it, and the consumer copies an event out
+ * before freeing its slot (head). A queue that shifted its entries and then counted down lost
+ * the event of a handler that came in between (the signal storm test, one socket in 8,000). */
 #define SL_DEFER_MAX 16
 static __thread struct sl_event deferred[SL_DEFER_MAX] SL_TLS_MODEL;
-__thread unsigned sl_ndeferred SL_TLS_MODEL; /* see sl_tracked (preload.h) */
-#define ndeferred sl_ndeferred
+__thread unsigned sl_defer_head SL_TLS_MODEL, sl_defer_tail SL_TLS_MODEL; /* see sl_tracked */
 static __thread unsigned deferred_lost SL_TLS_MODEL;
+
+static unsigned pending(void)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&sl_defer_tail, __ATOMIC_RELAXED) - __atomic_load_n(&sl_defer_head, __ATOMIC_RELAXED);
+}
+
+/* Takes the oldest deferred event into ev; returns 0 when there is none. */
+static int pop_deferred(struct sl_event *ev)
+{
+	if (!pending())
+		return 0;
+	unsigned h = __atomic_load_n(&sl_defer_head, __ATOMIC_RELAXED);
+	*ev = deferred[h % SL_DEFER_MAX];
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&sl_defer_head, h + 1, __ATOMIC_RELAXED);
+	return 1;
+}
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -52,14 +78,40 @@ void sl_disable(const char *why)
 	sl_message("%s; tracking stopped, the program runs on without sockleak (no report)", why);
 }
 
+/* The lock: a futex word (0 free, 1 taken, 2 taken with waiters). Taking it uncontended is one
+ * compare-and-swap, giving it back one exchange: every lifecycle event takes it, and a
+ * pthread mutex cost four times as much (docs/performance.md). The futex calls are made with
+ * the syscall instruction itself, not through syscall(), which sockleak interposes. */
+static void drain_deferred(void);
+
+static long futex(int *word, int op, int val)
+{
+	long ret;
+	register long timeout __asm__("r10") = 0;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"((long)SYS_futex), "D"(word), "S"((long)op), "d"((long)val), "r"(timeout)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
 void sl_lock(void)
 {
-	pthread_mutex_lock(&sl_rt.lock);
+	int c = 0;
+	if (SL_LIKELY(__atomic_compare_exchange_n(&sl_rt.lock, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
+		return;
+	if (c != 2)
+		c = __atomic_exchange_n(&sl_rt.lock, 2, __ATOMIC_ACQUIRE);
+	while (c != 0) {
+		futex(&sl_rt.lock, FUTEX_WAIT_PRIVATE, 2);
+		c = __atomic_exchange_n(&sl_rt.lock, 2, __ATOMIC_ACQUIRE);
+	}
 }
 
 void sl_unlock(void)
 {
-	pthread_mutex_unlock(&sl_rt.lock);
+	if (__atomic_exchange_n(&sl_rt.lock, 0, __ATOMIC_RELEASE) == 2)
+		futex(&sl_rt.lock, FUTEX_WAKE_PRIVATE, 1);
 }
 
 /* ---- initialization ---- */
@@ -80,7 +132,7 @@ static void do_init(void)
 	int saved_guard = sl_in_hook;
 	sl_in_hook = 1;
 
-	pthread_mutex_init(&sl_rt.lock, NULL);
+	__atomic_store_n(&sl_rt.lock, 0, __ATOMIC_RELAXED);
 	sl_resolve_all();
 	sl_options_defaults(&sl_rt.opt);
 	char err[512];
@@ -150,31 +202,41 @@ SL_EXPORT void sockleak_memory(size_t *in_use, size_t *mapped)
 	*in_use = *mapped = 0;
 	if (!sl_rt.ready || sl_in_hook)
 		return;
+	/* Guarded like any hook: a signal handler's socket call meanwhile must defer, not wait
+	 * for the lock this thread holds. */
+	sl_in_hook = 1;
 	sl_lock();
 	*in_use = sl_rt.arena.bytes_in_use;
 	*mapped = sl_rt.arena.bytes_mapped;
 	sl_unlock();
+	sl_in_hook = 0;
+	drain_deferred();
 }
 
 /* ---- recording ---- */
 
 static void defer(const struct sl_event *ev)
 {
-	if (ndeferred >= SL_DEFER_MAX) {
+	if (pending() >= SL_DEFER_MAX) {
 		deferred_lost++;
 		return;
 	}
-	deferred[ndeferred] = *ev;
+	unsigned t = __atomic_load_n(&sl_defer_tail, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl_defer_tail, t + 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	struct sl_event *slot = &deferred[t % SL_DEFER_MAX];
+	*slot = *ev;
 	/* The address lives in the caller's frame, gone by the time this is applied. */
-	deferred[ndeferred].addr = NULL;
-	deferred[ndeferred].addrlen = 0;
-	ndeferred++;
+	slot->addr = NULL;
+	slot->addrlen = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 int sl_deferred_opens(int fd)
 {
-	for (unsigned i = 0; i < ndeferred; i++) {
-		const struct sl_event *e = &deferred[i];
+	unsigned h = __atomic_load_n(&sl_defer_head, __ATOMIC_RELAXED), n = pending();
+	for (unsigned i = 0; i < n && i < SL_DEFER_MAX; i++) {
+		const struct sl_event *e = &deferred[(h + i) % SL_DEFER_MAX];
 		switch (e->type) {
 		case SL_EV_SOCKET:
 		case SL_EV_EPOLL_CREATE:
@@ -226,16 +288,33 @@ void sl_apply_locked(struct sl_event *ev)
 /* Everything that follows an applied event, with the lock held. */
 static void after_apply(void)
 {
-	while (ndeferred > 0) {
-		struct sl_event ev = deferred[0];
-		memmove(&deferred[0], &deferred[1], (ndeferred - 1) * sizeof(deferred[0]));
-		ndeferred--;
+	struct sl_event ev;
+	while (pop_deferred(&ev))
 		sl_apply_locked(&ev);
-	}
 	int fds[16];
 	int n = sl_state_take_want_addr(&sl_rt.state, fds, 16);
 	for (int i = 0; i < n; i++)
 		sl_fill_addrs_locked(fds[i]);
+}
+
+/* The stack this thread interned last: a program makes its sockets at a few call sites, again
+ * and again, and a compare of a few words is cheaper than hashing and looking up the stack. */
+#define LAST_MAX 16
+static __thread uint64_t last_pcs[LAST_MAX] SL_TLS_MODEL;
+static __thread unsigned last_n SL_TLS_MODEL;
+static __thread uint32_t last_id SL_TLS_MODEL;
+
+static uint32_t intern_native(const struct sl_capture *cap)
+{
+	if (cap->n == last_n && last_id && memcmp(cap->pcs, last_pcs, cap->n * sizeof(uint64_t)) == 0)
+		return last_id;
+	uint32_t id = sl_stacks_add_native(sl_rt.stacks, cap->pcs, cap->n);
+	if (id && cap->n <= LAST_MAX) {
+		memcpy(last_pcs, cap->pcs, cap->n * sizeof(uint64_t));
+		last_n = cap->n;
+		last_id = id;
+	}
+	return id;
 }
 
 static void commit(struct sl_event *ev, const struct sl_capture *cap)
@@ -246,7 +325,7 @@ static void commit(struct sl_event *ev, const struct sl_capture *cap)
 		return;
 	}
 	if (cap && cap->n)
-		ev->stack = sl_stacks_add_native(sl_rt.stacks, cap->pcs, cap->n);
+		ev->stack = intern_native(cap);
 	if (cap && cap->npy)
 		ev->pystack = sl_python_intern(cap);
 	/* A socket closed during exit-time cleanup will be reported: its addresses are worth a
@@ -254,7 +333,8 @@ static void commit(struct sl_event *ev, const struct sl_capture *cap)
 	if (ev->type == SL_EV_CLOSE && sl_rt.state.exit_phase)
 		sl_fill_addrs_locked(ev->fd);
 	sl_apply_locked(ev);
-	after_apply();
+	if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr))
+		after_apply();
 	int oom = sl_rt.state.out_of_memory;
 	sl_unlock();
 	if (SL_UNLIKELY(oom))
@@ -270,13 +350,13 @@ static void commit(struct sl_event *ev, const struct sl_capture *cap)
  * queued until this thread's next event, while the program goes on to close those sockets. */
 static void drain_deferred(void)
 {
-	while (SL_UNLIKELY(ndeferred > 0)) {
+	while (SL_UNLIKELY(pending() > 0)) {
 		sl_in_hook = 1;
 		sl_lock();
 		if (!sl_rt.state.exited && !sl_rt.disabled)
 			after_apply();
 		else
-			ndeferred = 0;
+			__atomic_store_n(&sl_defer_head, __atomic_load_n(&sl_defer_tail, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 		sl_unlock();
 		sl_in_hook = 0;
 	}
@@ -296,7 +376,8 @@ void sl_record(struct sl_event *ev)
 	errno = saved;
 }
 
-void sl_record_with_stack(struct sl_event *ev)
+/* caller: NULL for the whole stack, else the one return address to record as the stack. */
+static void record_captured(struct sl_event *ev, const void *caller)
 {
 	if (sl_in_hook) {
 		defer(ev);
@@ -307,14 +388,38 @@ void sl_record_with_stack(struct sl_event *ev)
 	struct sl_capture cap;
 	cap.n = 0;
 	cap.npy = 0;
-	if (sl_rt.opt.stack_depth > 0)
+	if (caller) {
+		cap.pcs[0] = (uint64_t)(uintptr_t)caller;
+		cap.n = 1;
+	} else if (sl_rt.opt.stack_depth > 0) {
 		sl_stack_capture(&cap);
-	if (sl_rt.opt.python)
+	}
+	if (sl_python_ready && sl_rt.opt.python)
 		sl_python_capture(&cap);
 	commit(ev, &cap);
 	sl_in_hook = 0;
 	drain_deferred();
 	errno = saved;
+}
+
+void sl_record_with_stack(struct sl_event *ev)
+{
+	record_captured(ev, NULL);
+}
+
+void sl_record_with_caller(struct sl_event *ev, const void *caller)
+{
+	record_captured(ev, caller);
+}
+
+int sl_ssl_free_wants_stack(uint64_t ssl)
+{
+	if (sl_in_hook)
+		return 0;
+	sl_lock();
+	int wants = !sl_rt.state.exited && sl_tls_free_wants_stack(&sl_rt.state, ssl);
+	sl_unlock();
+	return wants;
 }
 
 /* ---- fork ---- */
@@ -345,16 +450,16 @@ void sl_fork_child(void)
 	if (!sl_rt.ready || sl_vfork_child)
 		return;
 	/* The child has one thread: whoever held the lock in the parent is not here. */
-	pthread_mutex_init(&sl_rt.lock, NULL);
+	__atomic_store_n(&sl_rt.lock, 0, __ATOMIC_RELAXED);
 	/* The parent is the process that forked, whose pid sockleak still holds: getppid() would
 	 * name init (or a subreaper) if the parent exited already. */
 	int parent = (int)sl_rt.pid;
 	sl_rt.pid = getpid();
 	if (!sl_rt.state.exited && !sl_rt.disabled) {
 		/* Events deferred before the fork happened in the parent: part of what the child inherits. */
-		for (unsigned i = 0; i < ndeferred; i++)
-			sl_state_apply(&sl_rt.state, &deferred[i]);
-		ndeferred = 0;
+		struct sl_event early;
+		while (pop_deferred(&early))
+			sl_state_apply(&sl_rt.state, &early);
 		sl_log_fork_child(parent);
 		struct sl_event ev = {.type = SL_EV_FORKED,
 				      .a = (int64_t)sl_rt.state.next_transport_id,

@@ -53,6 +53,18 @@ def free_port():
     return port
 
 
+def workers_of(master):
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = open(stat).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master:
+            found.append(int(stat.split("/")[2]))
+    return found
+
+
 def run_nginx(workers):
     """nginx with the preload, a few HTTPS requests from curl (not preloaded), then a graceful
     stop (SIGQUIT). Returns the reports of every nginx process."""
@@ -80,6 +92,12 @@ def run_nginx(workers):
             c = subprocess.run(["curl", "-sk", "https://127.0.0.1:%d/" % port], env=clean,
                                capture_output=True, text=True, timeout=10)
             expect(c.stdout == "ok\n", "nginx answered %r" % c.stdout)
+        # The master hands each worker the channels of the workers made after it; give the
+        # workers a moment to take that message before asking them to stop.
+        deadline = time.monotonic() + 20
+        while len(workers_of(nginx.pid)) < workers and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)
         nginx.send_signal(signal.SIGQUIT)
         status = nginx.wait(timeout=30)
     finally:
@@ -102,13 +120,17 @@ def test_nginx_one_worker_is_clean():
 
 
 def test_nginx_two_workers_keep_each_others_channel():
-    # A worker receives the channel socket of each later worker over SCM_RIGHTS (ngx_read_channel)
-    # and never closes it: still open when the worker exits. With two workers, exactly one.
+    # The first worker receives the second's channel socket over SCM_RIGHTS (ngx_read_channel).
+    # If the second worker exits first, the master tells the first to close that channel
+    # (NGX_CMD_CLOSE_CHANNEL); if the first exits first, the channel is still open at its exit.
+    # nginx decides the order (either happens here), so the finding is there once or not at all,
+    # and never anything else. (testapps/recvmsg_scm_rights.c tests received sockets exactly.)
     status, reports = run_nginx(2)
     expect(status == 0 and len(reports) == 3, "status %d, %d reports" % (status, len(reports)))
     found = [t for r in reports for t in r["transports"]]
-    expect(len(found) == 1, "exactly one finding expected: %s" % [(t["kind"], t["role"]) for t in found])
-    t = found[0]
-    expect((t["kind"], t["role"], [f["flag"] for f in t["flags"]]) == ("unix-stream", "received", ["never-closed"]),
-           str((t["kind"], t["role"], t["flags"])))
-    expect(t["opened_at"][0]["function"] == "ngx_read_channel", "made at %s" % t["opened_at"][0])
+    expect(len(found) <= 1, "at most one finding: %s" % [(t["kind"], t["role"]) for t in found])
+    for t in found:
+        expect((t["kind"], t["role"], [f["flag"] for f in t["flags"]]) == ("unix-stream", "received", ["never-closed"]),
+               str((t["kind"], t["role"], t["flags"])))
+        expect(t["opened_at"][0]["function"] == "ngx_read_channel", "made at %s" % t["opened_at"][0])
+    return "the first worker %s the second's channel" % ("kept" if found else "was told to close")
