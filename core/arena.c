@@ -44,13 +44,13 @@ static void unmap_block(struct sl_arena *a, struct mapping *m)
 	munmap(m, m->size);
 }
 
+/* The class of a size: 0 for up to 16 bytes, 1 for 17 to 32, ...; -1 beyond the last. */
 static int size_class(size_t size)
 {
-	size_t c = (size_t)1 << MIN_CLASS_SHIFT;
-	for (int i = 0; i < SL_ARENA_CLASSES; i++, c <<= 1)
-		if (size <= c)
-			return i;
-	return -1;
+	if (size <= ((size_t)1 << MIN_CLASS_SHIFT))
+		return 0;
+	int cls = (int)(sizeof(unsigned long) * 8) - __builtin_clzl(size - 1) - MIN_CLASS_SHIFT;
+	return cls < SL_ARENA_CLASSES ? cls : -1;
 }
 
 void sl_arena_init(struct sl_arena *a)
@@ -90,7 +90,7 @@ void *sl_arena_alloc(struct sl_arena *a, size_t size)
 		p = a->chunk_pos;
 		a->chunk_pos += csize;
 	}
-	memset(p, 0, csize);
+	memset(p, 0, size); /* callers see only size bytes */
 	a->bytes_in_use += csize;
 	return p;
 }

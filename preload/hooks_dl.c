@@ -11,6 +11,7 @@ SL_EXPORT void *dlopen(const char *file, int mode)
 	void *h = SL_CALL(dlopen, NULL, file, mode);
 	if (h && !(mode & RTLD_NOLOAD) && !sl_in_hook && sl_active()) {
 		sl_log_rescan_modules();
+		sl_datapath_after_dlopen();
 		if (sl_rt.opt.python && !sl_python_available())
 			sl_python_init();
 	}

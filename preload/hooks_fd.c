@@ -40,8 +40,6 @@ static void record_close_range(long first, long last)
 SL_EXPORT int close(int fd)
 {
 	SL_REAL(close);
-	if (SL_UNW_FAKE(fd))
-		return 0; /* libunwind remaking its pipe: ours stays (unwind_pipe.c) */
 	/* A number the program does not own, that sockleak keeps for libunwind: as bare. */
 	if (SL_UNLIKELY(fd >= 900) && sl_unw_owns(fd)) {
 		errno = EBADF;
@@ -136,16 +134,6 @@ SL_EXPORT int fcntl64(int fd, int cmd, ...)
 	return fcntl_common(real_fcntl64, fd, cmd, arg);
 }
 
-/* libunwind's validation pipe gets numbers of its own, and sockleak keeps the real pipe out of
- * the program's way (unwind_pipe.c): it took descriptors 3 and 4 (the emfile fault test). */
-SL_EXPORT int pipe2(int fds[2], int flags)
-{
-	SL_REAL(pipe2);
-	if (sl_unw_caller(__builtin_return_address(0)))
-		return sl_unw_pipe2(fds);
-	return SL_CALL(pipe2, -1, fds, flags);
-}
-
 /* libuv (and so Node.js) closes descriptors with syscall(SYS_close, fd). */
 SL_EXPORT long syscall(long number, ...)
 {
@@ -156,8 +144,6 @@ SL_EXPORT long syscall(long number, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
-	if (number == SYS_write && SL_UNW_FAKE((int)a[0]))
-		return sl_unw_write((const void *)a[1], (size_t)a[2]);
 	if (number == SYS_close && (int)a[0] >= 900 && sl_unw_owns((int)a[0])) {
 		errno = EBADF;
 		return -1;

@@ -95,6 +95,8 @@ SL_EXPORT SSL *SSL_new(SSL_CTX *ctx)
 				      .a = real_SSL_get_quiet_shutdown ? real_SSL_get_quiet_shutdown(s) : 0};
 		sl_record_with_stack(&ev);
 		sl_tlsb_new(s);
+		/* The first TLS session is when the data path starts to matter (datapath.c). */
+		sl_datapath_enable();
 		__atomic_store_n(&sl_tls_made, 1, __ATOMIC_RELAXED);
 	}
 	return s;

@@ -19,8 +19,10 @@
 #define SLACK 4096                    /* kept free for the note that says the log stopped */
 #define HIGH_FD 900                   /* keep our descriptor out of the program's way */
 
+/* Whether this image writes an event log: read by every event (sl_apply_locked). */
+int sl_log_active;
+
 static struct {
-	int active;
 	int fd;
 	dev_t dev;
 	ino_t ino;
@@ -98,7 +100,7 @@ static int ensure(size_t size)
 static char *rec_begin(size_t payload)
 {
 	size_t size = (sizeof(struct sl_log_rec) + payload + 7) & ~(size_t)7;
-	if (!lw.active || size > SL_LOG_MAX_RECORD || ensure(size) < 0)
+	if (!sl_log_active || size > SL_LOG_MAX_RECORD || ensure(size) < 0)
 		return NULL;
 	return lw.map + lw.tail;
 }
@@ -127,7 +129,7 @@ static void write_note(const char *text)
 static void write_stop_note(const char *why)
 {
 	write_note(why);
-	lw.active = 0;
+	sl_log_active = 0;
 	sl_message("%s: the rest of this process's events are not recorded", why);
 }
 
@@ -174,7 +176,7 @@ static void add_modules(struct sl_module *mods, unsigned n)
 
 void sl_log_rescan_modules(void)
 {
-	if (!lw.active)
+	if (!sl_log_active)
 		return;
 	struct sl_module *mods;
 	unsigned n;
@@ -183,7 +185,7 @@ void sl_log_rescan_modules(void)
 		return;
 	}
 	sl_lock();
-	if (lw.active)
+	if (sl_log_active)
 		add_modules(mods, n);
 	sl_unlock();
 	sl_modules_free(mods, n);
@@ -283,7 +285,7 @@ int sl_log_open(const char *run_dir, int forked_from)
 	memcpy(h.magic, SL_LOG_MAGIC, 8);
 	memcpy(lw.map, &h, sizeof(h));
 	lw.tail = SL_LOG_HEADER_SIZE;
-	lw.active = 1;
+	sl_log_active = 1;
 	write_process(forked_from);
 	if (forked_from) {
 		for (unsigned i = 0; i < lw.nmods; i++)
@@ -346,7 +348,7 @@ static void log_stack(uint32_t id)
 
 void sl_log_event(const struct sl_event *ev)
 {
-	if (!lw.active)
+	if (!sl_log_active)
 		return;
 	log_stack(ev->stack);
 	log_stack(ev->pystack);
@@ -364,7 +366,7 @@ void sl_log_event(const struct sl_event *ev)
 
 void sl_log_note(const char *text)
 {
-	if (!lw.active)
+	if (!sl_log_active)
 		return;
 	size_t n = strlen(text) + 1;
 	char *rec = rec_begin(n);
@@ -384,9 +386,9 @@ static void emit_snapshot(void *ctx, const struct sl_event *ev)
  * log of our own that opens with what the child inherited. */
 void sl_log_fork_child(int parent)
 {
-	if (!lw.active)
+	if (!sl_log_active)
 		return;
-	lw.active = 0;
+	sl_log_active = 0;
 	munmap(lw.map, lw.map_size);
 	close_if_ours();
 	lw.map = NULL;
@@ -404,9 +406,9 @@ void sl_log_fork_child(int parent)
 /* After the exit event: the file is cut to what was written. */
 void sl_log_close(void)
 {
-	if (!lw.active)
+	if (!sl_log_active)
 		return;
-	lw.active = 0;
+	sl_log_active = 0;
 	if (own_fd() == 0) {
 		ftruncate(lw.fd, (off_t)lw.tail);
 		close(lw.fd);

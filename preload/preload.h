@@ -88,13 +88,26 @@ struct sl_capture {
 
 /* Records an event: applies it to the state (and the event log). Keeps errno. */
 void sl_record(struct sl_event *ev);
-/* The same, with the caller's stack (and Python traceback) as the event's stack. */
-void sl_record_with_stack(struct sl_event *ev);
 /* The same, with one frame, the given return address, as the native stack (and the Python
  * traceback): where an EPOLL_CTL_ADD was made costs nothing to know. */
 void sl_record_with_caller(struct sl_event *ev, const void *caller);
 /* Whether the SSL_free of ssl will be reported (so its stack is worth taking). */
 int sl_ssl_free_wants_stack(uint64_t ssl);
+
+/* This thread's errno, without a call to __errno_location() each time: its address is fixed for
+ * the life of the thread, and every recorded event saves and restores it. */
+extern __thread int *sl_errno_loc SL_TLS_MODEL;
+static inline int *sl_errno(void)
+{
+	int *p = sl_errno_loc;
+	if (SL_UNLIKELY(!p))
+		sl_errno_loc = p = &errno;
+	return p;
+}
+
+/* Queues an event made while this thread is inside sockleak (a signal handler's). */
+void sl_defer(const struct sl_event *ev);
+void sl_commit_capture(struct sl_event *ev, struct sl_capture *cap, int saved_errno);
 
 /* Stops tracking for good, saying why once. */
 void sl_disable(const char *why);
@@ -103,7 +116,49 @@ void sl_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* stack.c */
 int sl_stack_init(void);
-void sl_stack_capture(struct sl_capture *c);
+extern int (*sl_unw_backtrace)(void **buffer, int size);
+
+/* Takes the current stack, without sockleak's own frames and without the C runtime's start
+ * frames at its bottom. Inlined into the one function that records an event with a stack:
+ * libunwind pays for every frame it walks (about 100 instructions each), so sockleak's frames
+ * and the start frames, walked only to be thrown away, are kept to a minimum (stack.c). */
+#define SL_STACK_FULL_WALK (SL_STACK_MAX_DEPTH + 8)
+int sl_stack_walk_size(const void *site);
+int sl_stack_finish(struct sl_capture *c, void **buf, int n, const void *site, int asked);
+
+static inline __attribute__((always_inline)) void sl_stack_capture_inline(struct sl_capture *c)
+{
+	void *buf[SL_STACK_FULL_WALK];
+	c->n = 0;
+	if (!sl_unw_backtrace)
+		return;
+	const void *site = __builtin_return_address(0);
+	int asked = sl_stack_walk_size(site);
+	int n = sl_unw_backtrace(buf, asked);
+	if (SL_UNLIKELY(sl_stack_finish(c, buf, n, site, asked))) {
+		n = sl_unw_backtrace(buf, SL_STACK_FULL_WALK);
+		sl_stack_finish(c, buf, n, site, SL_STACK_FULL_WALK);
+	}
+}
+
+/* Records an event with the caller's stack (and Python traceback) as its stack. Inlined into
+ * the hook, so that the stack is taken in the hook's own frame: the only one of sockleak's
+ * frames libunwind then walks. */
+static inline __attribute__((always_inline)) void sl_record_with_stack(struct sl_event *ev)
+{
+	if (sl_in_hook) {
+		sl_defer(ev);
+		return;
+	}
+	int saved = *sl_errno();
+	sl_in_hook = 1;
+	struct sl_capture cap;
+	cap.n = 0;
+	cap.npy = 0;
+	if (sl_rt.opt.stack_depth > 0)
+		sl_stack_capture_inline(&cap);
+	sl_commit_capture(ev, &cap, saved);
+}
 
 /* modules.c: the modules now mapped (malloc'd array; free with sl_modules_free). */
 int sl_modules_collect(struct sl_module **out, unsigned *n);
@@ -118,6 +173,11 @@ void sl_finish(int how, int status, int status_known, int *exit_override);
 void *sl_main_function(void);
 /* hooks_ssl.c: a sentence when TLS sessions cannot be seen in this process, else NULL. */
 const char *sl_tls_visibility_note(const void *main_fn);
+
+/* datapath.c: the read/write/send/recv hooks, patched into the process at its first TLS
+ * session, and into each module dlopen brings after that. */
+void sl_datapath_enable(void);
+void sl_datapath_after_dlopen(void);
 
 /* resolve.c: sl_resolve_all looks every interposed name up once, at start-up; sl_resolve then
  * answers from that table without the loader's lock. */
@@ -140,6 +200,7 @@ void *sl_resolve(const char *name);
 #define SL_CALL(name, fail, ...) (real_##name ? real_##name(__VA_ARGS__) : (errno = ENOSYS, (fail)))
 
 /* The event log (log_writer.c); a no-op without run_dir. Called with the lock held. */
+extern int sl_log_active;
 int sl_log_open(const char *run_dir, int forked_from);
 void sl_log_event(const struct sl_event *ev);
 void sl_log_fork_child(int parent_pid);

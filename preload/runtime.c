@@ -19,6 +19,7 @@ struct sl_runtime sl_rt;
 __thread int sl_in_hook SL_TLS_MODEL;
 __thread int sl_vfork_child SL_TLS_MODEL;
 __thread uintptr_t sl_vfork_ret SL_TLS_MODEL; /* vfork.S keeps its caller's return address here */
+__thread int *sl_errno_loc SL_TLS_MODEL;
 
 /* Events a hook produced while this thread was inside sockleak already (a signal handler that
  * closed a socket, a hook reached while the lock was held for fork): applied right after.
@@ -215,7 +216,7 @@ SL_EXPORT void sockleak_memory(size_t *in_use, size_t *mapped)
 
 /* ---- recording ---- */
 
-static void defer(const struct sl_event *ev)
+void sl_defer(const struct sl_event *ev)
 {
 	if (pending() >= SL_DEFER_MAX) {
 		deferred_lost++;
@@ -281,7 +282,8 @@ void sl_fill_addrs_locked(int fd)
 
 void sl_apply_locked(struct sl_event *ev)
 {
-	sl_log_event(ev);
+	if (sl_log_active)
+		sl_log_event(ev);
 	sl_state_apply(&sl_rt.state, ev);
 }
 
@@ -297,22 +299,41 @@ static void after_apply(void)
 		sl_fill_addrs_locked(fds[i]);
 }
 
-/* The stack this thread interned last: a program makes its sockets at a few call sites, again
- * and again, and a compare of a few words is cheaper than hashing and looking up the stack. */
+/* The stacks this thread interned last: a program makes its sockets at a few call sites, again
+ * and again, and comparing a few words is cheaper than hashing and looking a stack up. Four
+ * entries, because a server thread alternates between accept's stack and epoll_ctl's. */
+#define LAST_ENTRIES 4
 #define LAST_MAX 16
-static __thread uint64_t last_pcs[LAST_MAX] SL_TLS_MODEL;
-static __thread unsigned last_n SL_TLS_MODEL;
-static __thread uint32_t last_id SL_TLS_MODEL;
+struct last_stack {
+	unsigned n;
+	uint32_t id;
+	uint64_t pcs[LAST_MAX];
+};
+static __thread struct last_stack last[LAST_ENTRIES] SL_TLS_MODEL;
+static __thread unsigned last_next SL_TLS_MODEL;
+
+/* A few words, compared inline: a call to memcmp costs more than the comparison. */
+static int same_stack(const struct last_stack *e, const struct sl_capture *cap)
+{
+	if (e->n != cap->n || !e->id)
+		return 0;
+	for (unsigned i = 0; i < cap->n; i++)
+		if (e->pcs[i] != cap->pcs[i])
+			return 0;
+	return 1;
+}
 
 static uint32_t intern_native(const struct sl_capture *cap)
 {
-	if (cap->n == last_n && last_id && memcmp(cap->pcs, last_pcs, cap->n * sizeof(uint64_t)) == 0)
-		return last_id;
+	for (unsigned i = 0; i < LAST_ENTRIES; i++)
+		if (same_stack(&last[i], cap))
+			return last[i].id;
 	uint32_t id = sl_stacks_add_native(sl_rt.stacks, cap->pcs, cap->n);
 	if (id && cap->n <= LAST_MAX) {
-		memcpy(last_pcs, cap->pcs, cap->n * sizeof(uint64_t));
-		last_n = cap->n;
-		last_id = id;
+		struct last_stack *e = &last[last_next++ % LAST_ENTRIES];
+		memcpy(e->pcs, cap->pcs, cap->n * sizeof(uint64_t));
+		e->n = cap->n;
+		e->id = id;
 	}
 	return id;
 }
@@ -365,51 +386,45 @@ static void drain_deferred(void)
 void sl_record(struct sl_event *ev)
 {
 	if (sl_in_hook) {
-		defer(ev);
+		sl_defer(ev);
 		return;
 	}
-	int saved = errno;
+	int *err = sl_errno(), saved = *err;
 	sl_in_hook = 1;
 	commit(ev, NULL);
 	sl_in_hook = 0;
-	drain_deferred();
-	errno = saved;
+	if (SL_UNLIKELY(pending()))
+		drain_deferred();
+	*err = saved;
 }
 
-/* caller: NULL for the whole stack, else the one return address to record as the stack. */
-static void record_captured(struct sl_event *ev, const void *caller)
+/* The second half of sl_record_with_stack (preload.h), after the capture made in the hook's
+ * own frame: the Python traceback, the commit, and leaving sockleak. */
+void sl_commit_capture(struct sl_event *ev, struct sl_capture *cap, int saved_errno)
 {
-	if (sl_in_hook) {
-		defer(ev);
-		return;
-	}
-	int saved = errno;
-	sl_in_hook = 1;
-	struct sl_capture cap;
-	cap.n = 0;
-	cap.npy = 0;
-	if (caller) {
-		cap.pcs[0] = (uint64_t)(uintptr_t)caller;
-		cap.n = 1;
-	} else if (sl_rt.opt.stack_depth > 0) {
-		sl_stack_capture(&cap);
-	}
 	if (sl_python_ready && sl_rt.opt.python)
-		sl_python_capture(&cap);
-	commit(ev, &cap);
+		sl_python_capture(cap);
+	commit(ev, cap);
 	sl_in_hook = 0;
-	drain_deferred();
-	errno = saved;
+	if (SL_UNLIKELY(pending()))
+		drain_deferred();
+	*sl_errno() = saved_errno;
 }
 
-void sl_record_with_stack(struct sl_event *ev)
-{
-	record_captured(ev, NULL);
-}
-
+/* An event whose stack is one frame, the given return address (and a Python traceback). */
 void sl_record_with_caller(struct sl_event *ev, const void *caller)
 {
-	record_captured(ev, caller);
+	if (sl_in_hook) {
+		sl_defer(ev);
+		return;
+	}
+	int saved = *sl_errno();
+	sl_in_hook = 1;
+	struct sl_capture cap;
+	cap.pcs[0] = (uint64_t)(uintptr_t)caller;
+	cap.n = 1;
+	cap.npy = 0;
+	sl_commit_capture(ev, &cap, saved);
 }
 
 int sl_ssl_free_wants_stack(uint64_t ssl)

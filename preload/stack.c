@@ -6,9 +6,16 @@
 #include "unwind_pipe.h"
 
 typedef int (*backtrace_fn)(void **buffer, int size);
+
+static uint64_t libc_lo, libc_hi; /* the C library, whose frames end every stack */
+
+static int in_libc(uint64_t pc)
+{
+	return pc >= libc_lo && pc < libc_hi;
+}
+
 typedef int (*caching_policy_fn)(void *as, int policy);
 
-static backtrace_fn unw_backtrace_p;
 
 /* libunwind is loaded privately: linked normally, its exported backtrace() and _Unwind_*
  * functions would take the place of glibc's and libgcc's in the host program, changing how the
@@ -18,32 +25,104 @@ int sl_stack_init(void)
 	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		return -1;
-	unw_backtrace_p = (backtrace_fn)dlsym(h, "unw_backtrace");
+	sl_unw_backtrace = (backtrace_fn)dlsym(h, "unw_backtrace");
+	sl_modules_self_range(sl_resolve("close"), &libc_lo, &libc_hi);
 	/* Before anything starts libunwind (the caching policy does): its pipe is made then. */
-	if (unw_backtrace_p) {
-		uint64_t lo, hi;
-		sl_modules_self_range((const void *)unw_backtrace_p, &lo, &hi);
-		sl_unw_set_range(lo, hi);
-	}
+	if (sl_unw_backtrace)
+		sl_unw_install((const void *)sl_unw_backtrace);
 	caching_policy_fn set_policy = (caching_policy_fn)dlsym(h, "_ULx86_64_set_caching_policy");
 	void **as = dlsym(h, "_ULx86_64_local_addr_space");
 	/* A per-thread cache needs no lock, so capturing never blocks on another thread. */
 	if (set_policy && as)
 		set_policy(*as, 2 /* UNW_CACHE_PER_THREAD */);
-	return unw_backtrace_p ? 0 : -1;
+	return sl_unw_backtrace ? 0 : -1;
 }
 
-void sl_stack_capture(struct sl_capture *c)
+/* The capture itself is sl_stack_capture_inline (preload.h): inlined where the event is
+ * recorded, so that libunwind walks one frame of sockleak's fewer for every stack. */
+int (*sl_unw_backtrace)(void **buffer, int size);
+
+
+/* What a full walk from one call site looked like, per thread: how many of sockleak's frames
+ * came first, how many of the program's followed, and the return address of the start frame
+ * below them (in start_thread, or in __libc_start_call_main, the same for every stack). A
+ * later walk from the site asks for one frame past the program's and takes the stack only if
+ * that frame is this start frame; anything else means another, deeper path, walked in full. */
+#define SITES 16
+struct site {
+	const void *pc;
+	uint16_t own;
+	uint16_t k;
+	uint64_t start_pc; /* 0: the walk was cut by stack_depth, no start frame to check */
+};
+static __thread struct site sites[SITES] SL_TLS_MODEL;
+
+static struct site *site_slot(const void *pc)
 {
-	void *buf[SL_STACK_MAX_DEPTH + 8];
-	c->n = 0;
-	if (!unw_backtrace_p)
-		return;
+	return &sites[((uintptr_t)pc >> 4) % SITES];
+}
+
+int sl_stack_walk_size(const void *pc)
+{
+	const struct site *e = site_slot(pc);
+	if (e->pc != pc)
+		return SL_STACK_FULL_WALK;
+	return e->own + e->k + (e->start_pc ? 1 : 0);
+}
+
+/* Takes the program's frames out of a walk into c. Returns 1 when the walk was a short one that
+ * did not end as learned, so that a full walk is needed. */
+int sl_stack_finish(struct sl_capture *c, void **buf, int n, const void *pc, int asked)
+{
 	unsigned want = (unsigned)sl_rt.opt.stack_depth;
-	int n = unw_backtrace_p(buf, (int)(want + 8 < SL_STACK_MAX_DEPTH + 8 ? want + 8 : SL_STACK_MAX_DEPTH + 8));
-	/* Leave out sockleak's own frames (the hooks, and the wrapper around main): the stack
-	 * reads as the program's own. */
-	for (int i = 0; i < n && c->n < want; i++)
-		if ((uint64_t)buf[i] < sl_rt.self_lo || (uint64_t)buf[i] >= sl_rt.self_hi)
+	struct site *e = site_slot(pc);
+	int own = 0;
+	while (own < n && (uint64_t)buf[own] >= sl_rt.self_lo && (uint64_t)buf[own] < sl_rt.self_hi)
+		own++;
+	c->n = 0;
+	if (asked != SL_STACK_FULL_WALK) {
+		/* A short walk: exactly the learned shape, or nothing. */
+		if (own != e->own || (e->start_pc && (n != asked || (uint64_t)buf[n - 1] != e->start_pc)))
+			return 1;
+		for (int i = own; i < own + e->k && i < n; i++)
 			c->pcs[c->n++] = (uint64_t)buf[i];
+		return 0;
+	}
+	/* A full walk: the program's frames (sockleak's wrapper around main left out), then the
+	 * start frames cut from the bottom. A thread's stack ends in the C library (start_thread,
+	 * clone3); the main thread's in it and then _start, in the program itself. */
+	uint64_t frames[SL_STACK_FULL_WALK];
+	unsigned m = 0;
+	for (int i = own; i < n; i++)
+		if ((uint64_t)buf[i] < sl_rt.self_lo || (uint64_t)buf[i] >= sl_rt.self_hi)
+			frames[m++] = (uint64_t)buf[i];
+	unsigned kept = m;
+	int complete = n < SL_STACK_FULL_WALK;
+	if (complete && kept >= 2 && !in_libc(frames[kept - 1]) && in_libc(frames[kept - 2]))
+		kept--;
+	while (complete && kept > 0 && in_libc(frames[kept - 1]))
+		kept--;
+	if (kept == 0)
+		kept = m; /* nothing but start frames: keep them rather than nothing */
+	for (unsigned i = 0; i < kept && c->n < want; i++)
+		c->pcs[c->n++] = frames[i];
+	/* Learn the site's shape, for a short walk to repeat: only when the program's frames kept
+	 * are the walk's frames right after sockleak's, one for one. */
+	e->pc = NULL;
+	for (unsigned i = 0; i < c->n; i++)
+		if ((uint64_t)buf[own + (int)i] != c->pcs[i])
+			return 0;
+	if (c->n < kept) {
+		/* Cut by stack_depth: a short walk of exactly these many frames is the same cut. */
+		e->start_pc = 0;
+	} else if (complete && kept < m && own + (int)c->n < n) {
+		/* The frame below the program's: a start frame (or sockleak's wrapper around main). */
+		e->start_pc = (uint64_t)buf[own + (int)c->n];
+	} else {
+		return 0;
+	}
+	e->pc = pc;
+	e->own = (uint16_t)own;
+	e->k = (uint16_t)c->n;
+	return 0;
 }

@@ -9,9 +9,9 @@
  * not own (closefrom(3) is a daemon's habit) and reuses the numbers had libunwind read a byte
  * from the program's socket, write a byte of memory into its file, or close it.
  *
- * So libunwind is given two numbers no descriptor can have. Every call it makes on them goes
- * through sockleak's interposers (pipe2, read, syscall(SYS_write), close), which are told apart
- * from the program's calls by their return address, and no descriptor is made at all:
+ * So libunwind is given two numbers no descriptor can have. Its calls to pipe2, read, write,
+ * close and syscall are pointed, in its own GOT, at the functions below, and no descriptor is
+ * made at all:
  *   - the write, whose only point is to learn whether the kernel can read the address, is
  *     answered by process_vm_readv on our own process, which reads it without a descriptor;
  *   - the read that drains the pipe finds it empty (EAGAIN), which libunwind takes as valid.
@@ -31,29 +31,19 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <stdarg.h>
+
+#include "gotpatch.h"
 #include "preload.h"
 #include "unwind_pipe.h"
 
 #define REAL_FD_MIN 900 /* above the program's usual range, as the event log's descriptor */
 
-static uint64_t unwinder_lo, unwinder_hi; /* libunwind's mapping */
 static int real_fd[2] = {-1, -1};
 static dev_t real_dev;
 static ino_t real_ino[2];
 static pthread_mutex_t pipe_lock = PTHREAD_MUTEX_INITIALIZER;
 static int no_vm_read; /* process_vm_readv was refused: use the pipe */
-
-void sl_unw_set_range(uint64_t lo, uint64_t hi)
-{
-	unwinder_lo = lo;
-	__atomic_store_n(&unwinder_hi, hi, __ATOMIC_RELEASE);
-}
-
-int sl_unw_caller(const void *ret)
-{
-	uint64_t pc = (uint64_t)(uintptr_t)ret;
-	return pc >= unwinder_lo && pc < __atomic_load_n(&unwinder_hi, __ATOMIC_ACQUIRE);
-}
 
 /* The real functions, from the start-up table (no loader lock). */
 static int real_close(int fd)
@@ -103,14 +93,14 @@ static int ensure_pipe(void)
 	return ok ? 0 : -1;
 }
 
-int sl_unw_pipe2(int fds[2])
+static int unw_pipe2(int fds[2])
 {
 	fds[0] = SL_UNW_FAKE_R;
 	fds[1] = SL_UNW_FAKE_W;
 	return 0;
 }
 
-ssize_t sl_unw_read(void *buf, size_t len)
+static ssize_t unw_read(void *buf, size_t len)
 {
 	if (!__atomic_load_n(&no_vm_read, __ATOMIC_RELAXED)) {
 		errno = EAGAIN; /* nothing was ever written: an empty pipe */
@@ -123,7 +113,7 @@ ssize_t sl_unw_read(void *buf, size_t len)
 	return syscall(SYS_read, __atomic_load_n(&real_fd[0], __ATOMIC_ACQUIRE), buf, len);
 }
 
-long sl_unw_write(const void *buf, size_t len)
+static long unw_write(const void *buf, size_t len)
 {
 	if (!__atomic_load_n(&no_vm_read, __ATOMIC_RELAXED)) {
 		char byte[16];
@@ -151,4 +141,62 @@ int sl_unw_owns(int fd)
 		if (fd == __atomic_load_n(&real_fd[i], __ATOMIC_ACQUIRE) && is_ours(i))
 			return 1;
 	return 0;
+}
+
+/* ---- libunwind's calls, as its GOT now routes them ---- */
+
+#define FAKE(fd) ((int)(fd) >= SL_UNW_FAKE_R)
+
+static int hook_pipe2(int fds[2], int flags)
+{
+	(void)flags;
+	return unw_pipe2(fds);
+}
+
+static ssize_t hook_read(int fd, void *buf, size_t len)
+{
+	if (FAKE(fd))
+		return unw_read(buf, len);
+	ssize_t (*f)(int, void *, size_t) = (ssize_t(*)(int, void *, size_t))sl_resolve("read");
+	return f ? f(fd, buf, len) : -1;
+}
+
+static ssize_t hook_write(int fd, const void *buf, size_t len)
+{
+	if (FAKE(fd))
+		return unw_write(buf, len);
+	ssize_t (*f)(int, const void *, size_t) = (ssize_t(*)(int, const void *, size_t))sl_resolve("write");
+	return f ? f(fd, buf, len) : -1;
+}
+
+static int hook_close(int fd)
+{
+	return FAKE(fd) ? 0 : real_close(fd);
+}
+
+static long hook_syscall(long number, ...)
+{
+	va_list ap;
+	long a[6];
+	va_start(ap, number);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (number == SYS_write && FAKE(a[0]))
+		return unw_write((const void *)a[1], (size_t)a[2]);
+	if (number == SYS_read && FAKE(a[0]))
+		return unw_read((void *)a[1], (size_t)a[2]);
+	if (number == SYS_close && FAKE(a[0]))
+		return 0;
+	long (*f)(long, ...) = (long (*)(long, ...))sl_resolve("syscall");
+	return f ? f(number, a[0], a[1], a[2], a[3], a[4], a[5]) : -1;
+}
+
+void sl_unw_install(const void *in_libunwind)
+{
+	static const struct sl_got_target targets[] = {
+		{"pipe2", (void *)hook_pipe2},   {"read", (void *)hook_read},       {"write", (void *)hook_write},
+		{"close", (void *)hook_close},   {"syscall", (void *)hook_syscall},
+	};
+	sl_got_patch(targets, sizeof(targets) / sizeof(targets[0]), in_libunwind);
 }
