@@ -10,5 +10,5 @@ def test_core():
             env=dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", LD_PRELOAD=""))
     lines = p.stdout.splitlines()
     expect(p.returncode == 0 and not p.stderr, "%s\n%s" % (p.stdout, p.stderr[-3000:]))
-    expect(len(lines) >= 17 and all(l.startswith("ok ") for l in lines), p.stdout)
+    expect(len(lines) >= 18 and all(l.startswith("ok ") for l in lines), p.stdout)
     return "%d unit tests" % len(lines)

@@ -292,6 +292,26 @@ static void test_tls_endings(void)
 	}
 }
 
+static void test_tls_clear_ends_a_session(void)
+{
+	/* SSL_clear ends one session (judged then) and the object carries on with the next. */
+	struct fixture fx;
+	setup(&fx, 0);
+	tcp(&fx, 3);
+	ssl_ev(&fx, SL_EV_SSL_NEW, 0x7000, 0, 0, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_BIND, 0x7000, 3, SL_TLS_BIND_FD, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_HANDSHAKE, 0x7000, -1, 1, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_CLEAR, 0x7000, -1, 0, 0, 0); /* no close_notify for the first session */
+	ssl_ev(&fx, SL_EV_SSL_HANDSHAKE, 0x7000, -1, 1, 0, 0);
+	ssl_ev(&fx, SL_EV_SSL_SHUTDOWN, 0x7000, -1, 0, 0, 1); /* the second ends cleanly */
+	ssl_ev(&fx, SL_EV_SSL_FREE, 0x7000, 0, 0, 0, 0);
+	ev(&fx, SL_EV_CLOSE, 3, 0, 0, 0);
+	exit_now(&fx);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 1 && c.flags[0] == F(TLS_NO_CLOSE_NOTIFY));
+	teardown(&fx);
+}
+
 static void test_tls_unbound_gets_its_own_entry(void)
 {
 	struct fixture fx;
@@ -468,6 +488,7 @@ int main(void)
 		{"TLS abandoned at close, listed once", test_tls_abandoned_at_close_is_listed_once},
 		{"TLS endings", test_tls_endings},
 		{"TLS unbound session", test_tls_unbound_gets_its_own_entry},
+		{"TLS SSL_clear ends a session", test_tls_clear_ends_a_session},
 		{"fork snapshot", test_fork_snapshot},
 		{"killed process", test_killed_process},
 		{"out of memory", test_out_of_memory_is_reported_not_fatal},
