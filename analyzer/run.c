@@ -356,50 +356,6 @@ static struct sl_module *modules_for_report(const struct sl_image *img)
 	return m;
 }
 
-/* A process image that did not exit (it was replaced by exec, is still running, or its log is
- * incomplete) is not judged at an exit, but what was already found on its open transports (a
- * reader left registered when the epoll set was closed, say) stands: those transports join the
- * list of transports with findings that the report reads, as the exit would have put them. */
-struct open_flagged {
-	struct sl_transport **v;
-	size_t n, cap;
-};
-
-static void collect_flagged(void *ctx, struct sl_state *s, const struct sl_transport *t, int fd)
-{
-	struct open_flagged *o = ctx;
-	(void)s;
-	(void)fd;
-	if (!t->findings || (t->state & SL_T_LISTED))
-		return;
-	if (o->n == o->cap) {
-		size_t ncap = o->cap ? o->cap * 2 : 16;
-		struct sl_transport **nv = realloc(o->v, ncap * sizeof(*nv));
-		if (!nv)
-			return;
-		o->v = nv;
-		o->cap = ncap;
-	}
-	o->v[o->n++] = (struct sl_transport *)t;
-}
-
-static void list_open_flagged(struct sl_state *s)
-{
-	struct open_flagged o = {0};
-	sl_state_for_each_open(s, collect_flagged, &o);
-	for (size_t i = 0; i < o.n; i++) {
-		struct sl_transport *t = o.v[i];
-		t->state |= SL_T_LISTED;
-		t->next = NULL;
-		if (s->done_tail)
-			s->done_tail->next = t;
-		else
-			s->done_head = t;
-		s->done_tail = t;
-	}
-	free(o.v);
-}
-
 /* An image with nothing to report needs none of its replay: its arena goes, and the state keeps
  * only the facts the report prints (how it ended, how many transports it made). */
 static void compact(struct sl_run_image *ri)
@@ -497,8 +453,10 @@ static struct sl_run_image *load_one(struct sl_run *run, const struct found *fd,
 	if (img->notes_dropped)
 		add_note(ri, "and %u more notes in its event log", img->notes_dropped);
 
+	/* An image that did not exit (exec, still running, a cut log) is not judged at an exit,
+	 * but what was already found on its open transports stands. */
 	if (!state->exited)
-		list_open_flagged(state);
+		sl_state_list_open_findings(state);
 	if (!state->done_head)
 		compact(ri);
 	else

@@ -660,6 +660,20 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 	return rc < 0 ? -1 : 0;
 }
 
+static void list_if_flagged(void *vctx, int fd, struct sl_obj *o)
+{
+	struct sl_state *s = vctx;
+	(void)fd;
+	struct sl_transport *t = (struct sl_transport *)o;
+	if (o->kind == SL_OBJ_SOCKET && t->findings && judged(s, t))
+		list_transport(s, t);
+}
+
+void sl_state_list_open_findings(struct sl_state *s)
+{
+	fd_walk(s, list_if_flagged, s);
+}
+
 int sl_state_take_want_addr(struct sl_state *s, int *fds, int max)
 {
 	int n = s->n_want_addr < max ? s->n_want_addr : max;

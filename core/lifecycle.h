@@ -170,6 +170,11 @@ int sl_state_take_want_addr(struct sl_state *s, int *fds, int max);
 typedef void (*sl_open_fn)(void *ctx, struct sl_state *s, const struct sl_transport *t, int fd);
 void sl_state_for_each_open(struct sl_state *s, sl_open_fn fn, void *ctx);
 
+/* For a process image that did not exit (replaced by exec, still running, or its log cut
+ * short): puts the open transports that already have findings (a reader left registered when its
+ * epoll set was closed, say) on the list the report reads, as an exit would have. */
+void sl_state_list_open_findings(struct sl_state *s);
+
 /* Emits the events that rebuild this state's open transports and epoll sets in an empty state
  * (marked inherited): the start of a forked child's event log. */
 typedef void (*sl_emit_fn)(void *ctx, const struct sl_event *ev);

@@ -167,59 +167,26 @@ static void exec_failed(void)
 	errno = saved;
 }
 
-SL_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
-{
-	SL_REAL(execve);
-	before_exec();
-	int r = SL_CALL(execve, -1, path, argv, envp);
-	exec_failed();
-	return r;
-}
+/* Every exec: the event log notes the attempt (the image ends here if it succeeds), and a
+ * failure that returns is noted too, since the image goes on. */
+#define SL_EXEC_HOOK(name, params, args)                                                               \
+	SL_EXPORT int name params                                                                      \
+	{                                                                                              \
+		SL_REAL(name);                                                                         \
+		before_exec();                                                                         \
+		int r = SL_CALL(name, -1, SL_UNPAREN args);                                            \
+		exec_failed();                                                                         \
+		return r;                                                                              \
+	}
+#define SL_UNPAREN(...) __VA_ARGS__
 
-SL_EXPORT int execv(const char *path, char *const argv[])
-{
-	SL_REAL(execv);
-	before_exec();
-	int r = SL_CALL(execv, -1, path, argv);
-	exec_failed();
-	return r;
-}
-
-SL_EXPORT int execvp(const char *file, char *const argv[])
-{
-	SL_REAL(execvp);
-	before_exec();
-	int r = SL_CALL(execvp, -1, file, argv);
-	exec_failed();
-	return r;
-}
-
-SL_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
-{
-	SL_REAL(execvpe);
-	before_exec();
-	int r = SL_CALL(execvpe, -1, file, argv, envp);
-	exec_failed();
-	return r;
-}
-
-SL_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
-{
-	SL_REAL(fexecve);
-	before_exec();
-	int r = SL_CALL(fexecve, -1, fd, argv, envp);
-	exec_failed();
-	return r;
-}
-
-SL_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
-{
-	SL_REAL(execveat);
-	before_exec();
-	int r = SL_CALL(execveat, -1, dirfd, path, argv, envp, flags);
-	exec_failed();
-	return r;
-}
+SL_EXEC_HOOK(execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, envp))
+SL_EXEC_HOOK(execv, (const char *path, char *const argv[]), (path, argv))
+SL_EXEC_HOOK(execvp, (const char *file, char *const argv[]), (file, argv))
+SL_EXEC_HOOK(execvpe, (const char *file, char *const argv[], char *const envp[]), (file, argv, envp))
+SL_EXEC_HOOK(fexecve, (int fd, char *const argv[], char *const envp[]), (fd, argv, envp))
+SL_EXEC_HOOK(execveat, (int dirfd, const char *path, char *const argv[], char *const envp[], int flags),
+	     (dirfd, path, argv, envp, flags))
 
 /* The execl family takes its arguments as a list; glibc turns them into an array and calls
  * execve internally (out of reach of the interposer above), so they are rebuilt here. */

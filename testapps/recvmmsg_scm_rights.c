@@ -4,30 +4,13 @@
 // EXPECT-EXIT: 23
 #include "testlib.h"
 
-static void send_fd(int via, int fd)
-{
-	char byte = 'f';
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	CHECK(sendmsg(via, &m, 0) == 1);
-}
-
 int main(void)
 {
 	int sv[2];
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
 	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
-	send_fd(sv[0], a);
-	send_fd(sv[0], b);
+	tl_send_fd(sv[0], a);
+	tl_send_fd(sv[0], b);
 	close(a);
 	close(b);
 	char bytes[2];

@@ -4,23 +4,6 @@
 // EXPECT-EXIT: 23
 #include "testlib.h"
 
-static void send_fd(int via, int fd)
-{
-	char byte = 'f';
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	CHECK(sendmsg(via, &m, 0) == 1);
-}
-
 static int recv_fd(int via)
 {
 	char byte;
@@ -43,7 +26,7 @@ int main(void)
 	int c = tl_connect(port);
 	int a = tl_accept(l);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-	send_fd(sv[0], c);
+	tl_send_fd(sv[0], c);
 	close(c);
 	int got = recv_fd(sv[1]);
 	CHECK(got >= 0);
