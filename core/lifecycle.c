@@ -33,6 +33,8 @@ static int fdtab_set(struct sl_state *s, int fd, struct sl_obj *obj)
 			return -1;
 		/* Published with release order: sl_state_peek reads it without the lock. */
 		__atomic_store_n(slot, chunk, __ATOMIC_RELEASE);
+		if (((unsigned)fd >> SL_FDTAB_CHUNK_BITS) >= s->fdtab_chunks)
+			s->fdtab_chunks = ((unsigned)fd >> SL_FDTAB_CHUNK_BITS) + 1;
 	}
 	__atomic_store_n(&chunk[fd & (SL_FDTAB_CHUNK - 1)], obj, __ATOMIC_RELAXED);
 	return 0;
@@ -41,7 +43,7 @@ static int fdtab_set(struct sl_state *s, int fd, struct sl_obj *obj)
 /* Calls fn(ctx, fd, obj) for every occupied descriptor, in ascending order. */
 static void fd_walk(const struct sl_state *s, void (*fn)(void *, int, struct sl_obj *), void *ctx)
 {
-	for (unsigned c = 0; c < SL_FDTAB_MAX_CHUNKS; c++) {
+	for (unsigned c = 0; c < s->fdtab_chunks; c++) {
 		struct sl_obj **chunk = s->fdtab[c];
 		if (!chunk)
 			continue;
@@ -389,7 +391,7 @@ static void close_range_event(struct sl_state *s, int first, int last)
 {
 	if (first < 0)
 		first = 0;
-	for (unsigned c = (unsigned)first >> SL_FDTAB_CHUNK_BITS; c < SL_FDTAB_MAX_CHUNKS; c++) {
+	for (unsigned c = (unsigned)first >> SL_FDTAB_CHUNK_BITS; c < s->fdtab_chunks; c++) {
 		struct sl_obj **chunk = s->fdtab[c];
 		if (!chunk)
 			continue;

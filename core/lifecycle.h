@@ -123,6 +123,7 @@ struct sl_state {
 	/* The descriptor table: chunks are allocated on first use and never freed, so the preload
 	 * can peek at an entry without the lock (sl_state_peek). */
 	struct sl_obj **fdtab[SL_FDTAB_MAX_CHUNKS];
+	unsigned fdtab_chunks; /* chunks below this index may be allocated: walks stop there */
 	uint64_t next_transport_id;
 	uint64_t next_epoll_id;
 	uint64_t transports_seen;  /* created in this process (not inherited) */

@@ -4,10 +4,14 @@
 
 #include "preload.h"
 
+/* This library's address range, read once: dladdr() scans symbol tables, and asking it about
+ * every candidate of every name cost four million instructions at each process's start. */
 static int is_ours(void *p)
 {
-	Dl_info self, info;
-	return dladdr((void *)&is_ours, &self) && dladdr(p, &info) && info.dli_fbase == self.dli_fbase;
+	static uint64_t lo, hi;
+	if (!hi)
+		sl_modules_self_range((const void *)&is_ours, &lo, &hi);
+	return (uint64_t)(uintptr_t)p >= lo && (uint64_t)(uintptr_t)p < hi;
 }
 
 /* RTLD_NEXT finds the next definition after this library; RTLD_DEFAULT is the fallback for
@@ -18,11 +22,12 @@ static void *lookup(const char *name)
 	int saved = errno;
 	int guard = sl_in_hook;
 	sl_in_hook = 1; /* dlsym may allocate or take locks; nothing it calls may be tracked */
-	void *found = NULL;
-	void *candidates[2] = {dlsym(RTLD_NEXT, name), dlsym(RTLD_DEFAULT, name)};
-	for (int i = 0; i < 2 && !found; i++)
-		if (candidates[i] && !is_ours(candidates[i]))
-			found = candidates[i];
+	void *found = dlsym(RTLD_NEXT, name);
+	if (!found || is_ours(found)) {
+		found = dlsym(RTLD_DEFAULT, name);
+		if (found && is_ours(found))
+			found = NULL;
+	}
 	sl_in_hook = guard;
 	errno = saved;
 	return found;
