@@ -123,11 +123,6 @@ int sl_baseline_has(struct sl_baseline *b, const char *fingerprint)
 	return 1;
 }
 
-size_t sl_baseline_size(const struct sl_baseline *b)
-{
-	return b ? b->n : 0;
-}
-
 size_t sl_baseline_unseen(const struct sl_baseline *b)
 {
 	size_t n = 0;

@@ -15,9 +15,6 @@ void sl_baseline_free(struct sl_baseline *b);
 
 /* Whether the baseline holds this fingerprint; marks it as seen. */
 int sl_baseline_has(struct sl_baseline *b, const char *fingerprint);
-/* Distinct fingerprints in the baseline, and how many of them were never seen in this run
- * (findings fixed since). */
-size_t sl_baseline_size(const struct sl_baseline *b);
 size_t sl_baseline_unseen(const struct sl_baseline *b);
 
 #endif

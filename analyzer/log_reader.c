@@ -29,7 +29,7 @@ static uint64_t rd64(const unsigned char *p)
  *
  * The log numbers its stacks and strings with the writer's own ids. A forked child's log reuses
  * its parent's numbering, so its ids start wherever the parent's were and skip those the child
- * never used: they cannot be replayed as they are (sl_stacks_put_* wants 1, 2, 3, ...). Each id
+ * never used: they cannot be replayed as they are (a store numbers its stacks 1, 2, 3, ...). Each id
  * is mapped instead to the one the replay's store gives it. An id defined twice, or used before
  * it is defined, is still a defect. */
 
@@ -536,15 +536,4 @@ void sl_image_free(struct sl_image *img)
 	for (unsigned i = 0; i < img->nnotes; i++)
 		free(img->notes[i]);
 	memset(img, 0, sizeof(*img));
-}
-
-const char *sl_image_end_name(enum sl_image_end end)
-{
-	switch (end) {
-	case SL_END_EXIT: return "exit";
-	case SL_END_EXEC: return "exec";
-	case SL_END_STOPPED: return "stopped";
-	case SL_END_CORRUPT: return "corrupt";
-	default: return "none";
-	}
 }

@@ -80,6 +80,5 @@ void sl_image_drop_replay(struct sl_image *img);
 /* Frees everything the image owns (not the state storage). */
 void sl_image_free(struct sl_image *img);
 
-const char *sl_image_end_name(enum sl_image_end end);
 
 #endif

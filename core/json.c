@@ -139,12 +139,6 @@ void sl_json_int(struct sl_json *j, int64_t v)
 	sl_out_printf(j->out, "%" PRId64, v);
 }
 
-void sl_json_uint(struct sl_json *j, uint64_t v)
-{
-	element(j);
-	sl_out_printf(j->out, "%" PRIu64, v);
-}
-
 void sl_json_bool(struct sl_json *j, int v)
 {
 	element(j);

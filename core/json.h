@@ -26,7 +26,6 @@ void sl_json_key(struct sl_json *j, const char *key);
 void sl_json_string(struct sl_json *j, const char *s); /* NULL writes null */
 void sl_json_string_n(struct sl_json *j, const char *s, unsigned long n);
 void sl_json_int(struct sl_json *j, int64_t v);
-void sl_json_uint(struct sl_json *j, uint64_t v);
 void sl_json_bool(struct sl_json *j, int v);
 void sl_json_null(struct sl_json *j);
 /* Finishes the document with a newline. */

@@ -191,8 +191,11 @@ static int build(struct sl_report *r, struct sl_report_proc *procs, unsigned npr
 			break;
 		}
 		r->nstack_texts[p] = nst;
-		if (cfg->symbolize)
+		if (cfg->symbolize) {
 			r->syms[p] = shared ? shared : sl_sym_new(procs[p].mods, procs[p].nmods);
+			if (!r->sym_status)
+				r->sym_status = sl_sym_status(r->syms[p]);
+		}
 		b.p = p;
 		if (sl_state_for_each_flagged(s, add_item, &b) < 0 || b.failed)
 			rc = -1;
@@ -565,6 +568,8 @@ static void report_text(struct sl_report *r, struct sl_out *out, int verbose)
 	for (unsigned p = 0; p < r->nprocs; p++)
 		for (unsigned k = 0; k < r->procs[p].nnotes; k++)
 			sl_out_printf(out, "sockleak: note (pid %d): %s\n", r->procs[p].pid, r->procs[p].notes[k]);
+	if (r->nitems > 0 && r->sym_status)
+		sl_out_printf(out, "sockleak: note: %s\n", r->sym_status);
 	if (r->nitems == 0) {
 		sl_supp_print_used(r->cfg->supp, out);
 		if (verbose)

@@ -82,6 +82,7 @@ struct sl_report {
 	unsigned long transports_seen, errors, warnings, suppressed;
 	unsigned long per_flag[SL_FLAG_COUNT];
 	struct sl_symbolizer **syms;         /* per process (NULL without symbolization) */
+	const char *sym_status;              /* why frames lack names, when libdw could not help */
 	struct sl_stack_text **stack_texts;  /* per process, indexed by stack id */
 	uint32_t *nstack_texts;
 };

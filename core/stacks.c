@@ -88,10 +88,9 @@ struct sl_stack_store *sl_stacks_new(struct sl_arena *arena)
 	return st;
 }
 
-/* Finds or adds the stack whose key is (kind, depth, words). With want_id != 0, the entry must
- * be new and take that id (replay from a log). */
+/* Finds or adds the stack whose key is (kind, depth, words). */
 static int intern_stack(struct sl_stack_store *st, uint16_t kind, const uint64_t *w, unsigned nwords,
-			unsigned depth, uint32_t want_id, uint32_t *out_id)
+			unsigned depth, uint32_t *out_id)
 {
 	size_t keylen = 8 + (size_t)nwords * 8;
 	uint32_t hv = hash_words(w, nwords, ((uint64_t)kind << 16) | depth);
@@ -109,11 +108,9 @@ static int intern_stack(struct sl_stack_store *st, uint16_t kind, const uint64_t
 	HASH_FIND_BYHASHVALUE(hh, st->stacks, &key, keylen, hv, e);
 	if (e) {
 		*out_id = e->id;
-		return want_id ? 0 : 1;
+		return 1;
 	}
-	uint32_t id = want_id ? want_id : st->stack_ids.count + 1;
-	if (want_id && want_id != st->stack_ids.count + 1)
-		return 0; /* ids in a log are dense and ascending */
+	uint32_t id = st->stack_ids.count + 1;
 	sl_hash_arena = st->arena;
 	if (!ids_reserve(st->arena, &st->stack_ids, id))
 		return -1;
@@ -143,7 +140,7 @@ uint32_t sl_stacks_add_native(struct sl_stack_store *st, const uint64_t *pcs, un
 		return 0;
 	if (depth > SL_STACK_MAX_DEPTH)
 		depth = SL_STACK_MAX_DEPTH;
-	return intern_stack(st, SL_STACK_NATIVE, pcs, depth, depth, 0, &id) > 0 ? id : 0;
+	return intern_stack(st, SL_STACK_NATIVE, pcs, depth, depth, &id) > 0 ? id : 0;
 }
 
 static unsigned pack_python(const struct sl_pyframe *frames, unsigned depth, uint64_t *w)
@@ -164,22 +161,19 @@ uint32_t sl_stacks_add_python(struct sl_stack_store *st, const struct sl_pyframe
 	if (depth > SL_STACK_MAX_DEPTH)
 		depth = SL_STACK_MAX_DEPTH;
 	unsigned n = pack_python(frames, depth, w);
-	return intern_stack(st, SL_STACK_PYTHON, w, n, depth, 0, &id) > 0 ? id : 0;
+	return intern_stack(st, SL_STACK_PYTHON, w, n, depth, &id) > 0 ? id : 0;
 }
 
-static int intern_string(struct sl_stack_store *st, const char *s, size_t len, uint32_t want_id,
-			 uint32_t *out_id)
+static int intern_string(struct sl_stack_store *st, const char *s, size_t len, uint32_t *out_id)
 {
 	uint32_t hv = hash_bytes(s, len);
 	struct string_entry *e = NULL;
 	HASH_FIND_BYHASHVALUE(hh, st->strings, s, len, hv, e);
 	if (e) {
 		*out_id = e->id;
-		return want_id ? 0 : 1;
+		return 1;
 	}
-	uint32_t id = want_id ? want_id : st->string_ids.count + 1;
-	if (want_id && want_id != st->string_ids.count + 1)
-		return 0;
+	uint32_t id = st->string_ids.count + 1;
 	sl_hash_arena = st->arena;
 	if (!ids_reserve(st->arena, &st->string_ids, id))
 		return -1;
@@ -204,37 +198,7 @@ static int intern_string(struct sl_stack_store *st, const char *s, size_t len, u
 uint32_t sl_stacks_add_string(struct sl_stack_store *st, const char *s, size_t len)
 {
 	uint32_t id = 0;
-	return intern_string(st, s, len, 0, &id) > 0 ? id : 0;
-}
-
-int sl_stacks_put_native(struct sl_stack_store *st, uint32_t id, const uint64_t *pcs, unsigned depth)
-{
-	uint32_t got;
-	if (id == 0 || depth == 0 || depth > SL_STACK_MAX_DEPTH)
-		return 0;
-	return intern_stack(st, SL_STACK_NATIVE, pcs, depth, depth, id, &got);
-}
-
-int sl_stacks_put_python(struct sl_stack_store *st, uint32_t id, const struct sl_pyframe *frames,
-			 unsigned depth)
-{
-	uint64_t w[SL_STACK_MAX_DEPTH * 2];
-	uint32_t got;
-	if (id == 0 || depth == 0 || depth > SL_STACK_MAX_DEPTH)
-		return 0;
-	for (unsigned i = 0; i < depth; i++)
-		if (frames[i].file > st->string_ids.count || frames[i].function > st->string_ids.count)
-			return 0; /* a frame names a string the log has not defined */
-	unsigned n = pack_python(frames, depth, w);
-	return intern_stack(st, SL_STACK_PYTHON, w, n, depth, id, &got);
-}
-
-int sl_stacks_put_string(struct sl_stack_store *st, uint32_t id, const char *s, size_t len)
-{
-	uint32_t got;
-	if (id == 0)
-		return 0;
-	return intern_string(st, s, len, id, &got);
+	return intern_string(st, s, len, &id) > 0 ? id : 0;
 }
 
 int sl_stacks_get(const struct sl_stack_store *st, uint32_t id, unsigned *depth, const uint64_t **words)

@@ -32,13 +32,6 @@ uint32_t sl_stacks_add_python(struct sl_stack_store *st, const struct sl_pyframe
 /* Interns a string (a Python file or function name); returns its id, or 0. */
 uint32_t sl_stacks_add_string(struct sl_stack_store *st, const char *s, size_t len);
 
-/* Adds an entry with a given id, as read back from an event log. Returns 0 when the id is taken
- * or out of order (the log is corrupt), 1 on success, -1 when memory ran out. */
-int sl_stacks_put_native(struct sl_stack_store *st, uint32_t id, const uint64_t *pcs, unsigned depth);
-int sl_stacks_put_python(struct sl_stack_store *st, uint32_t id, const struct sl_pyframe *frames,
-			 unsigned depth);
-int sl_stacks_put_string(struct sl_stack_store *st, uint32_t id, const char *s, size_t len);
-
 /* Looks an id up. Returns the kind (0 for an unknown id) and sets the depth and the words: return
  * addresses for a native stack, two words a frame for Python (read them with sl_pyframe_at). */
 int sl_stacks_get(const struct sl_stack_store *st, uint32_t id, unsigned *depth, const uint64_t **words);

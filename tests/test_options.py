@@ -101,3 +101,16 @@ def test_text_report_carries_no_control_characters():
     expect(p.returncode == 23, "status %d" % p.returncode)
     expect("\x1b" not in p.stderr and "\x07" not in p.stderr, repr(p.stderr[:200]))
     expect("?[2Jevil?name" in p.stderr, "argv[0] shown with its control characters replaced: %r" % p.stderr[:200])
+
+
+def test_report_says_when_symbols_cannot_be_read():
+    # Without a working libdw, frames keep their module and offset, and the report says why once.
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "libdw.so.1"), "w") as f:
+            f.write("not a library\n")
+        p = run([APP], env=preload_env("json=%s/r.json" % tmp, LD_LIBRARY_PATH=tmp))
+        frames = json.load(open(tmp + "/r.json"))["transports"][0]["opened_at"]
+    expect(p.returncode == 23, "status %d" % p.returncode)
+    note = "sockleak: note: libdw.so.1 (elfutils) could not be loaded: frames show module+offset only"
+    expect(p.stderr.count(note) == 1, p.stderr)
+    expect(frames and all(f["function"] is None and f["module"] for f in frames), str(frames[:2]))
