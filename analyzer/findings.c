@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../core/out.h"
+#include "../core/utf8.h"
 #include "fingerprint.h"
 
 const char *sl_fail_on_name(enum sl_fail_on f)
@@ -79,23 +80,6 @@ static json_t *core_json(const struct sl_report *r, char *err, size_t errsize)
 	return doc;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-		     : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-	if (len == 0 || len > n)
-		return 0;
-	for (size_t k = 1; k < len; k++)
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-	/* Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either. */
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) || (s[0] == 0xf0 && s[1] < 0x90) ||
-	    (s[0] == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return len;
-}
-
 json_t *sl_json_text(const char *s)
 {
 	if (!s)
@@ -106,13 +90,13 @@ json_t *sl_json_text(const char *s)
 		return json_null();
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
-		size_t len = utf8_len((const unsigned char *)s + i, n - i);
+		size_t len = sl_utf8_len((const unsigned char *)s + i, n - i);
 		if (len) {
 			memcpy(clean + o, s + i, len);
 			o += len;
 			i += len;
 		} else {
-			memcpy(clean + o, "\xef\xbf\xbd", 3);
+			memcpy(clean + o, SL_UTF8_REPLACEMENT, 3);
 			o += 3;
 			i++;
 		}
