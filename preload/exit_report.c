@@ -108,7 +108,7 @@ static const char *file_kind(mode_t mode)
 	       : S_ISCHR(mode) || S_ISBLK(mode) ? "it is a device" : "it is not a regular file";
 }
 
-/* Opens a report file (what: "text report" or "JSON report") for writing, truncated or appended
+/* Opens a report file (what: "report" for the text, or "JSON report") for writing, truncated or appended
  * to. Reports hold argv, addresses and stacks, and are often written into shared folders: the
  * file is made new with mode 0600, or else must be a regular file of this user with no other
  * name. A symbolic link planted there once made sockleak overwrite its target, a FIFO hung the
@@ -123,7 +123,7 @@ static int open_report_file(const char *what, const char *tmpl, int append)
 	if (fd >= 0)
 		return fd;
 	if (errno != EEXIST) {
-		report_message("the %s is not written to %s: %s", what, path, strerror(errno));
+		report_message("cannot write the %s to %s: %s", what, path, strerror(errno));
 		return -1;
 	}
 	/* It exists. Look before opening (opening a device or a FIFO may act or block), then make
@@ -131,7 +131,7 @@ static int open_report_file(const char *what, const char *tmpl, int append)
 	struct stat st, fst;
 	const char *why = NULL;
 	if (lstat(path, &st) < 0) {
-		report_message("the %s is not written to %s: %s", what, path, strerror(errno));
+		report_message("cannot write the %s to %s: %s", what, path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode))
@@ -141,22 +141,22 @@ static int open_report_file(const char *what, const char *tmpl, int append)
 	else if (st.st_nlink != 1)
 		why = "it has other hard links";
 	if (why) {
-		report_message("the %s is not written to %s: %s", what, path, why);
+		report_message("cannot write the %s to %s: %s", what, path, why);
 		return -1;
 	}
 	fd = open(path, flags);
 	if (fd < 0) {
-		report_message("the %s is not written to %s: %s", what, path, strerror(errno));
+		report_message("cannot write the %s to %s: %s", what, path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &fst) < 0 || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino || !S_ISREG(fst.st_mode) ||
 	    fst.st_uid != geteuid() || fst.st_nlink != 1) {
-		report_message("the %s is not written to %s: it was replaced while being opened", what, path);
+		report_message("cannot write the %s to %s: it was replaced while being opened", what, path);
 		close(fd);
 		return -1;
 	}
 	if (!append && ftruncate(fd, 0) < 0) {
-		report_message("the %s is not written to %s: %s", what, path, strerror(errno));
+		report_message("cannot write the %s to %s: %s", what, path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -246,7 +246,7 @@ static unsigned long write_report(void)
 		int text_fd = -1;
 		if (sl_rt.opt.report && (r.nitems > 0 || sl_rt.opt.verbosity > 0)) {
 			if (sl_rt.opt.log_path[0]) {
-				text_fd = open_report_file("text report", sl_rt.opt.log_path, 1);
+				text_fd = open_report_file("report", sl_rt.opt.log_path, 1);
 				if (text_fd < 0)
 					r.text_refused = "log_path could not be opened safely";
 			} else if (stderr_why) {

@@ -157,9 +157,9 @@ def refused(tmp, options, reason, status=23):
     path and the reason, and the status the program has under sockleak."""
     options = options.replace("$TMP", tmp)
     name, path = options.split("=", 1)
-    what = "JSON report" if name == "json" else "text report"
+    what = "JSON report" if name == "json" else "report"
     p = run([NEVER_CLOSED], env=env_for(options), timeout=30)
-    want = "sockleak: the %s is not written to %s: %s" % (what, path, reason)
+    want = "sockleak: cannot write the %s to %s: %s" % (what, path, reason)
     expect(messages(p.stderr) == [want],
            "%s: messages %s, expected [%r]" % (options, messages(p.stderr), want))
     expect(p.returncode == status, "%s: status %d, expected %d" % (options, p.returncode, status))
