@@ -243,10 +243,12 @@ static unsigned long write_report(void)
 		report_message("out of memory while building the report");
 	} else {
 		errors = r.errors;
-		int text_fd = -1;
+		int text_fd = -1, text_own = 0;
 		if (sl_rt.opt.report && (r.nitems > 0 || sl_rt.opt.verbosity > 0)) {
 			if (sl_rt.opt.log_path[0]) {
+				/* A program that closed stderr may have its fd 2 handed to this file. */
 				text_fd = open_report_file("report", sl_rt.opt.log_path, 1);
+				text_own = 1;
 				if (text_fd < 0)
 					r.text_refused = "log_path could not be opened safely";
 			} else if (stderr_why) {
@@ -272,7 +274,7 @@ static unsigned long write_report(void)
 			sl_report_text(&r, &out, sl_rt.opt.verbosity > 0);
 			if (sl_out_flush(&out))
 				report_message("the report could not be written: %s", strerror(out.error));
-			if (text_fd != 2)
+			if (text_own)
 				close(text_fd);
 		}
 	}

@@ -125,6 +125,11 @@ def test_report_not_sent_to_a_socket_on_fd_2():
                "findings %s" % found(r))
         expect(r["text_report_refused"] == "fd 2 is a socket the program uses, not its stderr",
                "text_report_refused: %r" % r["text_report_refused"])
+        # sockleak's own messages stay out of the socket too: here, that the JSON file is refused.
+        os.mkdir(os.path.join(tmp, "dir"))
+        status, data, _ = peer_receives(env_for("json=%s/dir:verbosity=1" % tmp), tmp)
+        expect(data == bare and status == 23, "with a message to say: the peer received %r, status %d"
+               % (data, status))
 
 
 STDERR_FILE = """
