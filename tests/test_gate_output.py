@@ -315,5 +315,10 @@ def test_one_transport_in_the_singular():
            p.stderr)
     p = run([PYTHON, "-c", "import socket; socket.socket().close()"], env=env_for("verbosity=1"))
     expect(p.stderr == "sockleak: 1 transport, all finished properly\n", repr(p.stderr))
-    p = run([SOCKLEAK, "run", "--", PYTHON, "-c", LEAK_ONE], env=env_for(), timeout=120)
-    expect("in 1 of 1 transport (never-closed: 1)\n" in p.stderr, p.stderr)
+    with tempfile.TemporaryDirectory(prefix="sockleak-output-") as tmp:
+        junit = os.path.join(tmp, "r.xml")
+        p = run([SOCKLEAK, "run", "--junit", junit, "--", PYTHON, "-c", LEAK_ONE], env=env_for(), timeout=120)
+        expect("in 1 of 1 transport (never-closed: 1)\n" in p.stderr, p.stderr)
+        with open(junit) as f:
+            text = f.read()
+        expect(re.search(r"<system-out>pid \d+, _exit 0, 1 transport\n", text), text)
