@@ -1,13 +1,11 @@
 #include "findings.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "../core/out.h"
+#include "../core/utf8.h"
 #include "fingerprint.h"
 
 const char *sl_fail_on_name(enum sl_fail_on f)
@@ -34,66 +32,25 @@ int sl_finding_known(const json_t *doc, size_t i, size_t k)
 	return state && !strcmp(state, "unchanged");
 }
 
-/* core/report.c writes to a descriptor: a memory file takes its JSON, to be read back. */
+/* The JSON core/report.c writes (the preload's format, one encoder for both), read back into
+ * jansson for the analyzer's additions. It is written into memory: a memory file or a
+ * temporary file is one more thing that can fail. */
 static json_t *core_json(const struct sl_report *r, char *err, size_t errsize)
 {
-	int fd = memfd_create("sockleak-report.json", MFD_CLOEXEC);
-	if (fd < 0) {
-		FILE *tmp = tmpfile();
-		fd = tmp ? dup(fileno(tmp)) : -1;
-		if (tmp)
-			fclose(tmp);
-	}
-	if (fd < 0) {
-		snprintf(err, errsize, "cannot make a temporary file: %s", strerror(errno));
-		return NULL;
-	}
 	struct sl_out out;
-	sl_out_init(&out, fd);
+	sl_out_init_mem(&out);
 	sl_report_json(r, &out);
 	if (sl_out_flush(&out)) {
-		snprintf(err, errsize, "cannot write a temporary file: %s", strerror(out.error));
-		close(fd);
-		return NULL;
-	}
-	off_t size = lseek(fd, 0, SEEK_END);
-	char *text = size > 0 ? malloc((size_t)size) : NULL;
-	size_t got = 0;
-	while (text && got < (size_t)size) {
-		ssize_t k = pread(fd, text + got, (size_t)size - got, (off_t)got);
-		if (k <= 0)
-			break;
-		got += (size_t)k;
-	}
-	close(fd);
-	if (!text || got != (size_t)size) {
-		free(text);
-		snprintf(err, errsize, "cannot read back the JSON report");
+		snprintf(err, errsize, "out of memory while writing the JSON report");
+		free(out.mem);
 		return NULL;
 	}
 	json_error_t je;
-	json_t *doc = json_loadb(text, got, 0, &je);
-	free(text);
+	json_t *doc = json_loadb(out.mem, out.mem_len, 0, &je);
+	free(out.mem);
 	if (!doc)
 		snprintf(err, errsize, "the JSON report does not parse (line %d: %s): a bug in sockleak", je.line, je.text);
 	return doc;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-		     : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-	if (len == 0 || len > n)
-		return 0;
-	for (size_t k = 1; k < len; k++)
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-	/* Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either. */
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) || (s[0] == 0xf0 && s[1] < 0x90) ||
-	    (s[0] == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return len;
 }
 
 json_t *sl_json_text(const char *s)
@@ -106,13 +63,13 @@ json_t *sl_json_text(const char *s)
 		return json_null();
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
-		size_t len = utf8_len((const unsigned char *)s + i, n - i);
+		size_t len = sl_utf8_len((const unsigned char *)s + i, n - i);
 		if (len) {
 			memcpy(clean + o, s + i, len);
 			o += len;
 			i += len;
 		} else {
-			memcpy(clean + o, "\xef\xbf\xbd", 3);
+			memcpy(clean + o, SL_UTF8_REPLACEMENT, 3);
 			o += 3;
 			i++;
 		}

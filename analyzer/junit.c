@@ -261,7 +261,8 @@ int sl_junit_write(FILE *f, const json_t *doc, const struct sl_gate *gate)
 			fprintf(f, " %lld", (long long)json_integer_value(json_object_get(exitj, "status")));
 		if (json_is_integer(json_object_get(exitj, "signal")))
 			fprintf(f, " (signal %lld)", (long long)json_integer_value(json_object_get(exitj, "signal")));
-		fprintf(f, ", %lld transports\n", (long long)json_integer_value(json_object_get(proc, "transports_seen")));
+		long long seen = (long long)json_integer_value(json_object_get(proc, "transports_seen"));
+		fprintf(f, ", %lld transport%s\n", seen, seen == 1 ? "" : "s");
 		const json_t *notes = json_object_get(proc, "notes");
 		for (size_t n = 0; n < json_array_size(notes); n++) {
 			fputs("note: ", f);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 void sl_json_init(struct sl_json *j, struct sl_out *out, int pretty_depth)
 {
 	memset(j, 0, sizeof(*j));
@@ -59,18 +61,6 @@ void sl_json_end(struct sl_json *j)
 	j->depth--;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not valid. */
-static unsigned utf8_len(const unsigned char *s, unsigned long n)
-{
-	unsigned len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
-	if (len == 0 || len > n)
-		return 0;
-	for (unsigned k = 1; k < len; k++)
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 static void escaped(struct sl_out *o, const char *s, unsigned long n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -79,12 +69,13 @@ static void escaped(struct sl_out *o, const char *s, unsigned long n)
 	for (unsigned long i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c >= 0x80) {
-			unsigned len = utf8_len((const unsigned char *)s + i, n - i);
+			size_t len = sl_utf8_len((const unsigned char *)s + i, n - i);
 			if (len) {
 				i += len - 1;
 				continue;
 			}
-			/* Not UTF-8 (a path may hold any byte): JSON cannot carry it as is. */
+			/* Not UTF-8 (a path or argv may hold any byte, a surrogate too): JSON cannot carry
+			 * it as is. The same rule as the analyzer's (core/utf8.h). */
 			sl_out_write(o, s + run, i - run);
 			run = i + 1;
 			sl_out_write(o, "\\ufffd", 6);

@@ -31,6 +31,15 @@ struct opt_desc {
 static const struct opt_desc table[] = {SL_OPTION_LIST(SL_OPT_DESC)};
 #define NOPTS (sizeof(table) / sizeof(table[0]))
 
+/* The slot of a string option: how many string options come before it in the table. */
+static int string_slot(const struct opt_desc *d)
+{
+	int slot = 0;
+	for (const struct opt_desc *e = table; e < d; e++)
+		slot += e->type == OPT_STRING;
+	return slot;
+}
+
 void sl_options_defaults(struct sl_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -53,19 +62,19 @@ static const struct opt_desc *find(const char *name, size_t len)
 	return NULL;
 }
 
-static int set_value(struct sl_options *o, const struct opt_desc *d, const char *val, size_t *used,
-		     char *err, size_t errsize)
+static int set_value(struct sl_options *o, const struct opt_desc *d, const char *val, char *err,
+		     size_t errsize)
 {
 	char *field = (char *)o + d->offset;
 	if (d->type == OPT_STRING) {
 		size_t len = strlen(val);
-		if (*used + len + 1 > sizeof(o->storage_)) {
-			snprintf(err, errsize, "option '%s': value too long", d->name);
+		if (len >= SL_OPTION_STRING_MAX) {
+			snprintf(err, errsize, "option '%s': value too long (at most %d bytes)", d->name,
+				 SL_OPTION_STRING_MAX - 1);
 			return -1;
 		}
-		char *dst = o->storage_ + *used;
+		char *dst = o->storage_[string_slot(d)];
 		memcpy(dst, val, len + 1);
-		*used += len + 1;
 		*(const char **)field = dst;
 		return 0;
 	}
@@ -94,18 +103,6 @@ static int set_value(struct sl_options *o, const struct opt_desc *d, const char 
 
 int sl_options_parse(struct sl_options *o, const char *text, char *err, size_t errsize)
 {
-	size_t used = 0;
-	/* Strings already set point into storage_: keep them by starting after the last one. */
-	for (size_t i = 0; i < NOPTS; i++) {
-		if (table[i].type != OPT_STRING)
-			continue;
-		const char *v = *(const char **)((char *)o + table[i].offset);
-		if (v >= o->storage_ && v < o->storage_ + sizeof(o->storage_)) {
-			size_t end = (size_t)(v - o->storage_) + strlen(v) + 1;
-			if (end > used)
-				used = end;
-		}
-	}
 	const char *p = text ? text : "";
 	while (*p) {
 		if (*p == ':' || *p == ' ' || *p == '\n' || *p == '\t') {
@@ -127,7 +124,7 @@ int sl_options_parse(struct sl_options *o, const char *text, char *err, size_t e
 			return -1;
 		}
 		p++; /* '=' */
-		char val[1024];
+		char val[SL_OPTION_STRING_MAX];
 		size_t vlen = 0;
 		if (*p == '\'' || *p == '"') {
 			char q = *p++;
@@ -151,7 +148,7 @@ int sl_options_parse(struct sl_options *o, const char *text, char *err, size_t e
 			snprintf(err, errsize, "option '%s' has no value", d->name);
 			return -1;
 		}
-		if (set_value(o, d, val, &used, err, errsize) < 0)
+		if (set_value(o, d, val, err, errsize) < 0)
 			return -1;
 	}
 	if (o->stack_depth > 64) {

@@ -24,6 +24,16 @@
 	X(verbosity, INT, 0, "1: a summary line even when nothing is found; 2: notes on what is tracked") \
 	X(fail_alloc_after, INT, 0, "testing: the n-th allocation inside sockleak fails")
 
+/* The longest string value, its '\0' included. Each string option has a slot of this size of
+ * its own: setting one again replaces its value, where a shared store once filled up after a
+ * few repeats and refused the next with "value too long". */
+#define SL_OPTION_STRING_MAX 1024
+#define SL_OPT_IS_STRING_BOOL 0
+#define SL_OPT_IS_STRING_INT 0
+#define SL_OPT_IS_STRING_STRING 1
+#define SL_OPT_COUNT_STRING(name, type, def, help) +SL_OPT_IS_STRING_##type
+enum { SL_OPTION_STRINGS = 0 SL_OPTION_LIST(SL_OPT_COUNT_STRING) };
+
 struct sl_options {
 #define SL_OPT_FIELD_BOOL int
 #define SL_OPT_FIELD_INT long
@@ -31,7 +41,7 @@ struct sl_options {
 #define SL_OPT_FIELD(name, type, def, help) SL_OPT_FIELD_##type name;
 	SL_OPTION_LIST(SL_OPT_FIELD)
 #undef SL_OPT_FIELD
-	char storage_[4096]; /* the parsed string values point in here */
+	char storage_[SL_OPTION_STRINGS][SL_OPTION_STRING_MAX]; /* string values set by parsing */
 };
 
 /* Sets every option to its default. */

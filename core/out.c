@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,10 +12,42 @@ void sl_out_init(struct sl_out *o, int fd)
 	o->error = 0;
 	o->printable = 0;
 	o->n = 0;
+	o->mem = NULL;
+	o->mem_len = o->mem_cap = 0;
+}
+
+void sl_out_init_mem(struct sl_out *o)
+{
+	sl_out_init(o, -1);
+}
+
+static void drain_mem(struct sl_out *o)
+{
+	if (!o->error && o->mem_len + o->n > o->mem_cap) {
+		size_t cap = o->mem_cap ? o->mem_cap : sizeof(o->buf);
+		while (cap < o->mem_len + o->n)
+			cap *= 2;
+		char *m = realloc(o->mem, cap);
+		if (m) {
+			o->mem = m;
+			o->mem_cap = cap;
+		} else {
+			o->error = ENOMEM;
+		}
+	}
+	if (!o->error) {
+		memcpy(o->mem + o->mem_len, o->buf, o->n);
+		o->mem_len += o->n;
+	}
+	o->n = 0;
 }
 
 static void drain(struct sl_out *o)
 {
+	if (o->fd < 0) {
+		drain_mem(o);
+		return;
+	}
 	size_t off = 0;
 	while (off < o->n && !o->error) {
 		ssize_t w = write(o->fd, o->buf + off, o->n - off);

@@ -7,14 +7,19 @@
 #include <stddef.h>
 
 struct sl_out {
-	int fd;
+	int fd;       /* -1: into memory (sl_out_init_mem) */
 	int error;    /* a write failed: errno of the first failure */
 	int printable; /* replace control characters but newline with '?' (text meant for a terminal) */
 	size_t n;
+	char *mem;     /* into memory: everything flushed so far (malloc'd, the caller frees it) */
+	size_t mem_len, mem_cap;
 	char buf[16384];
 };
 
 void sl_out_init(struct sl_out *o, int fd);
+/* A writer into memory, for the analyzer, which reads the JSON report back: after
+ * sl_out_flush, o->mem holds o->mem_len bytes (error ENOMEM when it could not grow). */
+void sl_out_init_mem(struct sl_out *o);
 void sl_out_write(struct sl_out *o, const char *s, size_t len);
 void sl_out_puts(struct sl_out *o, const char *s);
 void sl_out_printf(struct sl_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -501,7 +501,8 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 		}
 	}
 	if (it->group_size > 1) {
-		sl_out_printf(out, "  and %zu more transports like this one (same stack and findings), fds", it->group_size - 1);
+		sl_out_printf(out, "  and %zu more transport%s like this one (same stack and findings), fd%s", it->group_size - 1,
+			      it->group_size == 2 ? "" : "s", it->group_size == 2 ? "" : "s");
 		/* Distinct numbers only: a leak in a loop may reuse the same one again and again. */
 		int fds[20];
 		size_t shown = 0, more = 0;
@@ -537,8 +538,9 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 
 static void print_summary(const struct sl_report *r, struct sl_out *out)
 {
-	sl_out_printf(out, "SUMMARY: sockleak: %lu error%s, %lu warning%s in %zu of %lu transports", r->errors,
-		      r->errors == 1 ? "" : "s", r->warnings, r->warnings == 1 ? "" : "s", r->nitems, r->transports_seen);
+	sl_out_printf(out, "SUMMARY: sockleak: %lu error%s, %lu warning%s in %zu of %lu transport%s", r->errors,
+		      r->errors == 1 ? "" : "s", r->warnings, r->warnings == 1 ? "" : "s", r->nitems, r->transports_seen,
+		      r->transports_seen == 1 ? "" : "s");
 	int first = 1;
 	for (int f = 0; f < SL_FLAG_COUNT; f++) {
 		if (!r->per_flag[f])
@@ -573,8 +575,8 @@ static void report_text(struct sl_report *r, struct sl_out *out, int verbose)
 	if (r->nitems == 0) {
 		sl_supp_print_used(r->cfg->supp, out);
 		if (verbose)
-			sl_out_printf(out, "sockleak: %lu transports, all finished properly%s\n", r->transports_seen,
-				      r->suppressed ? " (some findings suppressed)" : "");
+			sl_out_printf(out, "sockleak: %lu transport%s, all finished properly%s\n", r->transports_seen,
+				      r->transports_seen == 1 ? "" : "s", r->suppressed ? " (some findings suppressed)" : "");
 		return;
 	}
 	group_items(r);
@@ -821,6 +823,7 @@ void sl_report_json(const struct sl_report *r, struct sl_out *out)
 		sl_json_end(&j);
 	}
 	sl_json_end(&j);
+	sl_json_kv_string(&j, "text_report_refused", r->text_refused);
 	sl_json_key(&j, "processes");
 	sl_json_array(&j);
 	for (unsigned p = 0; p < r->nprocs; p++) {

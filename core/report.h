@@ -85,6 +85,7 @@ struct sl_report {
 	const char *sym_status;              /* why frames lack names, when libdw could not help */
 	struct sl_stack_text **stack_texts;  /* per process, indexed by stack id */
 	uint32_t *nstack_texts;
+	const char *text_refused;            /* why the preload did not write the text report, or NULL */
 };
 
 /* Builds the report. Returns 0, or -1 when memory ran out. */

@@ -154,14 +154,21 @@ struct sl_suppressions *sl_supp_parse(const char *text, size_t len, const char *
 
 struct sl_suppressions *sl_supp_load(const char *path, char *err, size_t errsize)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named here blocked the program at start until someone wrote to it. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errsize, "cannot read suppressions file %s: %s", path, strerror(errno));
 		return NULL;
 	}
+	/* Only a regular file: a directory read as an empty file, and was accepted in silence. */
 	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_size > 16 * 1024 * 1024) {
-		snprintf(err, errsize, "suppressions file %s is not a readable file under 16 MiB", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errsize, "suppressions file %s is not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if (st.st_size > 16 * 1024 * 1024) {
+		snprintf(err, errsize, "suppressions file %s is larger than 16 MiB", path);
 		close(fd);
 		return NULL;
 	}

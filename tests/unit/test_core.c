@@ -420,6 +420,13 @@ static void test_options(void)
 	CHECK(sl_options_parse(&o, "exitcode=12abc", err, sizeof(err)) < 0);
 	CHECK(sl_options_parse(&o, "report=2", err, sizeof(err)) < 0);
 	CHECK(sl_options_parse(&o, ":::", err, sizeof(err)) == 0);
+	/* A string option set again takes the place of its value: the store never fills up. */
+	char many[8192], path[700];
+	memset(path, 'p', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	snprintf(many, sizeof(many), "json=/a%s:json=/b%s:log_path=/c%s:json=/d%s:log_path=/e", path, path, path, path);
+	CHECK(sl_options_parse(&o, many, err, sizeof(err)) == 0 && o.json[1] == 'd' && !strcmp(o.log_path, "/e"));
+	CHECK(sl_options_parse(&o, many, err, sizeof(err)) == 0 && o.json[1] == 'd' && strlen(o.json) == 701);
 }
 
 static void test_suppressions(void)
