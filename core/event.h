@@ -48,6 +48,9 @@ enum sl_exit_phase {
 	SL_EXIT_PHASE_MAIN_RETURNED = 1,
 	SL_EXIT_PHASE_EXIT_CALLED = 2,
 	SL_EXIT_PHASE_RUNTIME_FINALIZING = 3, /* a language runtime (CPython) began its shutdown */
+	SL_EXIT_PHASE_PERL_DESTRUCT = 4,      /* Perl's global destruction (perl_destruct) closed a socket */
+	SL_EXIT_PHASE_RUBY_FINALIZING = 5,    /* Ruby began finalizing every object (ruby_sig_finalize) */
+	SL_EXIT_PHASE_MAX = 5
 };
 
 enum sl_exit_how {

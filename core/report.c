@@ -283,6 +283,12 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 		if (f->exit_phase == SL_EXIT_PHASE_RUNTIME_FINALIZING)
 			snprintf(buf, size, "closed (fd %d) only during the Python interpreter's shutdown, by the "
 				 "garbage collector: nothing in the program closed it", f->fd);
+		else if (f->exit_phase == SL_EXIT_PHASE_PERL_DESTRUCT)
+			snprintf(buf, size, "closed (fd %d) only during the Perl interpreter's global destruction at "
+				 "exit (perl_destruct): nothing in the program closed it", f->fd);
+		else if (f->exit_phase == SL_EXIT_PHASE_RUBY_FINALIZING)
+			snprintf(buf, size, "closed (fd %d) only by the Ruby interpreter's exit-time finalizers, after "
+				 "the at_exit blocks: nothing in the program closed it", f->fd);
 		else
 			snprintf(buf, size, "closed (fd %d) only by exit-time cleanup, after %s: nothing in the "
 				 "program closed it before it ended", f->fd,
