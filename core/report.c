@@ -142,9 +142,10 @@ static void add_item(void *vctx, const struct sl_transport *t)
 		unsigned n = 0, max = sizeof(names) / sizeof(names[0]);
 		n = collect_names(it->opened_at, names, n, max);
 		n = collect_names(it->opened_py, names, n, max);
+		unsigned creating = n;
 		n = collect_names(itf->where, names, n, max);
 		n = collect_names(itf->where_py, names, n, max);
-		if (sl_supp_match(r->cfg->supp, f->flag, names, n) >= 0) {
+		if (sl_supp_match(r->cfg->supp, f->flag, names, n, creating) >= 0) {
 			r->suppressed++;
 			continue;
 		}
@@ -824,6 +825,7 @@ void sl_report_json(const struct sl_report *r, struct sl_out *out)
 		sl_json_kv_string(&j, "flag", flag);
 		sl_json_kv_string(&j, "pattern", pattern);
 		sl_json_kv_int(&j, "hits", (int64_t)hits);
+		sl_json_kv_bool(&j, "built_in", sl_supp_rule_builtin(r->cfg->supp, i));
 		sl_json_end(&j);
 	}
 	sl_json_end(&j);

@@ -86,6 +86,8 @@ static unsigned long write_report(void)
 		if (!supp)
 			sl_message("%s (findings reported unsuppressed)", err);
 	}
+	if (sl_rt.opt.default_suppressions && sl_supp_add_defaults(&supp, err, sizeof(err)) < 0)
+		sl_message("%s (findings reported unsuppressed)", err);
 	struct sl_report_config cfg = {.symbolize = sl_rt.opt.symbolize, .supp = supp};
 	struct sl_report r;
 	unsigned long errors = 0;

@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 
-from common import PYTHON, ROOT, TlsPeer, expect, preload_env, run
+from common import PYTHON, ROOT, SOCKLEAK, TlsPeer, expect, preload_env, run
 
 HERE = os.path.join(ROOT, "tests", "runtimes")
 TLS_FLAGS = {"tls-shutdown-abandoned", "tls-no-close-notify", "tls-not-freed"}
@@ -85,3 +85,110 @@ def test_ruby_finish_and_at_exit_are_clean():
                "%s: status %d, output %r\n%s" % (how, p.returncode, p.stdout, p.stderr))
         expect(report["transports"] == [], "%s: nothing to report, got %s" % (how, socket_flags(report)))
         expect(report["summary"]["transports_seen"] == 1, "%s: %s" % (how, report["summary"]))
+
+
+# ---- built-in suppressions of runtimes' internals ----
+
+TRIO_ECHO = '''
+import functools, trio
+async def handler(stream):
+    await stream.send_all(await stream.receive_some(100))
+    await stream.aclose()
+async def main():
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(b"hi")
+        assert await stream.receive_some(100) == b"hi"
+        await stream.aclose()
+        nursery.cancel_scope.cancel()
+trio.run(main)
+print("done")
+'''
+
+
+def write_script(tmp, text):
+    path = os.path.join(tmp, "prog.py")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_trio_wakeup_socketpairs_are_suppressed_by_default():
+    with tempfile.TemporaryDirectory() as tmp:
+        script = write_script(tmp, TRIO_ECHO)
+        p = run([PYTHON, script], env=preload_env("json=%s/on.json" % tmp), timeout=60)
+        on = json.load(open(tmp + "/on.json"))
+        q = run([PYTHON, script], env=preload_env("json=%s/off.json:default_suppressions=0" % tmp), timeout=60)
+        off = json.load(open(tmp + "/off.json"))
+    expect(p.returncode == 0 and p.stdout == "done\n", "status %d, output %r\n%s" % (p.returncode, p.stdout, p.stderr))
+    expect(on["transports"] == [], "a correct trio program: nothing to report, got %s" % socket_flags(on))
+    expect(on["summary"]["suppressed"] == 2, "trio's two wakeup socketpairs: %s" % on["summary"])
+    used = [(s["flag"], s["pattern"], s["hits"], s["built_in"]) for s in on["suppressions"] if s["hits"]]
+    expect(used == [("reader-not-removed", "trio/_core/_wakeup_socketpair.py", 2, True)], "used: %s" % used)
+    expect(p.stderr == "", "nothing reported, so nothing printed:\n" + p.stderr)
+    # Off: the finding is literally true, and comes back.
+    expect(q.returncode == 23, "default_suppressions=0: exit status %d\n%s" % (q.returncode, q.stderr))
+    expect(socket_flags(off) == [["reader-not-removed"], ["reader-not-removed"]] and
+           all(t["kind"] == "unix-stream" and t["role"] == "pair" for t in off["transports"]),
+           "the two wakeup socketpairs: %s" % [(t["kind"], t["role"], socket_flags(off)) for t in off["transports"]])
+    expect(off["summary"]["suppressed"] == 0 and all(s["hits"] == 0 for s in off["suppressions"]),
+           "nothing suppressed: %s" % off["suppressions"])
+
+
+def test_trio_suppressions_in_sockleak_run():
+    with tempfile.TemporaryDirectory() as tmp:
+        script = write_script(tmp, TRIO_ECHO)
+        env = dict(os.environ)
+        env.pop("SOCKLEAK_OPTIONS", None)
+        p = run([SOCKLEAK, "run", "--json", tmp + "/on.json", "--", PYTHON, script], env=env, timeout=60)
+        on = json.load(open(tmp + "/on.json"))
+        env["SOCKLEAK_OPTIONS"] = "default_suppressions=0"
+        q = run([SOCKLEAK, "run", "--json", tmp + "/off.json", "--", PYTHON, script], env=env, timeout=60)
+        off = json.load(open(tmp + "/off.json"))
+        env.pop("SOCKLEAK_OPTIONS")
+        r = run([SOCKLEAK, "run", "--no-default-suppressions", "--", PYTHON, script], env=env, timeout=60)
+    expect(p.returncode == 0 and on["transports"] == [], "status %d, %s\n%s" % (p.returncode, on["transports"], p.stderr))
+    expect("Suppressions used:\n  count template\n      2 reader-not-removed:trio/_core/_wakeup_socketpair.py "
+           "(built in)\n" in p.stderr,
+           "the analyzer lists the built-in rule with its count:\n" + p.stderr)
+    expect(q.returncode == 23 and socket_flags(off) == [["reader-not-removed"], ["reader-not-removed"]],
+           "default_suppressions=0 reaches the analyzer: status %d, %s" % (q.returncode, socket_flags(off)))
+    expect(r.returncode == 23 and "reader-not-removed: 2" in r.stderr,
+           "--no-default-suppressions: status %d\n%s" % (r.returncode, r.stderr))
+
+
+TORNADO_CURRENT = '''
+import asyncio
+from tornado.ioloop import IOLoop
+async def main():
+    await asyncio.sleep(0.01)
+IOLoop.current().run_sync(main)
+print("done")
+'''
+
+ASYNCIO_OWN_SOCKET = '''
+import asyncio, socket
+loop = asyncio.new_event_loop()
+async def main():
+    global s
+    s = socket.socket()  # the program's own, never closed
+loop.run_until_complete(main())
+print("done")
+'''
+
+
+def test_asyncio_self_pipe_left_to_shutdown_is_suppressed_but_not_the_programs_socket():
+    with tempfile.TemporaryDirectory() as tmp:
+        p = run([PYTHON, write_script(tmp, TORNADO_CURRENT)], env=preload_env("json=%s/t.json" % tmp), timeout=60)
+        tornado = json.load(open(tmp + "/t.json"))
+        q = run([PYTHON, write_script(tmp, ASYNCIO_OWN_SOCKET)], env=preload_env("json=%s/a.json" % tmp), timeout=60)
+        own = json.load(open(tmp + "/a.json"))
+    expect(p.returncode == 0 and tornado["transports"] == [] and tornado["summary"]["suppressed"] == 2,
+           "tornado's IOLoop.current(): status %d, %s, %s\n%s"
+           % (p.returncode, socket_flags(tornado), tornado["summary"], p.stderr))
+    expect(q.returncode == 23 and socket_flags(own) == [["closed-at-exit"]] and own["summary"]["suppressed"] == 2,
+           "the program's own socket is still reported: status %d, %s, %s" % (q.returncode, socket_flags(own), own["summary"]))
+    t = own["transports"][0]
+    expect(t["kind"] == "tcp4" and t["python_traceback"][-2]["function"] == "main", "%s %s" % (t["kind"], t["python_traceback"]))
