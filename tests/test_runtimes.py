@@ -192,3 +192,38 @@ def test_asyncio_self_pipe_left_to_shutdown_is_suppressed_but_not_the_programs_s
            "the program's own socket is still reported: status %d, %s, %s" % (q.returncode, socket_flags(own), own["summary"]))
     t = own["transports"][0]
     expect(t["kind"] == "tcp4" and t["python_traceback"][-2]["function"] == "main", "%s %s" % (t["kind"], t["python_traceback"]))
+
+
+# ---- the report says what happened ----
+
+def headings(text):
+    """The lines of the first transport, indented two spaces: flags, the TLS line, stack headings."""
+    body = text.split("\nTransport #", 1)[1].split("\n\n", 1)[0]
+    return [line[2:] for line in body.split("\n")[1:] if line.startswith("  ") and not line.startswith("   ")]
+
+
+def test_flags_then_tls_line_then_stacks():
+    p = run([os.path.join(ROOT, "build", "testapps", "demo_server")], env=preload_env(), timeout=30)
+    got = [h.split(":")[0] for h in headings(p.stderr)]
+    expect(got == ["never-closed (error)", "reader-not-removed (error)",
+                   "registered with epoll at (reader-not-removed)", "opened at"],
+           "every flag first, then each stack under its heading: %s\n%s" % (got, p.stderr))
+    with tempfile.TemporaryDirectory() as tmp:
+        p, _ = perl("leave", tmp)
+    got = [h.split(":")[0] for h in headings(p.stderr)]
+    expect(got == ["closed-at-exit (error)", "tls-no-close-notify (warning)", "TLS (client)",
+                   "SSL object made at", "SSL_free at", "opened at"],
+           "no flag between another flag's stack and the TLS line: %s\n%s" % (got, p.stderr))
+
+
+def test_tls_line_names_ssl_set_bio():
+    with tempfile.TemporaryDirectory() as tmp:
+        p, report = run_with_peer([os.path.join(ROOT, "build", "testapps", "tls_set_bio"), "PORT"],
+                                  ["--close-notify", "reply"], tmp)
+    expect(p.returncode == 0, "a warning only: status %d\n%s" % (p.returncode, p.stderr))
+    ts = report["transports"]
+    expect(len(ts) == 1 and [f["flag"] for f in ts[0]["flags"]] == ["tls-no-close-notify"] and
+           ts[0]["tls"]["bound"] == "fd", "one session, no close_notify: %s" % ts)
+    tls_lines = [h for h in headings(p.stderr) if h.startswith("TLS (")]
+    expect(tls_lines == ["TLS (client): handshake completed; no close_notify sent; SSL_free called; "
+                         "bound with SSL_set_bio (a socket BIO)"], "TLS line %s" % tls_lines)
