@@ -11,3 +11,4 @@ $(B)/testapps/%: testapps/%.c testapps/testlib.h
 
 TESTAPP_LIBS_tls_client := -lssl -lcrypto
 TESTAPP_LIBS_tls_set_bio := -lssl -lcrypto
+TESTAPP_LIBS_tls_nonblocking_connect := -lssl -lcrypto

@@ -227,3 +227,22 @@ def test_tls_line_names_ssl_set_bio():
     tls_lines = [h for h in headings(p.stderr) if h.startswith("TLS (")]
     expect(tls_lines == ["TLS (client): handshake completed; no close_notify sent; SSL_free called; "
                          "bound with SSL_set_bio (a socket BIO)"], "TLS line %s" % tls_lines)
+
+
+def test_local_address_of_a_nonblocking_connect():
+    app = os.path.join(ROOT, "build", "testapps", "tls_nonblocking_connect")
+    with tempfile.TemporaryDirectory() as tmp:
+        p, report = run_with_peer([app, "PORT"], ["--close-notify", "reply"], tmp)
+        with TlsPeer(tmp, "--close-notify", "reply") as peer:
+            env = dict(os.environ)
+            env.pop("SOCKLEAK_OPTIONS", None)
+            q = run([SOCKLEAK, "run", "--json", tmp + "/run.json", "--", app, str(peer.port)], env=env, timeout=60)
+        replayed = json.load(open(tmp + "/run.json"))
+    for name, proc, rep in (("preload", p, report), ("sockleak run", q, replayed)):
+        ts = rep["transports"]
+        expect(proc.returncode == 0 and len(ts) == 1 and [f["flag"] for f in ts[0]["flags"]] == ["tls-no-close-notify"],
+               "%s: status %d, %s\n%s" % (name, proc.returncode, ts, proc.stderr))
+        local = ts[0]["local"] or ""
+        expect(local.startswith("127.0.0.1:") and local != "127.0.0.1:0",
+               "%s: the local address, learned when connect returned EINPROGRESS: %r" % (name, local))
+        expect("tcp4 client, fd 3, 127.0.0.1:" in proc.stderr, "%s: text report:\n%s" % (name, proc.stderr))
