@@ -65,6 +65,7 @@ static unsigned long write_report(void)
 	struct sl_module *mods = NULL;
 	unsigned nmods = 0;
 	sl_modules_collect(&mods, &nmods);
+	sl_modules_add_unloaded(&mods, &nmods);
 	struct sl_report_proc proc = {
 		.pid = (int)getpid(),
 		.ppid = (int)getppid(),

@@ -1,4 +1,6 @@
-/* The modules mapped in this process, read with dl_iterate_phdr. */
+/* The modules mapped in this process, read with dl_iterate_phdr, and those dlclose unmapped:
+ * a transport made by code in a module unloaded before exit (lighttpd unloads mod_openssl at
+ * shutdown) still has its frames named in the exit report. */
 #include <elf.h>
 #include <link.h>
 #include <stdlib.h>
@@ -139,4 +141,62 @@ void sl_modules_self_range(const void *addr, uint64_t *lo, uint64_t *hi)
 	dl_iterate_phdr(find_self, &c);
 	*lo = c.lo;
 	*hi = c.hi;
+}
+
+/* Modules unmapped by dlclose, oldest first (guarded by sl_lock). Bounded: a program that
+ * loads and unloads in a loop keeps the first ones, which made its earliest transports. */
+#define UNLOADED_MAX 64
+static struct sl_module unloaded[UNLOADED_MAX];
+static unsigned nunloaded;
+
+static int same_module(const struct sl_module *a, const struct sl_module *b)
+{
+	return a->base == b->base && a->lo == b->lo && strcmp(a->path, b->path) == 0;
+}
+
+void sl_modules_note_unloaded(const struct sl_module *before, unsigned nbefore, const struct sl_module *after,
+			      unsigned nafter)
+{
+	sl_lock();
+	for (unsigned i = 0; i < nbefore && nunloaded < UNLOADED_MAX; i++) {
+		int kept = 0;
+		for (unsigned k = 0; k < nafter && !kept; k++)
+			kept = same_module(&before[i], &after[k]);
+		if (kept)
+			continue;
+		struct sl_module m = before[i];
+		m.path = strdup(before[i].path);
+		if (m.path)
+			unloaded[nunloaded++] = m;
+	}
+	sl_unlock();
+}
+
+static int overlaps(const struct sl_module *a, const struct sl_module *b)
+{
+	return a->lo < b->hi && b->lo < a->hi;
+}
+
+int sl_modules_add_unloaded(struct sl_module **mods, unsigned *n)
+{
+	sl_lock();
+	unsigned have = *n;
+	struct sl_module *v = realloc(*mods, (have + nunloaded + 1) * sizeof(*v));
+	int rc = v ? 0 : -1;
+	for (unsigned i = 0; v && i < nunloaded; i++) {
+		/* An address range mapped again since belongs to the module there now. */
+		int taken = 0;
+		for (unsigned k = 0; k < *n && !taken; k++)
+			taken = overlaps(&unloaded[i], &v[k]);
+		if (taken)
+			continue;
+		v[*n] = unloaded[i];
+		v[*n].path = strdup(unloaded[i].path);
+		if (v[*n].path)
+			(*n)++;
+	}
+	if (v)
+		*mods = v;
+	sl_unlock();
+	return rc;
 }

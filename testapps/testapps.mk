@@ -3,7 +3,13 @@
 TESTAPP_SRC := $(wildcard testapps/*.c)
 TESTAPPS    := $(patsubst testapps/%.c,$(B)/testapps/%,$(TESTAPP_SRC))
 
-testapps: $(TESTAPPS)
+testapps: $(TESTAPPS) $(B)/testapps/libleaky_plugin.so
+
+# The plugin testapps/dlclose_plugin.c loads and unloads.
+$(B)/testapps/libleaky_plugin.so: testapps/plugins/leaky_plugin.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O0 -g -fPIC -shared -Wall -Wextra -o $@ $<
+$(B)/testapps/dlclose_plugin: $(B)/testapps/libleaky_plugin.so
 
 $(B)/testapps/%: testapps/%.c testapps/testlib.h
 	@mkdir -p $(dir $@)
