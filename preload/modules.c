@@ -3,8 +3,11 @@
  * shutdown) still has its frames named in the exit report. */
 #include <elf.h>
 #include <link.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "preload.h"
@@ -39,6 +42,47 @@ static void build_id(const struct dl_phdr_info *info, struct sl_module *m)
 	}
 }
 
+/* The program's file as the user named it: redis-server is a symlink to redis-check-rdb, and
+ * /proc/self/exe resolves it. The name execve was given (AT_EXECFN) is used when it is the same
+ * file (not a script run through its interpreter), made absolute with the directory the program
+ * started in. Found once, before main when sockleak starts before main. */
+static char program[4096];
+
+static const char *program_path(void)
+{
+	if (program[0])
+		return program;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	const char *fn = (const char *)getauxval(AT_EXECFN);
+	struct stat a, b;
+	char cwd[2048];
+	if (fn && strchr(fn, '/') && stat(fn, &a) == 0 && stat(exe, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino) {
+		if (fn[0] == '/' && strlen(fn) < sizeof(program)) {
+			strcpy(program, fn);
+			return program;
+		}
+		if (fn[0] != '/' && getcwd(cwd, sizeof(cwd)) &&
+		    (size_t)snprintf(program, sizeof(program), "%s/%s", cwd, fn[0] == '.' && fn[1] == '/' ? fn + 2 : fn) <
+			    sizeof(program))
+			return program;
+	}
+	memcpy(program, exe, (size_t)n + 1);
+	return program;
+}
+
+__attribute__((constructor)) static void find_program_path(void)
+{
+	int guard = sl_in_hook;
+	sl_in_hook = 1;
+	program_path();
+	sl_in_hook = guard;
+}
+
 static int collect(struct dl_phdr_info *info, size_t size, void *vctx)
 {
 	struct collect_ctx *c = vctx;
@@ -70,14 +114,11 @@ static int collect(struct dl_phdr_info *info, size_t size, void *vctx)
 	if (m->lo == UINT64_MAX)
 		return 0;
 	const char *name = info->dlpi_name;
-	char exe[4096];
 	if (!name || !name[0]) {
 		/* The main program has no name here; the vDSO does but no file. */
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0 || c->n > 0)
+		name = c->n == 0 ? program_path() : NULL;
+		if (!name)
 			return 0;
-		exe[n] = '\0';
-		name = exe;
 	}
 	/* LD_PRELOAD=build/x.so gives a relative name: the analyzer may run elsewhere. */
 	m->path = name[0] == '/' ? strdup(name) : realpath(name, NULL);

@@ -246,3 +246,46 @@ def test_local_address_of_a_nonblocking_connect():
         expect(local.startswith("127.0.0.1:") and local != "127.0.0.1:0",
                "%s: the local address, learned when connect returned EINPROGRESS: %r" % (name, local))
         expect("tcp4 client, fd 3, 127.0.0.1:" in proc.stderr, "%s: text report:\n%s" % (name, proc.stderr))
+
+
+def test_program_named_as_the_user_ran_it():
+    with tempfile.TemporaryDirectory() as tmp:
+        link = os.path.join(tmp, "renamed-client")
+        os.symlink(os.path.join(ROOT, "build", "testapps", "never_closed"), link)
+        p = run([link], env=preload_env("json=%s/r.json:symbolize=0" % tmp), timeout=30)
+        report = json.load(open(tmp + "/r.json"))
+    modules = [f["module"] for t in report["transports"] for f in t["opened_at"]]
+    expect(p.returncode == 23 and report["argv"] == [link], "status %d, argv %s" % (p.returncode, report["argv"]))
+    expect(link in modules and not any(m.endswith("/never_closed") for m in modules),
+           "the program's frames are in the file as it was run (%s): %s" % (link, modules))
+    expect("(%s+0x" % link in p.stderr, "text report:\n" + p.stderr)
+
+
+def test_redis_server_is_reported_as_redis_server():
+    redis = "/usr/bin/redis-server"
+    expect(os.path.realpath(redis).endswith("/redis-check-rdb"), "Debian's redis-server is a symlink to redis-check-rdb")
+    import subprocess
+    import time
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = os.path.join(tmp, "redis.sock")
+        server = subprocess.Popen([redis, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no",
+                                   "--dir", tmp], env=preload_env("json=%s/r.json:symbolize=0" % tmp),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while not os.path.exists(sock) and time.monotonic() < deadline and server.poll() is None:
+                time.sleep(0.05)
+            ping = run(["redis-cli", "-s", sock, "ping"], env=dict(os.environ, LD_PRELOAD=""), timeout=20)
+            run(["redis-cli", "-s", sock, "shutdown", "nosave"], env=dict(os.environ, LD_PRELOAD=""), timeout=20)
+            _, err = server.communicate(timeout=20)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+        report = json.load(open(tmp + "/r.json"))
+    expect(ping.stdout.strip() == "PONG", "redis-cli ping: %r %r" % (ping.stdout, ping.stderr))
+    expect(report["argv"][0] == redis, "argv %s" % report["argv"])
+    expect(" in %s (pid " % redis in err, "the header names redis-server:\n" + err)
+    modules = {f["module"] for t in report["transports"] for f in t["opened_at"]}
+    expect(redis in modules and not any("redis-check-rdb" in m for m in modules),
+           "frames name redis-server, not the file it links to: %s" % sorted(modules))
