@@ -25,7 +25,7 @@ SL_EXPORT int dlclose(void *h)
 	SL_REAL(dlclose);
 	struct sl_module *before = NULL, *after = NULL;
 	unsigned nbefore = 0, nafter = 0;
-	int watch = !sl_in_hook && sl_active() && sl_rt.opt.report;
+	int watch = !sl_in_hook && sl_active();
 	if (watch) {
 		sl_in_hook = 1; /* realpath and malloc inside the collection are sockleak's */
 		sl_modules_collect(&before, &nbefore);

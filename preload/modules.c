@@ -44,8 +44,8 @@ static void build_id(const struct dl_phdr_info *info, struct sl_module *m)
 
 /* The program's file as the user named it: redis-server is a symlink to redis-check-rdb, and
  * /proc/self/exe resolves it. The name execve was given (AT_EXECFN) is used when it is the same
- * file (not a script run through its interpreter), made absolute with the directory the program
- * started in. Found once, before main when sockleak starts before main. */
+ * file (not a script run through its interpreter) and a lasting name, made absolute with the
+ * directory the program started in. Found once, before main when sockleak starts before main. */
 static char program[4096];
 
 static const char *program_path(void)
@@ -60,8 +60,10 @@ static const char *program_path(void)
 	const char *fn = (const char *)getauxval(AT_EXECFN);
 	struct stat a, b;
 	char cwd[2048];
-	if (fn && strchr(fn, '/') && stat(fn, &a) == 0 && stat(exe, &b) == 0 && a.st_dev == b.st_dev &&
-	    a.st_ino == b.st_ino) {
+	/* Not a name that means something else to the analyzer later: /proc/self/exe (a program
+	 * that execs itself), /dev/fd/N (fexecve). */
+	int lasting = fn && strchr(fn, '/') && strncmp(fn, "/proc/", 6) != 0 && strncmp(fn, "/dev/", 5) != 0;
+	if (lasting && stat(fn, &a) == 0 && stat(exe, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
 		if (fn[0] == '/' && strlen(fn) < sizeof(program)) {
 			strcpy(program, fn);
 			return program;
