@@ -16,6 +16,7 @@ SL_EXPORT void *dlopen(const char *file, int mode)
 		sl_datapath_after_dlopen();
 		if (sl_rt.opt.python && !sl_python_available())
 			sl_python_init();
+		sl_runtimes_after_dlopen();
 	}
 	return h;
 }

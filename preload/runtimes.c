@@ -50,6 +50,13 @@ void sl_runtimes_init(void)
 	sl_in_hook = guard;
 }
 
+/* An embedded libperl loaded with dlopen (an editor's or a server's Perl plugin). */
+void sl_runtimes_after_dlopen(void)
+{
+	if (!perl_destruct_code.hi)
+		sl_runtimes_init();
+}
+
 static int in_range(const struct code_range *r, uint64_t pc)
 {
 	return pc >= r->lo && pc < r->hi;

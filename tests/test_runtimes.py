@@ -30,6 +30,16 @@ def closed_at_exit_detail(report):
     return [f["detail"] for t in report["transports"] for f in t["flags"] if f["flag"] == "closed-at-exit"]
 
 
+def replayed(cmd, peer_opts, tmp):
+    """The same run under sockleak run: the event log carries the exit phase to the analyzer."""
+    with TlsPeer(tmp, *peer_opts) as peer:
+        cmd = [a.replace("PORT", str(peer.port)) for a in cmd]
+        env = dict(os.environ)
+        env.pop("SOCKLEAK_OPTIONS", None)
+        p = run([SOCKLEAK, "run", "--json", tmp + "/run.json", "--"] + cmd, env=env, timeout=60)
+    return p, json.load(open(tmp + "/run.json"))
+
+
 def perl(how, tmp):
     return run_with_peer(["perl", os.path.join(HERE, "perl_tls_client.pl"), how, "PORT"],
                          ["--close-notify", "reply"], tmp)
@@ -51,6 +61,12 @@ def test_perl_global_destruction_is_closed_at_exit():
     expect(detail == ["closed (fd 3) only during the Perl interpreter's global destruction at exit "
                       "(perl_destruct): nothing in the program closed it"], "detail %s" % detail)
     expect("Perl interpreter's global destruction" in p.stderr, "text report:\n" + p.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        p, report = replayed(["perl", os.path.join(HERE, "perl_tls_client.pl"), "leave", "PORT"],
+                             ["--close-notify", "reply"], tmp)
+    expect(p.returncode == 23 and socket_flags(report) == [["closed-at-exit"]] and
+           closed_at_exit_detail(report) == detail, "sockleak run: status %d, %s, %s\n%s"
+           % (p.returncode, socket_flags(report), closed_at_exit_detail(report), p.stderr))
 
 
 def test_perl_close_and_end_block_are_not_closed_at_exit():
@@ -75,6 +91,12 @@ def test_ruby_finalizers_are_closed_at_exit():
     expect(len(detail) == 1 and detail[0].endswith(
         "only by the Ruby interpreter's exit-time finalizers, after the at_exit blocks: nothing in the program "
         "closed it"), "detail %s" % detail)
+    with tempfile.TemporaryDirectory() as tmp:
+        p, report = replayed(["ruby", os.path.join(HERE, "ruby_https_client.rb"), "leave", "PORT"],
+                             ["--http", "--close-notify", "reply"], tmp)
+    expect(p.returncode == 23 and socket_flags(report) == [["closed-at-exit"]] and
+           closed_at_exit_detail(report) == detail, "sockleak run: status %d, %s, %s\n%s"
+           % (p.returncode, socket_flags(report), closed_at_exit_detail(report), p.stderr))
 
 
 def test_ruby_finish_and_at_exit_are_clean():
