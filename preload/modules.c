@@ -3,7 +3,6 @@
  * shutdown) still has its frames named in the exit report. */
 #include <elf.h>
 #include <link.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -52,29 +51,42 @@ static const char *program_path(void)
 {
 	if (program[0])
 		return program;
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
+	/* Built in the static buffer itself: this may run on a program thread's small stack. */
+	ssize_t n = readlink("/proc/self/exe", program, sizeof(program) - 1);
+	if (n <= 0) {
+		program[0] = '\0';
 		return NULL;
-	exe[n] = '\0';
+	}
+	program[n] = '\0';
 	const char *fn = (const char *)getauxval(AT_EXECFN);
-	struct stat a, b;
-	char cwd[2048];
+	struct stat as_run, exe;
 	/* Not a name that means something else to the analyzer later: /proc/self/exe (a program
 	 * that execs itself), /dev/fd/N (fexecve). */
 	int lasting = fn && strchr(fn, '/') && strncmp(fn, "/proc/", 6) != 0 && strncmp(fn, "/dev/", 5) != 0;
-	if (lasting && stat(fn, &a) == 0 && stat(exe, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-		if (fn[0] == '/' && strlen(fn) < sizeof(program)) {
-			strcpy(program, fn);
-			return program;
+	if (!lasting || stat(fn, &as_run) != 0 || stat(program, &exe) != 0 || as_run.st_dev != exe.st_dev ||
+	    as_run.st_ino != exe.st_ino)
+		return program;
+	size_t len = strlen(fn), at = 0;
+	if (fn[0] != '/') {
+		if (fn[0] == '.' && fn[1] == '/') {
+			fn += 2;
+			len -= 2;
 		}
-		if (fn[0] != '/' && getcwd(cwd, sizeof(cwd)) &&
-		    (size_t)snprintf(program, sizeof(program), "%s/%s", cwd, fn[0] == '.' && fn[1] == '/' ? fn + 2 : fn) <
-			    sizeof(program))
-			return program;
+		if (!getcwd(program, sizeof(program)))
+			goto resolved;
+		at = strlen(program);
+		if (program[at - 1] != '/')
+			program[at++] = '/';
 	}
-	memcpy(program, exe, (size_t)n + 1);
-	return program;
+	if (at + len < sizeof(program)) {
+		memcpy(program + at, fn, len + 1);
+		return program;
+	}
+resolved:
+	/* No room, or no current directory: the resolved name after all. */
+	n = readlink("/proc/self/exe", program, sizeof(program) - 1);
+	program[n > 0 ? n : 0] = '\0';
+	return n > 0 ? program : NULL;
 }
 
 __attribute__((constructor)) static void find_program_path(void)
