@@ -369,7 +369,7 @@ static int read_event(struct sl_image *img, uint64_t off, const unsigned char *p
 			return fail(img, at + 8, "descriptor %d out of range", ev.fd2);
 		break;
 	case SL_EV_EXIT_PHASE:
-		if (ev.a < SL_EXIT_PHASE_MAIN_RETURNED || ev.a > SL_EXIT_PHASE_RUNTIME_FINALIZING)
+		if (ev.a < SL_EXIT_PHASE_MAIN_RETURNED || ev.a > SL_EXIT_PHASE_MAX)
 			return fail(img, at + 24, "EXIT_PHASE event with unknown phase %lld", (long long)ev.a);
 		break;
 	case SL_EV_EXIT:

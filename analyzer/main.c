@@ -47,6 +47,8 @@ static const char usage[] =
 	"\n"
 	"Findings:\n"
 	"  --suppressions FILE  flag:pattern lines (LeakSanitizer style): matching findings are not reported\n"
+	"  --no-default-suppressions  report the internals of widely used runtimes too (trio's wakeup\n"
+	"                       socketpairs; as default_suppressions=0)\n"
 	"  --baseline FILE      a JSON report of an earlier run: only findings not in it count for the gate\n"
 	"  --fail-on LEVEL      error (default), warning, or never: what fails the gate\n"
 	"  --exitcode N         exit status when the gate fails (default 23)\n"
@@ -64,7 +66,7 @@ static const char usage[] =
 
 enum {
 	OPT_TEXT = 256, OPT_JSON, OPT_SARIF, OPT_JUNIT, OPT_SUPPRESSIONS, OPT_BASELINE, OPT_FAIL_ON, OPT_EXITCODE,
-	OPT_REPORT_INHERITED, OPT_NO_SYMBOLIZE, OPT_SOURCE_ROOT, OPT_VERSION,
+	OPT_REPORT_INHERITED, OPT_NO_SYMBOLIZE, OPT_SOURCE_ROOT, OPT_VERSION, OPT_NO_DEFAULT_SUPPRESSIONS,
 };
 
 static const struct option long_options[] = {
@@ -78,6 +80,7 @@ static const struct option long_options[] = {
 	{"exitcode", required_argument, NULL, OPT_EXITCODE},
 	{"report-inherited", no_argument, NULL, OPT_REPORT_INHERITED},
 	{"no-symbolize", no_argument, NULL, OPT_NO_SYMBOLIZE},
+	{"no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS},
 	{"source-root", required_argument, NULL, OPT_SOURCE_ROOT},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
@@ -90,7 +93,7 @@ struct args {
 	const char *text, *json, *sarif, *junit, *suppressions, *baseline, *source_root;
 	enum sl_fail_on fail_on;
 	int exitcode;
-	int report_inherited, symbolize, quiet, verbose;
+	int report_inherited, symbolize, quiet, verbose, default_suppressions;
 };
 
 static int usage_error(const char *fmt, const char *what)
@@ -106,6 +109,7 @@ static int parse_args(int argc, char **argv, struct args *a, int *first_path)
 	memset(a, 0, sizeof(*a));
 	a->exitcode = DEFAULT_EXITCODE;
 	a->symbolize = 1;
+	a->default_suppressions = 1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":qvh", long_options, NULL)) != -1) {
@@ -119,6 +123,7 @@ static int parse_args(int argc, char **argv, struct args *a, int *first_path)
 		case OPT_SOURCE_ROOT: a->source_root = optarg; break;
 		case OPT_REPORT_INHERITED: a->report_inherited = 1; break;
 		case OPT_NO_SYMBOLIZE: a->symbolize = 0; break;
+		case OPT_NO_DEFAULT_SUPPRESSIONS: a->default_suppressions = 0; break;
 		case 'q': a->quiet = 1; break;
 		case 'v': a->verbose = 1; break;
 		case 'h':
@@ -208,6 +213,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "sockleak-report: %s\n", err);
 			return EXIT_USAGE;
 		}
+	}
+	if (a.default_suppressions && sl_supp_add_defaults(&supp, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sockleak-report: %s\n", err);
+		sl_supp_free(supp);
+		return EXIT_USAGE;
 	}
 	struct sl_baseline *baseline = NULL;
 	if (a.baseline) {

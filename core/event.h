@@ -48,6 +48,9 @@ enum sl_exit_phase {
 	SL_EXIT_PHASE_MAIN_RETURNED = 1,
 	SL_EXIT_PHASE_EXIT_CALLED = 2,
 	SL_EXIT_PHASE_RUNTIME_FINALIZING = 3, /* a language runtime (CPython) began its shutdown */
+	SL_EXIT_PHASE_PERL_DESTRUCT = 4,      /* Perl's global destruction (perl_destruct) closed a socket */
+	SL_EXIT_PHASE_RUBY_FINALIZING = 5,    /* Ruby began finalizing every object (ruby_sig_finalize) */
+	SL_EXIT_PHASE_MAX = 5
 };
 
 enum sl_exit_how {
@@ -61,7 +64,14 @@ enum sl_exit_how {
  * connection was reset. Recorded only for sockets in a process that has made a TLS session. */
 #define SL_SHUT_PEER 16
 
-enum sl_tls_bind { SL_TLS_BIND_FD = 1, SL_TLS_BIND_RFD = 2, SL_TLS_BIND_WFD = 3, SL_TLS_BIND_TRAFFIC = 4 };
+/* SL_EV_SSL_BIND's a: the call that bound the session (BIO: a socket BIO given with SSL_set_bio). */
+enum sl_tls_bind {
+	SL_TLS_BIND_FD = 1,
+	SL_TLS_BIND_RFD = 2,
+	SL_TLS_BIND_WFD = 3,
+	SL_TLS_BIND_TRAFFIC = 4,
+	SL_TLS_BIND_BIO = 5,
+};
 
 #define SL_EVENT_ADDR_MAX 128 /* a sockaddr_storage: longer addresses are cut */
 

@@ -592,6 +592,12 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 			if (t->role == SL_ROLE_NONE || t->role == SL_ROLE_BOUND)
 				t->role = SL_ROLE_CLIENT;
 			rc = set_addr(s, &t->peer, ev);
+			/* A connect still in progress (trio, twisted, uvloop, Ruby) already has its local
+			 * address: the kernel picks it before sending the SYN. Asked now, while the
+			 * descriptor is the program's, it is known when the socket is reported after its
+			 * close. A blocking connect's is asked only when reported (the churn budget). */
+			if (ev->a == 1 && (t->domain == AF_INET || t->domain == AF_INET6))
+				sl_state_want_addr(s, t, ev->fd);
 		}
 		break;
 	case SL_EV_BIND:

@@ -147,7 +147,7 @@ static void end_session(struct sl_state *s, struct sl_tls *x, enum sl_finding_wh
 static void bind_to(struct sl_state *s, struct sl_tls *x, struct sl_transport *t, int how)
 {
 	if (x->t == t) {
-		if (how == SL_TLS_BIND_FD || x->bind == 0)
+		if (how == SL_TLS_BIND_FD || how == SL_TLS_BIND_BIO || x->bind == 0)
 			x->bind = (uint8_t)how;
 		return;
 	}

@@ -18,6 +18,7 @@
 	X(report_inherited, BOOL, 0, "also judge transports a forked child inherited from its parent")    \
 	X(symbolize, BOOL, 1, "resolve frames to function, file and line (libdw)")                         \
 	X(suppressions, STRING, "", "file of flag:pattern lines whose findings are not reported")         \
+	X(default_suppressions, BOOL, 1, "apply the built-in suppressions of runtimes' own internals (trio)") \
 	X(tls, BOOL, 1, "track OpenSSL sessions (libssl.so.3)")                                            \
 	X(python, BOOL, 1, "record the Python traceback of each transport made from Python code")         \
 	X(run_dir, STRING, "", "write the event log into this directory (set by 'sockleak run')")         \

@@ -142,9 +142,10 @@ static void add_item(void *vctx, const struct sl_transport *t)
 		unsigned n = 0, max = sizeof(names) / sizeof(names[0]);
 		n = collect_names(it->opened_at, names, n, max);
 		n = collect_names(it->opened_py, names, n, max);
+		unsigned creating = n;
 		n = collect_names(itf->where, names, n, max);
 		n = collect_names(itf->where_py, names, n, max);
-		if (sl_supp_match(r->cfg->supp, f->flag, names, n) >= 0) {
+		if (sl_supp_match(r->cfg->supp, f->flag, names, n, creating) >= 0) {
 			r->suppressed++;
 			continue;
 		}
@@ -157,6 +158,13 @@ static void add_item(void *vctx, const struct sl_transport *t)
 	}
 	if (it->nfindings == 0)
 		return;
+	/* One fixed order, the flag table's, whatever order the lifecycle raised them in. */
+	for (unsigned i = 1; i < it->nfindings; i++)
+		for (unsigned k = i; k > 0 && it->findings[k - 1].f->flag > it->findings[k].f->flag; k--) {
+			struct sl_item_finding tmp = it->findings[k];
+			it->findings[k] = it->findings[k - 1];
+			it->findings[k - 1] = tmp;
+		}
 	r->errors += it->errors;
 	r->warnings += it->warnings;
 	r->nitems++;
@@ -283,6 +291,12 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 		if (f->exit_phase == SL_EXIT_PHASE_RUNTIME_FINALIZING)
 			snprintf(buf, size, "closed (fd %d) only during the Python interpreter's shutdown, by the "
 				 "garbage collector: nothing in the program closed it", f->fd);
+		else if (f->exit_phase == SL_EXIT_PHASE_PERL_DESTRUCT)
+			snprintf(buf, size, "closed (fd %d) only during the Perl interpreter's global destruction at "
+				 "exit (perl_destruct): nothing in the program closed it", f->fd);
+		else if (f->exit_phase == SL_EXIT_PHASE_RUBY_FINALIZING)
+			snprintf(buf, size, "closed (fd %d) only by the Ruby interpreter's exit-time finalizers, after "
+				 "the at_exit blocks: nothing in the program closed it", f->fd);
 		else
 			snprintf(buf, size, "closed (fd %d) only by exit-time cleanup, after %s: nothing in the "
 				 "program closed it before it ended", f->fd,
@@ -356,6 +370,19 @@ const char *sl_report_describe(const struct sl_item *it, char *buf, size_t size)
 	return buf;
 }
 
+/* The call that first bound a session to its socket, as the program made it. */
+static const char *bind_text(int bind)
+{
+	switch (bind) {
+	case SL_TLS_BIND_FD: return "with SSL_set_fd";
+	case SL_TLS_BIND_RFD: return "with SSL_set_rfd or SSL_set0_rbio (a socket BIO)";
+	case SL_TLS_BIND_WFD: return "with SSL_set_wfd or SSL_set0_wbio (a socket BIO)";
+	case SL_TLS_BIND_TRAFFIC: return "by its traffic (memory BIO)";
+	case SL_TLS_BIND_BIO: return "with SSL_set_bio (a socket BIO)";
+	default: return "to no socket";
+	}
+}
+
 const char *sl_report_tls_text(const struct sl_tls *x, char *buf, size_t size)
 {
 	size_t n = 0;
@@ -380,7 +407,7 @@ const char *sl_report_tls_text(const struct sl_tls *x, char *buf, size_t size)
 			ADD(", ... (%u calls)", x->n_results);
 	}
 	ADD("; %s", x->freed ? "SSL_free called" : "never freed");
-	ADD("; bound %s", x->bind == SL_TLS_BIND_TRAFFIC ? "by its traffic (memory BIO)" : x->bind ? "with SSL_set_fd" : "to no socket");
+	ADD("; bound %s", bind_text(x->bind));
 #undef ADD
 	return buf;
 }
@@ -476,6 +503,9 @@ static void group_items(struct sl_report *r)
 	free(tail);
 }
 
+/* A transport prints in one fixed order: every flag (in the flag table's order), the TLS line,
+ * then the stacks, each under a heading that says what it is: no flag can hide between another
+ * flag's stack and the TLS line. */
 static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_item *it)
 {
 	char desc[512], detail[1024];
@@ -485,20 +515,27 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 		const struct sl_flag_info *fi = &sl_flag_table[itf->f->flag];
 		sl_out_printf(out, "  %s (%s): %s\n", fi->id, sl_severity_name(fi->severity),
 			      sl_report_detail(r, it, itf, detail, sizeof(detail)));
-		if (itf->where || itf->where_py) {
-			int reg = itf->f->flag == SL_FLAG_READER_NOT_REMOVED || itf->f->flag == SL_FLAG_CLOSED_WHILE_REGISTERED;
-			sl_out_printf(out, "    %s:\n", reg ? "registered with epoll at" : "SSL object made at");
-			print_python(out, itf->where_py, "      ");
-			print_frames(out, itf->where, "      ");
-		}
 	}
-	if (it->t->tls) {
+	if (it->t->tls)
 		sl_out_printf(out, "  %s\n", sl_report_tls_text(it->t->tls, detail, sizeof(detail)));
-		if (it->ssl_freed_at || it->ssl_freed_py) {
-			sl_out_puts(out, "    SSL_free at:\n");
-			print_python(out, it->ssl_freed_py, "      ");
-			print_frames(out, it->ssl_freed_at, "      ");
-		}
+	for (unsigned i = 0; i < it->nfindings; i++) {
+		const struct sl_item_finding *itf = &it->findings[i];
+		int shown = 0;
+		for (unsigned k = 0; k < i && !shown; k++)
+			shown = it->findings[k].where == itf->where && it->findings[k].where_py == itf->where_py;
+		if (shown || !(itf->where || itf->where_py))
+			continue;
+		if (itf->f->flag == SL_FLAG_READER_NOT_REMOVED || itf->f->flag == SL_FLAG_CLOSED_WHILE_REGISTERED)
+			sl_out_printf(out, "  registered with epoll at (%s):\n", sl_flag_table[itf->f->flag].id);
+		else
+			sl_out_puts(out, "  SSL object made at:\n");
+		print_python(out, itf->where_py, "    ");
+		print_frames(out, itf->where, "    ");
+	}
+	if (it->ssl_freed_at || it->ssl_freed_py) {
+		sl_out_puts(out, "  SSL_free at:\n");
+		print_python(out, it->ssl_freed_py, "    ");
+		print_frames(out, it->ssl_freed_at, "    ");
 	}
 	if (it->group_size > 1) {
 		sl_out_printf(out, "  and %zu more transport%s like this one (same stack and findings), fd%s", it->group_size - 1,
@@ -820,6 +857,7 @@ void sl_report_json(const struct sl_report *r, struct sl_out *out)
 		sl_json_kv_string(&j, "flag", flag);
 		sl_json_kv_string(&j, "pattern", pattern);
 		sl_json_kv_int(&j, "hits", (int64_t)hits);
+		sl_json_kv_bool(&j, "built_in", sl_supp_rule_builtin(r->cfg->supp, i));
 		sl_json_end(&j);
 	}
 	sl_json_end(&j);

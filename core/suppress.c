@@ -13,9 +13,24 @@
 
 struct rule {
 	int flag;
+	int builtin; /* from the built-in list: matched against the creating frames only */
 	char *pattern;
 	unsigned long hits;
 };
+
+/* The built-in list: findings on the internals of widely used runtimes, true but not the
+ * program's to fix. Each rule is matched against the frames that made the transport (native
+ * and Python), never against where it was registered or freed, so a program's own socket is
+ * not hidden because a runtime's frame was on the stack when it was used. Both the preload and
+ * the analyzer apply this one list unless default_suppressions=0 (--no-default-suppressions). */
+static const char default_text[] =
+	/* trio closes its epoll set a moment before the two wakeup socketpairs of each run
+	 * (trio/_core/_wakeup_socketpair.py), which stay registered until then. */
+	"reader-not-removed:trio/_core/_wakeup_socketpair.py\n"
+	/* An asyncio event loop left open (tornado's IOLoop.current() makes one the program never
+	 * sees) has its self-pipe socketpair closed by the interpreter's shutdown: the loop's own
+	 * wakeup channel. The loop's transports, if any, are still reported on their own. */
+	"closed-at-exit:^_make_self_pipe$\n";
 
 struct sl_suppressions {
 	struct rule *rules;
@@ -145,6 +160,7 @@ struct sl_suppressions *sl_supp_parse(const char *text, size_t len, const char *
 		}
 		s->rules = nr;
 		s->rules[s->n].flag = flag;
+		s->rules[s->n].builtin = 0;
 		s->rules[s->n].pattern = pat;
 		s->rules[s->n].hits = 0;
 		s->n++;
@@ -192,14 +208,42 @@ struct sl_suppressions *sl_supp_load(const char *path, char *err, size_t errsize
 	return s;
 }
 
-int sl_supp_match(struct sl_suppressions *s, int flag, const char *const *names, unsigned n)
+int sl_supp_add_defaults(struct sl_suppressions **s, char *err, size_t errsize)
+{
+	struct sl_suppressions *d = sl_supp_parse(default_text, sizeof(default_text) - 1, "built-in suppressions",
+						  err, errsize);
+	if (!d)
+		return -1;
+	for (unsigned i = 0; i < d->n; i++)
+		d->rules[i].builtin = 1;
+	if (!*s) {
+		*s = d;
+		return 0;
+	}
+	/* After the user's rules: a finding both match is counted under the user's. */
+	struct rule *nr = realloc((*s)->rules, ((*s)->n + d->n) * sizeof(*nr));
+	if (!nr) {
+		snprintf(err, errsize, "built-in suppressions: out of memory");
+		sl_supp_free(d);
+		return -1;
+	}
+	memcpy(nr + (*s)->n, d->rules, d->n * sizeof(*nr));
+	(*s)->rules = nr;
+	(*s)->n += d->n;
+	free(d->rules); /* the patterns now belong to *s */
+	free(d);
+	return 0;
+}
+
+int sl_supp_match(struct sl_suppressions *s, int flag, const char *const *names, unsigned n, unsigned ncreating)
 {
 	if (!s)
 		return -1;
 	for (unsigned i = 0; i < s->n; i++) {
 		if (s->rules[i].flag != flag)
 			continue;
-		for (unsigned k = 0; k < n; k++) {
+		unsigned upto = s->rules[i].builtin && ncreating < n ? ncreating : n;
+		for (unsigned k = 0; k < upto; k++) {
 			if (names[k] && template_match(s->rules[i].pattern, names[k])) {
 				s->rules[i].hits++;
 				return (int)i;
@@ -221,14 +265,19 @@ void sl_supp_print_used(const struct sl_suppressions *s, struct sl_out *out)
 	sl_out_puts(out, "  count template\n");
 	for (unsigned i = 0; i < s->n; i++)
 		if (s->rules[i].hits)
-			sl_out_printf(out, "%7lu %s:%s\n", s->rules[i].hits, sl_flag_table[s->rules[i].flag].id,
-				      s->rules[i].pattern);
+			sl_out_printf(out, "%7lu %s:%s%s\n", s->rules[i].hits, sl_flag_table[s->rules[i].flag].id,
+				      s->rules[i].pattern, s->rules[i].builtin ? " (built in)" : "");
 	sl_out_puts(out, "-----------------------------------------------------\n");
 }
 
 unsigned sl_supp_count(const struct sl_suppressions *s)
 {
 	return s ? s->n : 0;
+}
+
+int sl_supp_rule_builtin(const struct sl_suppressions *s, unsigned i)
+{
+	return s->rules[i].builtin;
 }
 
 void sl_supp_rule(const struct sl_suppressions *s, unsigned i, const char **flag, const char **pattern,

@@ -215,6 +215,7 @@ static unsigned long write_report(void)
 	struct sl_module *mods = NULL;
 	unsigned nmods = 0;
 	sl_modules_collect(&mods, &nmods);
+	sl_modules_add_unloaded(&mods, &nmods);
 	struct sl_report_proc proc = {
 		.pid = (int)getpid(),
 		.ppid = (int)getppid(),
@@ -236,6 +237,8 @@ static unsigned long write_report(void)
 		if (!supp)
 			report_message("%s (findings reported unsuppressed)", err);
 	}
+	if (sl_rt.opt.default_suppressions && sl_supp_add_defaults(&supp, err, sizeof(err)) < 0)
+		sl_message("%s (findings reported unsuppressed)", err);
 	struct sl_report_config cfg = {.symbolize = sl_rt.opt.symbolize, .supp = supp};
 	struct sl_report r;
 	unsigned long errors = 0;

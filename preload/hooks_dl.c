@@ -1,6 +1,8 @@
 /* dlopen: modules loaded after start-up are named in the event log, so that the analyzer can
- * symbolize frames in them (CPython loads _ssl and libssl this way). */
+ * symbolize frames in them (CPython loads _ssl and libssl this way). dlclose: the modules it
+ * unmaps are remembered for the exit report's frames (modules.c). */
 #include <dlfcn.h>
+#include <errno.h>
 
 #include "preload.h"
 #include "python.h"
@@ -14,6 +16,32 @@ SL_EXPORT void *dlopen(const char *file, int mode)
 		sl_datapath_after_dlopen();
 		if (sl_rt.opt.python && !sl_python_available())
 			sl_python_init();
+		sl_runtimes_after_dlopen();
 	}
 	return h;
+}
+
+SL_EXPORT int dlclose(void *h)
+{
+	SL_REAL(dlclose);
+	struct sl_module *before = NULL, *after = NULL;
+	unsigned nbefore = 0, nafter = 0;
+	int watch = !sl_in_hook && sl_active();
+	if (watch) {
+		sl_in_hook = 1; /* realpath and malloc inside the collection are sockleak's */
+		sl_modules_collect(&before, &nbefore);
+		sl_in_hook = 0;
+	}
+	int r = SL_CALL(dlclose, -1, h);
+	if (watch) {
+		int saved = errno;
+		sl_in_hook = 1;
+		if (sl_modules_collect(&after, &nafter) == 0)
+			sl_modules_note_unloaded(before, nbefore, after, nafter);
+		sl_modules_free(before, nbefore);
+		sl_modules_free(after, nafter);
+		sl_in_hook = 0;
+		errno = saved;
+	}
+	return r;
 }

@@ -15,21 +15,21 @@
 
 static void record_close(int fd)
 {
-	sl_python_check_finalizing();
+	sl_runtimes_check_exit();
 	struct sl_event ev = {.type = SL_EV_CLOSE, .fd = fd};
 	sl_record(&ev);
 }
 
 static void record_dup(int oldfd, int newfd)
 {
-	sl_python_check_finalizing();
+	sl_runtimes_check_exit();
 	struct sl_event ev = {.type = SL_EV_DUP, .fd = oldfd, .fd2 = newfd};
 	sl_record(&ev);
 }
 
 static void record_close_range(long first, long last)
 {
-	sl_python_check_finalizing();
+	sl_runtimes_check_exit();
 	struct sl_event ev = {.type = SL_EV_CLOSE_RANGE, .fd = (int)(first > INT_MAX ? INT_MAX : first),
 			      .fd2 = (int)(last > INT_MAX ? INT_MAX : last)};
 	sl_record(&ev);

@@ -189,7 +189,7 @@ static void bios_given(SSL *s, BIO *rbio, BIO *wbio, int which)
 	BIO *b = which & 1 ? rbio : wbio;
 	int fd = -1;
 	if (b && real_BIO_ctrl && real_BIO_ctrl(b, BIO_C_GET_FD, 0, &fd) >= 0 && fd >= 0 && sl_tracked(fd)) {
-		bind_fd(s, fd, which == 2 ? SL_TLS_BIND_WFD : which == 1 ? SL_TLS_BIND_RFD : SL_TLS_BIND_FD);
+		bind_fd(s, fd, which == 2 ? SL_TLS_BIND_WFD : which == 1 ? SL_TLS_BIND_RFD : SL_TLS_BIND_BIO);
 		return;
 	}
 	sl_tlsb_set_bios(s, rbio, wbio, which);

@@ -1,8 +1,12 @@
-/* The modules mapped in this process, read with dl_iterate_phdr. */
+/* The modules mapped in this process, read with dl_iterate_phdr, and those dlclose unmapped:
+ * a transport made by code in a module unloaded before exit (lighttpd unloads mod_openssl at
+ * shutdown) still has its frames named in the exit report. */
 #include <elf.h>
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "preload.h"
@@ -37,6 +41,62 @@ static void build_id(const struct dl_phdr_info *info, struct sl_module *m)
 	}
 }
 
+/* The program's file as the user named it: redis-server is a symlink to redis-check-rdb, and
+ * /proc/self/exe resolves it. The name execve was given (AT_EXECFN) is used when it is the same
+ * file (not a script run through its interpreter) and a lasting name, made absolute with the
+ * directory the program started in. Found once, before main when sockleak starts before main. */
+static char program[4096];
+
+static const char *program_path(void)
+{
+	if (program[0])
+		return program;
+	/* Built in the static buffer itself: this may run on a program thread's small stack. */
+	ssize_t n = readlink("/proc/self/exe", program, sizeof(program) - 1);
+	if (n <= 0) {
+		program[0] = '\0';
+		return NULL;
+	}
+	program[n] = '\0';
+	const char *fn = (const char *)getauxval(AT_EXECFN);
+	struct stat as_run, exe;
+	/* Not a name that means something else to the analyzer later: /proc/self/exe (a program
+	 * that execs itself), /dev/fd/N (fexecve). */
+	int lasting = fn && strchr(fn, '/') && strncmp(fn, "/proc/", 6) != 0 && strncmp(fn, "/dev/", 5) != 0;
+	if (!lasting || stat(fn, &as_run) != 0 || stat(program, &exe) != 0 || as_run.st_dev != exe.st_dev ||
+	    as_run.st_ino != exe.st_ino)
+		return program;
+	size_t len = strlen(fn), at = 0;
+	if (fn[0] != '/') {
+		if (fn[0] == '.' && fn[1] == '/') {
+			fn += 2;
+			len -= 2;
+		}
+		if (!getcwd(program, sizeof(program)))
+			goto resolved;
+		at = strlen(program);
+		if (program[at - 1] != '/')
+			program[at++] = '/';
+	}
+	if (at + len < sizeof(program)) {
+		memcpy(program + at, fn, len + 1);
+		return program;
+	}
+resolved:
+	/* No room, or no current directory: the resolved name after all. */
+	n = readlink("/proc/self/exe", program, sizeof(program) - 1);
+	program[n > 0 ? n : 0] = '\0';
+	return n > 0 ? program : NULL;
+}
+
+__attribute__((constructor)) static void find_program_path(void)
+{
+	int guard = sl_in_hook;
+	sl_in_hook = 1;
+	program_path();
+	sl_in_hook = guard;
+}
+
 static int collect(struct dl_phdr_info *info, size_t size, void *vctx)
 {
 	struct collect_ctx *c = vctx;
@@ -68,14 +128,11 @@ static int collect(struct dl_phdr_info *info, size_t size, void *vctx)
 	if (m->lo == UINT64_MAX)
 		return 0;
 	const char *name = info->dlpi_name;
-	char exe[4096];
 	if (!name || !name[0]) {
 		/* The main program has no name here; the vDSO does but no file. */
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0 || c->n > 0)
+		name = c->n == 0 ? program_path() : NULL;
+		if (!name)
 			return 0;
-		exe[n] = '\0';
-		name = exe;
 	}
 	/* LD_PRELOAD=build/x.so gives a relative name: the analyzer may run elsewhere. */
 	m->path = name[0] == '/' ? strdup(name) : realpath(name, NULL);
@@ -139,4 +196,62 @@ void sl_modules_self_range(const void *addr, uint64_t *lo, uint64_t *hi)
 	dl_iterate_phdr(find_self, &c);
 	*lo = c.lo;
 	*hi = c.hi;
+}
+
+/* Modules unmapped by dlclose, oldest first (guarded by sl_lock). Bounded: a program that
+ * loads and unloads in a loop keeps the first ones, which made its earliest transports. */
+#define UNLOADED_MAX 64
+static struct sl_module unloaded[UNLOADED_MAX];
+static unsigned nunloaded;
+
+static int same_module(const struct sl_module *a, const struct sl_module *b)
+{
+	return a->base == b->base && a->lo == b->lo && strcmp(a->path, b->path) == 0;
+}
+
+void sl_modules_note_unloaded(const struct sl_module *before, unsigned nbefore, const struct sl_module *after,
+			      unsigned nafter)
+{
+	sl_lock();
+	for (unsigned i = 0; i < nbefore && nunloaded < UNLOADED_MAX; i++) {
+		int kept = 0;
+		for (unsigned k = 0; k < nafter && !kept; k++)
+			kept = same_module(&before[i], &after[k]);
+		if (kept)
+			continue;
+		struct sl_module m = before[i];
+		m.path = strdup(before[i].path);
+		if (m.path)
+			unloaded[nunloaded++] = m;
+	}
+	sl_unlock();
+}
+
+static int overlaps(const struct sl_module *a, const struct sl_module *b)
+{
+	return a->lo < b->hi && b->lo < a->hi;
+}
+
+int sl_modules_add_unloaded(struct sl_module **mods, unsigned *n)
+{
+	sl_lock();
+	unsigned have = *n;
+	struct sl_module *v = realloc(*mods, (have + nunloaded + 1) * sizeof(*v));
+	int rc = v ? 0 : -1;
+	for (unsigned i = 0; v && i < nunloaded; i++) {
+		/* An address range mapped again since belongs to the module there now. */
+		int taken = 0;
+		for (unsigned k = 0; k < *n && !taken; k++)
+			taken = overlaps(&unloaded[i], &v[k]);
+		if (taken)
+			continue;
+		v[*n] = unloaded[i];
+		v[*n].path = strdup(unloaded[i].path);
+		if (v[*n].path)
+			(*n)++;
+	}
+	if (v)
+		*mods = v;
+	sl_unlock();
+	return rc;
 }

@@ -164,6 +164,12 @@ static inline __attribute__((always_inline)) void sl_record_with_stack(struct sl
 int sl_modules_collect(struct sl_module **out, unsigned *n);
 void sl_modules_free(struct sl_module *mods, unsigned n);
 void sl_modules_self_range(const void *addr, uint64_t *lo, uint64_t *hi);
+/* The modules in before that are not in after (a dlclose unmapped them) are kept, for the exit
+ * report; sl_modules_add_unloaded appends them to a collected list where nothing mapped since
+ * took their addresses. */
+void sl_modules_note_unloaded(const struct sl_module *before, unsigned nbefore, const struct sl_module *after,
+			      unsigned nafter);
+int sl_modules_add_unloaded(struct sl_module **mods, unsigned *n);
 
 /* exit_report.c: the exit paths. */
 void sl_exit_phase(int phase, int status, int status_known);

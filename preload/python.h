@@ -11,6 +11,12 @@ extern int sl_python_ready; /* set by sl_python_init when CPython is present */
 int sl_python_available(void);
 /* Marks the start of the interpreter's shutdown, once, when it has begun (before a close). */
 void sl_python_check_finalizing(void);
+/* runtimes.c: Perl's and Ruby's exit-time cleanup. sl_runtimes_init looks for Perl at start-up
+ * (and after a dlopen while none was found); sl_runtimes_check_exit is called before a close of a tracked socket (and before a
+ * dup or close_range) and marks the cleanup of any interpreter (CPython's too) once it began. */
+void sl_runtimes_init(void);
+void sl_runtimes_after_dlopen(void);
+void sl_runtimes_check_exit(void);
 /* Adds the current Python traceback, if any, to a capture (outside the lock). */
 void sl_python_capture(struct sl_capture *c);
 /* Interns a captured traceback (lock held). Returns its stack id, or 0. */

@@ -40,9 +40,9 @@ static void *lookup(const char *name)
  * that thread (tests/reliability/libearly.c loaded with dlopen hung; it runs bare). */
 static const char *const names[] = {
 	"_Exit", "_Fork", "__libc_start_main", "_exit", "accept", "accept4", "bind", "close", "close_range",
-	"closefrom", "connect", "dlopen", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
+	"closefrom", "connect", "dlclose", "dlopen", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
 	"execv", "execve", "execveat", "execvp", "execvpe", "exit", "fcntl", "fcntl64", "fexecve", "listen",
-	"pipe2", "quick_exit", "read", "recv", "recvfrom", "recvmmsg", "recvmsg", "send", "sendmsg", "sendto",
+	"pipe2", "quick_exit", "read", "recv", "recvfrom", "recvmmsg", "recvmsg", "ruby_sig_finalize", "send", "sendmsg", "sendto",
 	"shutdown", "socket", "socketpair", "syscall", "vfork", "write",
 };
 #define NNAMES (sizeof(names) / sizeof(names[0]))

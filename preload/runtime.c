@@ -179,6 +179,7 @@ static void do_init(void)
 	sl_rt.ready = 1;
 	if (sl_rt.opt.python)
 		sl_python_init();
+	sl_runtimes_init();
 out:
 	sl_in_hook = saved_guard;
 	errno = saved_errno;

@@ -219,8 +219,11 @@ def test_suppressions_report_what_was_used_and_keep_quiet():
         expect(r.returncode == 23, "the listener still fails the gate: %d" % r.returncode)
         expect(findings(doc) == [("tcp4", "listener", "never-closed")], str(findings(doc)))
         expect(doc["summary"]["suppressed"] == 1, str(doc["summary"]))
-        expect(doc["suppressions"] == [{"flag": "never-closed", "pattern": "leak_udp", "hits": 1},
-                                       {"flag": "reader-not-removed", "pattern": "no_such_function", "hits": 0}],
+        expect(doc["suppressions"] == [
+            {"flag": "never-closed", "pattern": "leak_udp", "hits": 1, "built_in": False},
+            {"flag": "reader-not-removed", "pattern": "no_such_function", "hits": 0, "built_in": False},
+            {"flag": "reader-not-removed", "pattern": "trio/_core/_wakeup_socketpair.py", "hits": 0, "built_in": True},
+            {"flag": "closed-at-exit", "pattern": "^_make_self_pipe$", "hits": 0, "built_in": True}],
                str(doc["suppressions"]))
         used = r.stdout[r.stdout.index("Suppressions used:"):]
         expect("      1 never-closed:leak_udp" in used, used)

@@ -437,20 +437,37 @@ static void test_suppressions(void)
 	struct sl_suppressions *s = sl_supp_parse(text, strlen(text), "supp", err, sizeof(err));
 	CHECK(s && sl_supp_count(s) == 3);
 	const char *names1[] = {"main", "ngx_read_channel", NULL};
-	CHECK(sl_supp_match(s, SL_FLAG_NEVER_CLOSED, names1, 3) == 0);
-	CHECK(sl_supp_match(s, SL_FLAG_CLOSED_AT_EXIT, names1, 3) == -1);
+	CHECK(sl_supp_match(s, SL_FLAG_NEVER_CLOSED, names1, 3, 3) == 0);
+	CHECK(sl_supp_match(s, SL_FLAG_CLOSED_AT_EXIT, names1, 3, 3) == -1);
 	const char *names2[] = {"/usr/lib/python3.11/selectors.py"};
-	CHECK(sl_supp_match(s, SL_FLAG_READER_NOT_REMOVED, names2, 1) == 1);
+	CHECK(sl_supp_match(s, SL_FLAG_READER_NOT_REMOVED, names2, 1, 1) == 1);
 	const char *names3[] = {"domain_main"};
-	CHECK(sl_supp_match(s, SL_FLAG_TLS_NOT_FREED, names3, 1) == -1);
+	CHECK(sl_supp_match(s, SL_FLAG_TLS_NOT_FREED, names3, 1, 1) == -1);
 	const char *names4[] = {"main"};
-	CHECK(sl_supp_match(s, SL_FLAG_TLS_NOT_FREED, names4, 1) == 2);
+	CHECK(sl_supp_match(s, SL_FLAG_TLS_NOT_FREED, names4, 1, 1) == 2);
 	sl_supp_free(s);
 	const char *bad = "never-closed:x\nleaked:foo\n";
 	CHECK(!sl_supp_parse(bad, strlen(bad), "supp", err, sizeof(err)));
 	CHECK(strstr(err, "supp:2: unknown flag 'leaked' (valid flags: never-closed, closed-at-exit"));
 	const char *nocolon = "never-closed\n";
 	CHECK(!sl_supp_parse(nocolon, strlen(nocolon), "supp", err, sizeof(err)) && strstr(err, "supp:1: expected flag:pattern"));
+	/* The built-in rules come after the user's, and look at the creating frames only. */
+	s = sl_supp_parse(text, strlen(text), "supp", err, sizeof(err));
+	CHECK(s && sl_supp_add_defaults(&s, err, sizeof(err)) == 0 && sl_supp_count(s) == 5);
+	CHECK(!sl_supp_rule_builtin(s, 2) && sl_supp_rule_builtin(s, 3) && sl_supp_rule_builtin(s, 4));
+	const char *trio[] = {"/usr/lib/python3/dist-packages/trio/_core/_wakeup_socketpair.py", "wait_woken"};
+	CHECK(sl_supp_match(s, SL_FLAG_READER_NOT_REMOVED, trio, 2, 1) == 3);
+	CHECK(sl_supp_match(s, SL_FLAG_NEVER_CLOSED, trio, 2, 1) == -1);
+	/* The same file where the socket was registered, not where it was made: not suppressed. */
+	const char *trio_registered[] = {"/srv/app.py", "/usr/lib/python3/dist-packages/trio/_core/_wakeup_socketpair.py"};
+	CHECK(sl_supp_match(s, SL_FLAG_READER_NOT_REMOVED, trio_registered, 2, 1) == -1);
+	const char *self_pipe[] = {"_make_self_pipe"}, *not_self_pipe[] = {"my_make_self_pipe2"};
+	CHECK(sl_supp_match(s, SL_FLAG_CLOSED_AT_EXIT, self_pipe, 1, 1) == 4);
+	CHECK(sl_supp_match(s, SL_FLAG_CLOSED_AT_EXIT, not_self_pipe, 1, 1) == -1);
+	sl_supp_free(s);
+	s = NULL;
+	CHECK(sl_supp_add_defaults(&s, err, sizeof(err)) == 0 && sl_supp_count(s) == 2 && sl_supp_rule_builtin(s, 0));
+	sl_supp_free(s);
 }
 
 static void test_stacks(void)
