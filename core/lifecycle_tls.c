@@ -143,7 +143,7 @@ static int waiting_for_peer(const struct sl_tls *x)
 
 static int no_close_notify(const struct sl_tls *x)
 {
-	return x->handshake && !x->sent && !x->quiet && !(x->set_shutdown & SSL_SENT_SHUTDOWN);
+	return x->handshake && !x->fatal && !x->sent && !x->quiet && !(x->set_shutdown & SSL_SENT_SHUTDOWN);
 }
 
 /* The session has ended (its socket closed, SSL_free of its last reference, SSL_clear or exit):
@@ -190,10 +190,16 @@ void sl_tls_reader_not_removed(struct sl_state *s, struct sl_transport *t)
  * (lighttpd, openssl s_client), and the shutdown bits OpenSSL sets when it sends or receives
  * close_notify or a fatal alert. Facts are only added: curl's SSL_set_connect_state after its
  * shutdown clears OpenSSL's bits, and what was seen before it stays true. */
-static void note_state(struct sl_tls *x, const struct sl_event *ev)
+static void note_state(struct sl_state *s, struct sl_tls *x, const struct sl_event *ev)
 {
+	int learned = ev->a && !x->handshake;
+	/* Once complete, a handshake is "not finished" again only after a fatal alert, sent or
+	 * received (OpenSSL 3.0 sets no shutdown bit when it sends one), or after the program
+	 * restarted it. After a fatal alert no close_notify can be sent. */
 	if (ev->a)
 		x->handshake = 1;
+	else if (x->handshake && !x->restarted)
+		x->fatal = 1;
 	/* A quiet shutdown sets both bits without sending anything; SSL_set_shutdown's bits are
 	 * the program's own choice, kept in set_shutdown. */
 	if (x->quiet)
@@ -207,6 +213,10 @@ static void note_state(struct sl_tls *x, const struct sl_event *ev)
 		x->received = 1;
 		x->state_bits |= SSL_RECEIVED_SHUTDOWN;
 	}
+	/* The session ended when its socket was closed, and only now (at SSL_free or at exit) does
+	 * OpenSSL tell that its handshake had completed: judge that end again with this fact. */
+	if (learned && x->ended && !(x->peer_ended && !x->received) && no_close_notify(x))
+		raise_tls(s, x, SL_FLAG_TLS_NO_CLOSE_NOTIFY, (enum sl_finding_when)x->end_when);
 }
 
 static void bind_to(struct sl_state *s, struct sl_tls *x, struct sl_transport *t, int how)
@@ -265,7 +275,7 @@ static void reset_session(struct sl_tls *x)
 	x->set_shutdown = 0;
 	x->ended = x->peer_ended = 0;
 	x->n_results = 0;
-	x->state_bits = x->one_way = x->end_when = 0;
+	x->state_bits = x->one_way = x->end_when = x->fatal = x->restarted = 0;
 }
 
 /* Packs a session's facts for a forked child's log (SSL_EV_SSL_INHERIT). */
@@ -276,7 +286,8 @@ static int64_t pack(const struct sl_tls *x)
 	       (int64_t)x->last_zero << 7 | (int64_t)(x->role & 3) << 8 | (int64_t)(x->bind & 7) << 10 |
 	       (int64_t)x->ended << 13 | (int64_t)x->peer_ended << 14 | (int64_t)x->one_way << 15 |
 	       (int64_t)(x->state_bits & 3) << 16 | (int64_t)(x->end_when & 3) << 18 |
-	       (int64_t)x->up_refs << 20 | (int64_t)x->frees << 36;
+	       (int64_t)x->up_refs << 20 | (int64_t)x->frees << 36 | (int64_t)x->fatal << 52 |
+	       (int64_t)x->restarted << 53;
 }
 
 static void unpack(struct sl_tls *x, int64_t v)
@@ -297,6 +308,8 @@ static void unpack(struct sl_tls *x, int64_t v)
 	x->end_when = (v >> 18) & 3;
 	x->up_refs = (uint16_t)(v >> 20);
 	x->frees = (uint16_t)(v >> 36);
+	x->fatal = (v >> 52) & 1;
+	x->restarted = (v >> 53) & 1;
 }
 
 int sl_tls_apply(struct sl_state *s, const struct sl_event *ev)
@@ -372,7 +385,7 @@ int sl_tls_apply(struct sl_state *s, const struct sl_event *ev)
 			x->received = 1;
 		break;
 	case SL_EV_SSL_SEEN:
-		note_state(x, ev);
+		note_state(s, x, ev);
 		break;
 	case SL_EV_SSL_UP_REF:
 		if (x->up_refs < UINT16_MAX)
@@ -383,6 +396,8 @@ int sl_tls_apply(struct sl_state *s, const struct sl_event *ev)
 		break;
 	case SL_EV_SSL_STATE:
 		x->role = (uint8_t)ev->a;
+		if (x->handshake)
+			x->restarted = 1;
 		break;
 	}
 	return 0;

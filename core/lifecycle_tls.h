@@ -37,6 +37,8 @@ struct sl_tls {
 	uint8_t state_bits;        /* shutdown bits known only from OpenSSL's state (a fatal alert) */
 	uint8_t one_way;           /* ended by the program with close_notify sent, the peer's not awaited */
 	uint8_t end_when;          /* enum sl_finding_when: how the session ended */
+	uint8_t fatal;             /* OpenSSL left the completed handshake's state: a fatal alert */
+	uint8_t restarted;         /* SSL_set_connect_state or _accept_state after the handshake (curl) */
 	uint16_t up_refs;          /* SSL_up_ref calls: the session ends at SSL_free number up_refs + 1 */
 	uint16_t frees;            /* SSL_free calls that did not end it */
 };

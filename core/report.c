@@ -374,6 +374,8 @@ const char *sl_report_tls_text(const struct sl_tls *x, char *buf, size_t size)
 	ADD("%s", x->handshake ? "handshake completed" : "handshake not completed");
 	if (x->quiet)
 		ADD("; quiet shutdown (nothing sent, by choice)");
+	else if (x->fatal && !x->sent)
+		ADD("; ended by a fatal alert (OpenSSL's state), after which no close_notify is sent");
 	else if (x->state_bits & 1 /* SSL_SENT_SHUTDOWN */)
 		ADD("; OpenSSL marked it shut down (close_notify or a fatal alert sent)%s",
 		    x->received ? ", and the peer's received" : "");

@@ -20,6 +20,9 @@
  *   upreflost  SSL_up_ref, a clean two-way shutdown, one SSL_free: the last reference leaks
  *   implicit   no SSL_connect: SSL_write does the handshake; no SSL_shutdown, SSL_free, close
  *   implicitleak  as implicit, and never SSL_free (lighttpd stopped with SIGTERM)
+ *   corrupt    (mem only) a damaged record arrives: SSL_read fails, OpenSSL sends a fatal alert
+ *              and marks the session shut down; SSL_free, close (CPython's
+ *              test_start_tls_client_corrupted_ssl)
  *   notfreed   a clean two-way shutdown, close, but never SSL_free
  *   quiet      SSL_set_quiet_shutdown(1) then SSL_shutdown: nothing sent, by choice
  *   nginx      the peer closes first; then quiet shutdown and SSL_set_shutdown(3), like nginx
@@ -168,6 +171,16 @@ int main(int argc, char **argv)
 			SSL_free(ssl); /* only a reference: the session goes on */
 		CHECK(drive(ssl, SSL_shutdown, 0) == 0);
 		CHECK(drive(ssl, SSL_shutdown, 20) == 1);
+	} else if (!strcmp(ending, "corrupt")) {
+		CHECK(mem_style);
+		static const unsigned char junk[5 + 64] = {0x17, 0x03, 0x03, 0x00, 64};
+		CHECK(BIO_write(rbio, junk, sizeof(junk)) == (int)sizeof(junk));
+		int r = SSL_read(ssl, reply, sizeof(reply));
+		CHECK(r <= 0 && SSL_get_error(ssl, r) == SSL_ERROR_SSL);
+		flush_out(); /* the alert */
+		ERR_clear_error();
+		/* OpenSSL 3.0 sets no shutdown bit for the alert it sent; it leaves the finished state. */
+		CHECK(SSL_is_init_finished(ssl) == 0);
 	} else if (!strcmp(ending, "implicitleak")) {
 		close(sock);
 		SSL_CTX_free(ctx);
