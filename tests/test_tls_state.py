@@ -18,9 +18,9 @@ import time
 import common
 from common import PYTHON, SOCKLEAK, TlsPeer, expect, make_cert, preload_env, run, Failure
 import eventlog as E
-import test_tls
+import test_tls as tls_cases
 
-LATE = test_tls.LATE
+LATE = tls_cases.LATE
 SSL_SEEN, SSL_FREE = 42, 33  # core/event.h
 
 
@@ -31,7 +31,7 @@ def flags(t):
 def check_client(mode, peer_opts, want, status, handshake=True):
     """tls_client MODE: exactly one transport with flags want (None: nothing reported)."""
     with tempfile.TemporaryDirectory() as tmp:
-        p, report = test_tls.run_client(mode, peer_opts, tmp)
+        p, report = tls_cases.run_client(mode, peer_opts, tmp)
     expect(p.returncode == status, "%s: exit status %d, expected %d\n%s" % (mode, p.returncode, status, p.stderr))
     ts = report["transports"]
     if want is None:
