@@ -84,7 +84,8 @@ static void record(int type, SSL *s, int fd, int64_t a, int64_t b, int fd2)
 
 /* Read after each SSL_shutdown, before SSL_free and at exit (issue 11): lighttpd and openssl
  * s_client never call SSL_accept, SSL_connect or SSL_do_handshake, their handshake is done by
- * SSL_read, and OpenSSL sets its shutdown bits itself on a fatal alert. Resolved at SSL_new, so
+ * SSL_read; and a fatal alert, which sockleak does not see either, takes the session out of its
+ * finished state (and sets SSL_RECEIVED_SHUTDOWN when the peer sent it). Resolved at SSL_new, so
  * that the exit, with sockleak's lock held, never has to resolve anything. */
 static int (*state_init_finished)(const SSL *);
 static int (*state_shutdown)(const SSL *);
