@@ -10,3 +10,4 @@ $(B)/testapps/%: testapps/%.c testapps/testlib.h
 	$(CC) $(CSTD) -O0 -g -Wall -Wextra -Wno-unused-parameter -pthread -o $@ $< $(TESTAPP_LIBS_$*)
 
 TESTAPP_LIBS_tls_client := -lssl -lcrypto
+TESTAPP_LIBS_tls_up_ref := -lssl -lcrypto
