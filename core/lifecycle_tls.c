@@ -498,6 +498,12 @@ void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx)
 				emit_inherit(x, -1, emit, ctx);
 }
 
+int sl_tls_free_drops_reference(const struct sl_state *s, uint64_t ssl)
+{
+	const struct sl_tls *x = find(s, ssl);
+	return x && x->frees < x->up_refs;
+}
+
 /* Whether SSL_free of this object will appear in a report ("SSL_free at"): the session's end
  * raises a finding, or its transport has one already. Asked before the free, so that the hook
  * takes a stack only when it will be shown: one per TLS connection is a fifth of what sockleak

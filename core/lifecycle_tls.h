@@ -66,6 +66,9 @@ void sl_tls_snapshot_transport(const struct sl_state *s, const struct sl_transpo
 			       sl_emit_fn emit, void *ctx);
 void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx);
 
+/* Whether SSL_free of ssl only drops a reference taken with SSL_up_ref (the session goes on). */
+int sl_tls_free_drops_reference(const struct sl_state *s, uint64_t ssl);
+
 /* Whether SSL_free of ssl will be shown in a report (its stack is worth taking). */
 int sl_tls_free_wants_stack(const struct sl_state *s, uint64_t ssl);
 

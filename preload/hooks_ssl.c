@@ -137,6 +137,21 @@ void sl_tls_observe_live_locked(void)
 
 /* ---- objects ---- */
 
+/* Set at the first SSL_up_ref: until then every SSL_free releases an object's last reference,
+ * and no SSL_free needs to ask. */
+static int up_ref_seen;
+
+/* Whether this SSL_free releases s's last reference. Asked before it is recorded. */
+static int last_reference(SSL *s)
+{
+	if (!__atomic_load_n(&up_ref_seen, __ATOMIC_RELAXED))
+		return 1;
+	sl_lock();
+	int last = sl_rt.state.exited || !sl_tls_free_drops_reference(&sl_rt.state, (uint64_t)(uintptr_t)s);
+	sl_unlock();
+	return last;
+}
+
 SL_EXPORT SSL *SSL_new(SSL_CTX *ctx)
 {
 	SSL_REAL(SSL *, SSL_new, (SSL_CTX *));
@@ -168,6 +183,9 @@ SL_EXPORT void SSL_free(SSL *s)
 	 * OpenSSL's state first, while the object is still there to ask. */
 	if (s && tracking(&c)) {
 		record_state(s);
+		/* A session still waiting to be bound by its traffic keeps waiting while it has
+		 * references left. */
+		int last = last_reference(s);
 		struct sl_event ev = {.type = SL_EV_SSL_FREE, .obj = (uint64_t)(uintptr_t)s};
 		/* "SSL_free at" is shown only with a finding: a stack for every free would be a fifth
 		 * of what sockleak adds to a TLS connection. */
@@ -175,7 +193,8 @@ SL_EXPORT void SSL_free(SSL *s)
 			sl_record_with_stack(&ev);
 		else
 			sl_record(&ev);
-		sl_tlsb_forget(s);
+		if (last)
+			sl_tlsb_forget(s);
 	}
 	if (real_SSL_free)
 		real_SSL_free(s);
@@ -190,8 +209,10 @@ SL_EXPORT int SSL_up_ref(SSL *s)
 	enter(&c, NULL);
 	int r = real_SSL_up_ref ? real_SSL_up_ref(s) : 0;
 	leave(&c);
-	if (r == 1 && tracking(&c))
+	if (r == 1 && tracking(&c)) {
+		__atomic_store_n(&up_ref_seen, 1, __ATOMIC_RELAXED);
 		record(SL_EV_SSL_UP_REF, s, -1, 0, 0, 0);
+	}
 	return r;
 }
 

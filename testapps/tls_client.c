@@ -18,6 +18,9 @@
  *              registered: cut short by its loop's teardown, abandoned
  *   upref      SSL_up_ref, SSL_free, then a clean two-way shutdown and the last SSL_free: clean
  *   upreflost  SSL_up_ref, a clean two-way shutdown, one SSL_free: the last reference leaks
+ *   uprefearly SSL_up_ref and SSL_free before the handshake (in memory style, before the
+ *              session is bound by its traffic); no SSL_shutdown, SSL_free, close: the warning
+ *              lands on the socket
  *   implicit   no SSL_connect: SSL_write does the handshake; no SSL_shutdown, SSL_free, close
  *   implicitleak  as implicit, and never SSL_free (lighttpd stopped with SIGTERM)
  *   corrupt    (mem only) a damaged record arrives: SSL_read fails, OpenSSL sends a fatal alert
@@ -133,6 +136,10 @@ int main(int argc, char **argv)
 	} else {
 		CHECK(SSL_set_fd(ssl, sock) == 1);
 	}
+	if (!strcmp(ending, "uprefearly")) {
+		CHECK(SSL_up_ref(ssl) == 1);
+		SSL_free(ssl); /* only a reference: the session, still unbound, goes on */
+	}
 	int implicit = strncmp(ending, "implicit", 8) == 0;
 	if (implicit)
 		SSL_set_connect_state(ssl); /* the handshake is left to SSL_write, as s_client does */
@@ -205,7 +212,8 @@ int main(int argc, char **argv)
 		SSL *freed = SSL_new(ctx); /* never bound, freed: nothing to say */
 		SSL_free(freed);
 	} else {
-		CHECK(strcmp(ending, "none") == 0 || strcmp(ending, "implicit") == 0);
+		CHECK(strcmp(ending, "none") == 0 || strcmp(ending, "implicit") == 0 ||
+		      strcmp(ending, "uprefearly") == 0);
 	}
 	if (strcmp(ending, "notfreed") != 0)
 		SSL_free(ssl);

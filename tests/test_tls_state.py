@@ -77,6 +77,14 @@ def test_up_ref_session_ends_at_last_free():
     check_client("mem-upref", [], None, 0)
 
 
+def test_up_ref_dropped_before_binding_keeps_the_session_bindable():
+    # A memory-BIO session is bound by its traffic; SSL_free of an extra reference before that
+    # must not stop it from being bound, so the warning lands on its socket.
+    for style in ("fd", "mem"):
+        p, t = check_client("%s-uprefearly" % style, [], {"tls-no-close-notify"}, 0)
+        expect(t["tls"]["bound"] == ("traffic" if style == "mem" else "fd"), str(t["tls"]))
+
+
 def test_up_ref_leaked_reference_is_not_freed():
     p, t = check_client("fd-upreflost", [], {"tls-not-freed"}, 23)
     expect("SSL_up_ref was called 1 time and SSL_free 1 time, so its last reference was never released"
