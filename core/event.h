@@ -40,6 +40,9 @@ enum sl_event_type {
 	SL_EV_SSL_QUIET = 39,    /* a = quiet shutdown on or off */
 	SL_EV_SSL_STATE = 40,    /* a = 1 connect state, 2 accept state */
 	SL_EV_SSL_INHERIT = 41,  /* forked child: obj; the SSL object's facts follow in a, b (packed) */
+	SL_EV_SSL_SEEN = 42,     /* OpenSSL's own state, read after SSL_shutdown, before SSL_free and at
+				    exit: a = SSL_is_init_finished, b = SSL_get_shutdown */
+	SL_EV_SSL_UP_REF = 43,   /* SSL_up_ref succeeded: one more SSL_free before the session ends */
 	SL_EV_TYPE_MAX = 64
 };
 

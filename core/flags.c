@@ -14,12 +14,13 @@ const struct sl_flag_info sl_flag_table[SL_FLAG_COUNT] = {
 		"a descriptor was closed while registered in an epoll set, but the socket stayed open "
 		"through another descriptor, so the kernel kept delivering events for a closed number"},
 	[SL_FLAG_TLS_SHUTDOWN_ABANDONED] = {"tls-shutdown-abandoned", SL_SEV_ERROR,
-		"a two-way TLS shutdown was begun and the session ended before the peer's close_notify "
-		"arrived"},
+		"a two-way TLS shutdown was begun and teardown cut the wait for the peer's close_notify "
+		"short (exit-time cleanup, still waiting at exit, or its event loop closed under it)"},
 	[SL_FLAG_TLS_NO_CLOSE_NOTIFY] = {"tls-no-close-notify", SL_SEV_WARNING,
 		"a TLS session whose handshake completed ended without sending close_notify"},
 	[SL_FLAG_TLS_NOT_FREED] = {"tls-not-freed", SL_SEV_ERROR,
-		"an SSL object is still allocated when the process exits"},
+		"an SSL object is still allocated when the process exits (never freed, or a reference "
+		"taken with SSL_up_ref never released)"},
 	[SL_FLAG_PROCESS_KILLED] = {"process-killed", SL_SEV_WARNING,
 		"the process died without exiting (killed by a signal) while the transport was open"},
 };

@@ -312,6 +312,7 @@ static void judge_registrations(struct sl_state *s, struct sl_epoll *ep, enum sl
 		f->events = r->events;
 		if (!r->fd_closed)
 			sl_state_want_addr(s, t, r->fd);
+		sl_tls_reader_not_removed(s, t);
 	}
 }
 

@@ -106,30 +106,59 @@ static struct sl_transport *report_transport(struct sl_state *s, struct sl_tls *
 	return t;
 }
 
-static void raise_tls(struct sl_state *s, struct sl_tls *x, enum sl_flag flag, enum sl_finding_when when)
+static struct sl_finding *raise_tls(struct sl_state *s, struct sl_tls *x, enum sl_flag flag,
+				     enum sl_finding_when when)
 {
 	if (x->inherited && !s->cfg.report_inherited)
-		return;
+		return NULL;
 	struct sl_transport *t = report_transport(s, x);
 	if (!t)
-		return;
+		return NULL;
 	struct sl_finding *f = sl_state_raise(s, t, flag, when);
 	if (f) {
 		f->stack = x->stack;
 		f->pystack = x->pystack;
+		f->exit_phase = s->exit_phase; /* the report says when the session ended during cleanup */
 		if ((t->state & SL_T_OPEN) && !(t->state & SL_T_DUPED))
 			sl_state_want_addr(s, t, t->fd);
 	}
 	sl_state_list_finished(s, t);
+	return f;
 }
 
-/* The session has ended (its socket closed, SSL_free, SSL_clear or exit): judge how far its
- * shutdown went. */
+/* Whether a session ending now is ended by teardown rather than by the program: at exit, during
+ * exit-time cleanup (the moments closed-at-exit names), or with its socket's event loop closed
+ * under it (reader-not-removed). */
+static int torn_down(const struct sl_state *s, const struct sl_tls *x, enum sl_finding_when when)
+{
+	return when == SL_WHEN_AT_EXIT || s->exit_phase != SL_EXIT_PHASE_NONE ||
+	       (x->t && (x->t->flags & (1u << SL_FLAG_READER_NOT_REMOVED)));
+}
+
+/* A two-way shutdown still waiting for the peer's close_notify. */
+static int waiting_for_peer(const struct sl_tls *x)
+{
+	return x->two_way && !x->received;
+}
+
+static int no_close_notify(const struct sl_tls *x)
+{
+	return x->handshake && !x->fatal && !x->sent && !x->quiet && !(x->set_shutdown & SSL_SENT_SHUTDOWN);
+}
+
+/* The session has ended (its socket closed, SSL_free of its last reference, SSL_clear or exit):
+ * judge how far its shutdown went.
+ *
+ * A program that sends close_notify and ends the session without waiting for the peer's closes
+ * one way, as RFC 8446 6.1 and RFC 5246 7.2.1 allow the initiator to: trio's aclose(), CPython's
+ * unwrap() on a non-blocking socket and C's `if (SSL_shutdown(s) == 0) SSL_shutdown(s);` all
+ * begin a two-way shutdown and then free. Only a wait cut short by teardown is abandoned. */
 static void end_session(struct sl_state *s, struct sl_tls *x, enum sl_finding_when when)
 {
 	if (x->ended)
 		return;
 	x->ended = 1;
+	x->end_when = (uint8_t)when;
 	/* A peer that hung up without close_notify (a read found the end of the stream, or a
 	 * reset) ended the session, not the program: a two-way shutdown cannot receive what will
 	 * never come, and there is no one left to send close_notify to. CPython's asyncio tests
@@ -138,10 +167,56 @@ static void end_session(struct sl_state *s, struct sl_tls *x, enum sl_finding_wh
 	 * it is this process, gets tls-no-close-notify. */
 	if (x->peer_ended && !x->received)
 		return;
-	if (x->two_way && !x->received)
+	if (waiting_for_peer(x) && torn_down(s, x, when))
 		raise_tls(s, x, SL_FLAG_TLS_SHUTDOWN_ABANDONED, when);
-	else if (x->handshake && !x->sent && !x->quiet && !(x->set_shutdown & SSL_SENT_SHUTDOWN))
+	else if (no_close_notify(x))
 		raise_tls(s, x, SL_FLAG_TLS_NO_CLOSE_NOTIFY, when);
+	else if (x->sent && !x->received && !x->quiet && x->n_results)
+		x->one_way = 1;
+}
+
+void sl_tls_reader_not_removed(struct sl_state *s, struct sl_transport *t)
+{
+	struct sl_tls *x = t->tls;
+	if (!x || !x->ended || !x->one_way || !waiting_for_peer(x))
+		return;
+	x->one_way = 0;
+	struct sl_finding *f = raise_tls(s, x, SL_FLAG_TLS_SHUTDOWN_ABANDONED, (enum sl_finding_when)x->end_when);
+	if (f)
+		f->exit_phase = SL_EXIT_PHASE_NONE; /* the session itself ended before any cleanup */
+}
+
+/* OpenSSL's own state (SL_EV_SSL_SEEN): a handshake done implicitly by SSL_read or SSL_write
+ * (lighttpd, openssl s_client), and the shutdown bits OpenSSL sets when it sends or receives
+ * close_notify or a fatal alert. Facts are only added: curl's SSL_set_connect_state after its
+ * shutdown clears OpenSSL's bits, and what was seen before it stays true. */
+static void note_state(struct sl_state *s, struct sl_tls *x, const struct sl_event *ev)
+{
+	int learned = ev->a && !x->handshake;
+	/* Once complete, a handshake is "not finished" again only after a fatal alert, sent or
+	 * received (OpenSSL 3.0 sets no shutdown bit when it sends one), or after the program
+	 * restarted it. After a fatal alert no close_notify can be sent. */
+	if (ev->a)
+		x->handshake = 1;
+	else if (x->handshake && !x->restarted)
+		x->fatal = 1;
+	/* A quiet shutdown sets both bits without sending anything; SSL_set_shutdown's bits are
+	 * the program's own choice, kept in set_shutdown. */
+	if (x->quiet)
+		return;
+	int bits = (int)ev->b & ~x->set_shutdown & (SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	if ((bits & SSL_SENT_SHUTDOWN) && !x->sent) {
+		x->sent = 1;
+		x->state_bits |= SSL_SENT_SHUTDOWN;
+	}
+	if ((bits & SSL_RECEIVED_SHUTDOWN) && !x->received) {
+		x->received = 1;
+		x->state_bits |= SSL_RECEIVED_SHUTDOWN;
+	}
+	/* The session ended when its socket was closed, and only now (at SSL_free or at exit) does
+	 * OpenSSL tell that its handshake had completed: judge that end again with this fact. */
+	if (learned && x->ended && !(x->peer_ended && !x->received) && no_close_notify(x))
+		raise_tls(s, x, SL_FLAG_TLS_NO_CLOSE_NOTIFY, (enum sl_finding_when)x->end_when);
 }
 
 static void bind_to(struct sl_state *s, struct sl_tls *x, struct sl_transport *t, int how)
@@ -200,6 +275,7 @@ static void reset_session(struct sl_tls *x)
 	x->set_shutdown = 0;
 	x->ended = x->peer_ended = 0;
 	x->n_results = 0;
+	x->state_bits = x->one_way = x->end_when = x->fatal = x->restarted = 0;
 }
 
 /* Packs a session's facts for a forked child's log (SSL_EV_SSL_INHERIT). */
@@ -208,7 +284,10 @@ static int64_t pack(const struct sl_tls *x)
 	return (int64_t)x->handshake | (int64_t)x->sent << 1 | (int64_t)x->received << 2 |
 	       (int64_t)x->quiet << 3 | (int64_t)(x->set_shutdown & 3) << 4 | (int64_t)x->two_way << 6 |
 	       (int64_t)x->last_zero << 7 | (int64_t)(x->role & 3) << 8 | (int64_t)(x->bind & 7) << 10 |
-	       (int64_t)x->ended << 13 | (int64_t)x->peer_ended << 14;
+	       (int64_t)x->ended << 13 | (int64_t)x->peer_ended << 14 | (int64_t)x->one_way << 15 |
+	       (int64_t)(x->state_bits & 3) << 16 | (int64_t)(x->end_when & 3) << 18 |
+	       (int64_t)x->up_refs << 20 | (int64_t)x->frees << 36 | (int64_t)x->fatal << 52 |
+	       (int64_t)x->restarted << 53;
 }
 
 static void unpack(struct sl_tls *x, int64_t v)
@@ -224,6 +303,13 @@ static void unpack(struct sl_tls *x, int64_t v)
 	x->bind = (v >> 10) & 7;
 	x->ended = (v >> 13) & 1;
 	x->peer_ended = (v >> 14) & 1;
+	x->one_way = (v >> 15) & 1;
+	x->state_bits = (v >> 16) & 3;
+	x->end_when = (v >> 18) & 3;
+	x->up_refs = (uint16_t)(v >> 20);
+	x->frees = (uint16_t)(v >> 36);
+	x->fatal = (v >> 52) & 1;
+	x->restarted = (v >> 53) & 1;
 }
 
 int sl_tls_apply(struct sl_state *s, const struct sl_event *ev)
@@ -258,6 +344,11 @@ int sl_tls_apply(struct sl_state *s, const struct sl_event *ev)
 		return 0; /* an SSL object made before tracking began */
 	switch (ev->type) {
 	case SL_EV_SSL_FREE: {
+		/* SSL_free only drops a reference while SSL_up_ref's are outstanding. */
+		if (x->frees < x->up_refs) {
+			x->frees++;
+			break;
+		}
 		end_session(s, x, SL_WHEN_SSL_FREE);
 		unlink_tls(s, x);
 		x->freed = 1;
@@ -293,11 +384,20 @@ int sl_tls_apply(struct sl_state *s, const struct sl_event *ev)
 		if (ev->a & SSL_RECEIVED_SHUTDOWN)
 			x->received = 1;
 		break;
+	case SL_EV_SSL_SEEN:
+		note_state(s, x, ev);
+		break;
+	case SL_EV_SSL_UP_REF:
+		if (x->up_refs < UINT16_MAX)
+			x->up_refs++;
+		break;
 	case SL_EV_SSL_QUIET:
 		x->quiet = ev->a != 0;
 		break;
 	case SL_EV_SSL_STATE:
 		x->role = (uint8_t)ev->a;
+		if (x->handshake)
+			x->restarted = 1;
 		break;
 	}
 	return 0;
@@ -338,6 +438,16 @@ void sl_tls_process_exit(struct sl_state *s, int killed)
 			raise_tls(s, x, SL_FLAG_TLS_NOT_FREED, SL_WHEN_AT_EXIT);
 		}
 	}
+}
+
+void sl_tls_for_each_live(struct sl_state *s, sl_tls_live_fn fn, void *ctx)
+{
+	struct sl_tls_table *tab = s->tls;
+	if (!tab)
+		return;
+	for (uint32_t i = 0; i < tab->nbuckets; i++)
+		for (struct sl_tls *x = tab->buckets[i]; x; x = x->hnext)
+			fn(ctx, x->ssl);
 }
 
 void sl_tls_peer_ended(struct sl_state *s, struct sl_transport *t)
@@ -388,6 +498,12 @@ void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx)
 				emit_inherit(x, -1, emit, ctx);
 }
 
+int sl_tls_free_drops_reference(const struct sl_state *s, uint64_t ssl)
+{
+	const struct sl_tls *x = find(s, ssl);
+	return x && x->frees < x->up_refs;
+}
+
 /* Whether SSL_free of this object will appear in a report ("SSL_free at"): the session's end
  * raises a finding, or its transport has one already. Asked before the free, so that the hook
  * takes a stack only when it will be shown: one per TLS connection is a fifth of what sockleak
@@ -395,12 +511,11 @@ void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx)
 int sl_tls_free_wants_stack(const struct sl_state *s, uint64_t ssl)
 {
 	const struct sl_tls *x = find(s, ssl);
-	if (!x)
-		return 0;
+	if (!x || x->frees < x->up_refs)
+		return 0; /* this SSL_free only drops a reference */
 	if (x->t && x->t->findings)
 		return 1;
 	if (x->ended || (x->inherited && !s->cfg.report_inherited) || (x->peer_ended && !x->received))
 		return 0;
-	return (x->two_way && !x->received) ||
-	       (x->handshake && !x->sent && !x->quiet && !(x->set_shutdown & SSL_SENT_SHUTDOWN));
+	return (waiting_for_peer(x) && torn_down(s, x, SL_WHEN_SSL_FREE)) || no_close_notify(x);
 }

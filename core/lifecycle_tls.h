@@ -7,8 +7,9 @@
 
 #define SL_TLS_MAX_RESULTS 8
 
-/* One SSL object, as observed through the calls the program made (never read back from
- * OpenSSL's own flags at free time: curl resets them after its shutdown). */
+/* One SSL object, as observed through the calls the program made, and through OpenSSL's own
+ * state read at the moments it matters (SL_EV_SSL_SEEN). That state only ever adds facts: curl
+ * resets OpenSSL's shutdown bits after its shutdown, and what was seen before stays true. */
 struct sl_tls {
 	struct sl_tls *hnext;      /* in the table's bucket */
 	uint64_t ssl;              /* the SSL object's address */
@@ -31,6 +32,15 @@ struct sl_tls {
 	uint8_t peer_ended;        /* the peer ended the stream (end of file, reset) before the session */
 	uint8_t n_results;         /* SSL_shutdown calls seen (results kept for the first few) */
 	int8_t results[SL_TLS_MAX_RESULTS];
+	/* Issue 11. OpenSSL's own state (SL_EV_SSL_SEEN) sets handshake, sent and received above
+	 * too; these say what only it told, and how the session's references and end went. */
+	uint8_t state_bits;        /* shutdown bits known only from OpenSSL's state (a fatal alert) */
+	uint8_t one_way;           /* ended by the program with close_notify sent, the peer's not awaited */
+	uint8_t end_when;          /* enum sl_finding_when: how the session ended */
+	uint8_t fatal;             /* OpenSSL left the completed handshake's state: a fatal alert */
+	uint8_t restarted;         /* SSL_set_connect_state or _accept_state after the handshake (curl) */
+	uint16_t up_refs;          /* SSL_up_ref calls: the session ends at SSL_free number up_refs + 1 */
+	uint16_t frees;            /* SSL_free calls that did not end it */
 };
 
 int sl_tls_apply(struct sl_state *s, const struct sl_event *ev);
@@ -41,6 +51,13 @@ int sl_tls_holds_transport(const struct sl_state *s, const struct sl_transport *
 /* t is being freed: detach or free its session record. */
 void sl_tls_transport_released(struct sl_state *s, struct sl_transport *t);
 void sl_tls_process_exit(struct sl_state *s, int killed);
+/* t got reader-not-removed: its event loop was closed under it. A one-way close of its session
+ * that was still waiting for the peer was cut short by that teardown after all. */
+void sl_tls_reader_not_removed(struct sl_state *s, struct sl_transport *t);
+/* Calls fn with the address of every SSL object not yet freed (the preload reads their state
+ * before the exit). fn may apply SL_EV_SSL_SEEN events, nothing else. */
+typedef void (*sl_tls_live_fn)(void *ctx, uint64_t ssl);
+void sl_tls_for_each_live(struct sl_state *s, sl_tls_live_fn fn, void *ctx);
 /* A read on t found the peer's end of the stream (SL_SHUT_PEER). */
 void sl_tls_peer_ended(struct sl_state *s, struct sl_transport *t);
 void sl_tls_forked(struct sl_state *s);
@@ -48,6 +65,9 @@ void sl_tls_forked(struct sl_state *s);
 void sl_tls_snapshot_transport(const struct sl_state *s, const struct sl_transport *t, int fd,
 			       sl_emit_fn emit, void *ctx);
 void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx);
+
+/* Whether SSL_free of ssl only drops a reference taken with SSL_up_ref (the session goes on). */
+int sl_tls_free_drops_reference(const struct sl_state *s, uint64_t ssl);
 
 /* Whether SSL_free of ssl will be shown in a report (its stack is worth taking). */
 int sl_tls_free_wants_stack(const struct sl_state *s, uint64_t ssl);

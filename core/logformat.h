@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define SL_LOG_MAGIC "SOCKLEAK"
-#define SL_LOG_VERSION 1
+#define SL_LOG_VERSION 2 /* 2: SSL_SEEN and SSL_UP_REF events (issue 11) */
 #define SL_LOG_HEADER_SIZE 64
 
 /* The file starts with this header; records follow at SL_LOG_HEADER_SIZE. */

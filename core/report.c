@@ -323,10 +323,14 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 			 "number", f->fd, f->epoll_fd);
 		break;
 	case SL_FLAG_TLS_SHUTDOWN_ABANDONED:
+		/* Only teardown abandons a shutdown (a one-way close by the program is clean): say which. */
 		snprintf(buf, size, "TLS shutdown begun (close_notify sent) and abandoned before the peer replied: the "
-			 "session ended %s",
-			 f->when == SL_WHEN_SSL_FREE ? "with SSL_free()" : f->when == SL_WHEN_CLOSE ? "when its socket was closed"
-			 : "at exit");
+			 "session %s%s",
+			 f->when == SL_WHEN_SSL_FREE ? "ended with SSL_free()" : f->when == SL_WHEN_CLOSE ?
+			 "ended when its socket was closed" : "was still waiting when the process exited",
+			 f->when == SL_WHEN_AT_EXIT ? "" : f->exit_phase != SL_EXIT_PHASE_NONE ? " during exit-time cleanup" :
+			 (t->flags & (1u << SL_FLAG_READER_NOT_REMOVED)) ? ", and its socket's event loop was closed "
+			 "under it" : "");
 		break;
 	case SL_FLAG_TLS_NO_CLOSE_NOTIFY:
 		snprintf(buf, size, "the TLS handshake completed, and the session ended %s without close_notify being "
@@ -335,8 +339,14 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 			 : "at exit");
 		break;
 	case SL_FLAG_TLS_NOT_FREED:
-		snprintf(buf, size, "the SSL object (0x%" PRIx64 ") was still allocated when %s: SSL_free was never called",
-			 t->tls ? t->tls->ssl : 0, exit_how_text(s->exit_how));
+		if (t->tls && t->tls->up_refs)
+			snprintf(buf, size, "the SSL object (0x%" PRIx64 ") was still allocated when %s: SSL_up_ref was "
+				 "called %u time%s and SSL_free %u time%s, so its last reference was never released",
+				 t->tls->ssl, exit_how_text(s->exit_how), t->tls->up_refs, t->tls->up_refs == 1 ? "" : "s",
+				 t->tls->frees, t->tls->frees == 1 ? "" : "s");
+		else
+			snprintf(buf, size, "the SSL object (0x%" PRIx64 ") was still allocated when %s: SSL_free was "
+				 "never called", t->tls ? t->tls->ssl : 0, exit_how_text(s->exit_how));
 		break;
 	case SL_FLAG_PROCESS_KILLED:
 		if (proc->signal > 0)
@@ -391,6 +401,13 @@ const char *sl_report_tls_text(const struct sl_tls *x, char *buf, size_t size)
 	ADD("%s", x->handshake ? "handshake completed" : "handshake not completed");
 	if (x->quiet)
 		ADD("; quiet shutdown (nothing sent, by choice)");
+	else if (x->fatal && !x->sent)
+		ADD("; ended by a fatal alert (OpenSSL's state), after which no close_notify is sent");
+	else if (x->state_bits & 1 /* SSL_SENT_SHUTDOWN */)
+		ADD("; OpenSSL marked it shut down (close_notify or a fatal alert sent)%s",
+		    x->received ? ", and the peer's received" : "");
+	else if (x->one_way)
+		ADD("; one-way shutdown: close_notify sent, the peer's not awaited");
 	else if (x->sent && x->received)
 		ADD("; close_notify sent and the peer's received");
 	else if (x->sent)
@@ -406,7 +423,13 @@ const char *sl_report_tls_text(const struct sl_tls *x, char *buf, size_t size)
 		if (x->n_results > SL_TLS_MAX_RESULTS)
 			ADD(", ... (%u calls)", x->n_results);
 	}
-	ADD("; %s", x->freed ? "SSL_free called" : "never freed");
+	if (x->freed)
+		ADD("; SSL_free called");
+	else if (x->frees)
+		ADD("; SSL_free called %u time%s, %u reference%s left (SSL_up_ref)", x->frees, x->frees == 1 ? "" : "s",
+		    x->up_refs - x->frees + 1, x->up_refs - x->frees + 1 == 1 ? "" : "s");
+	else
+		ADD("; never freed");
 	ADD("; bound %s", bind_text(x->bind));
 #undef ADD
 	return buf;

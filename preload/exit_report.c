@@ -316,6 +316,7 @@ void sl_finish(int how, int status, int status_known, int *exit_override)
 	}
 	sl_state_for_each_open(&sl_rt.state, ask_addresses, NULL);
 	stderr_tracked = sl_state_peek(&sl_rt.state, 2);
+	sl_tls_observe_live_locked();
 	const char *note = sl_tls_visibility_note(sl_main_function());
 	if (note)
 		sl_log_note(note);

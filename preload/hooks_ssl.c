@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <string.h>
 
+#include "../core/lifecycle_tls.h"
 #include "preload.h"
 #include "tls_binding.h"
 
@@ -79,7 +80,77 @@ static void record(int type, SSL *s, int fd, int64_t a, int64_t b, int fd2)
 	sl_record(&ev);
 }
 
+/* ---- OpenSSL's own state ---- */
+
+/* Read after each SSL_shutdown, before SSL_free and at exit (issue 11): lighttpd and openssl
+ * s_client never call SSL_accept, SSL_connect or SSL_do_handshake, their handshake is done by
+ * SSL_read; and a fatal alert, which sockleak does not see either, takes the session out of its
+ * finished state (and sets SSL_RECEIVED_SHUTDOWN when the peer sent it). Resolved at SSL_new, so
+ * that the exit, with sockleak's lock held, never has to resolve anything. */
+static int (*state_init_finished)(const SSL *);
+static int (*state_shutdown)(const SSL *);
+
+static void resolve_state_readers(void)
+{
+	if (__atomic_load_n(&state_shutdown, __ATOMIC_RELAXED))
+		return;
+	SSL_REAL(int, SSL_is_init_finished, (const SSL *));
+	SSL_REAL(int, SSL_get_shutdown, (const SSL *));
+	__atomic_store_n(&state_init_finished, real_SSL_is_init_finished, __ATOMIC_RELAXED);
+	if (real_SSL_is_init_finished)
+		__atomic_store_n(&state_shutdown, real_SSL_get_shutdown, __ATOMIC_RELAXED);
+}
+
+/* Fills ev with s's state; 0 when the readers could not be found. Neither reader changes
+ * anything in the object, nor errno. */
+static int read_state(SSL *s, struct sl_event *ev)
+{
+	int (*sh)(const SSL *) = __atomic_load_n(&state_shutdown, __ATOMIC_RELAXED);
+	int (*fin)(const SSL *) = __atomic_load_n(&state_init_finished, __ATOMIC_RELAXED);
+	if (!sh || !fin)
+		return 0;
+	*ev = (struct sl_event){.type = SL_EV_SSL_SEEN, .obj = (uint64_t)(uintptr_t)s, .a = fin(s) == 1,
+				.b = sh(s)};
+	return 1;
+}
+
+static void record_state(SSL *s)
+{
+	struct sl_event ev;
+	if (read_state(s, &ev))
+		sl_record(&ev);
+}
+
+static void observe_live(void *ctx, uint64_t ssl)
+{
+	(void)ctx;
+	struct sl_event ev;
+	if (read_state((SSL *)(uintptr_t)ssl, &ev))
+		sl_apply_locked(&ev);
+}
+
+void sl_tls_observe_live_locked(void)
+{
+	if (sl_rt.opt.tls)
+		sl_tls_for_each_live(&sl_rt.state, observe_live, NULL);
+}
+
 /* ---- objects ---- */
+
+/* Set at the first SSL_up_ref: until then every SSL_free releases an object's last reference,
+ * and no SSL_free needs to ask. */
+static int up_ref_seen;
+
+/* Whether this SSL_free releases s's last reference. Asked before it is recorded. */
+static int last_reference(SSL *s)
+{
+	if (!__atomic_load_n(&up_ref_seen, __ATOMIC_RELAXED))
+		return 1;
+	sl_lock();
+	int last = sl_rt.state.exited || !sl_tls_free_drops_reference(&sl_rt.state, (uint64_t)(uintptr_t)s);
+	sl_unlock();
+	return last;
+}
 
 SL_EXPORT SSL *SSL_new(SSL_CTX *ctx)
 {
@@ -94,6 +165,7 @@ SL_EXPORT SSL *SSL_new(SSL_CTX *ctx)
 		struct sl_event ev = {.type = SL_EV_SSL_NEW, .obj = (uint64_t)(uintptr_t)s,
 				      .a = real_SSL_get_quiet_shutdown ? real_SSL_get_quiet_shutdown(s) : 0};
 		sl_record_with_stack(&ev);
+		resolve_state_readers();
 		sl_tlsb_new(s);
 		/* The first TLS session is when the data path starts to matter (datapath.c). */
 		sl_datapath_enable();
@@ -107,8 +179,13 @@ SL_EXPORT void SSL_free(SSL *s)
 	SSL_REAL(void, SSL_free, (SSL *));
 	struct ssl_call c;
 	enter(&c, NULL);
-	/* Recorded before the real free: another thread's SSL_new may get this address at once. */
+	/* Recorded before the real free: another thread's SSL_new may get this address at once.
+	 * OpenSSL's state first, while the object is still there to ask. */
 	if (s && tracking(&c)) {
+		record_state(s);
+		/* A session still waiting to be bound by its traffic keeps waiting while it has
+		 * references left. */
+		int last = last_reference(s);
 		struct sl_event ev = {.type = SL_EV_SSL_FREE, .obj = (uint64_t)(uintptr_t)s};
 		/* "SSL_free at" is shown only with a finding: a stack for every free would be a fifth
 		 * of what sockleak adds to a TLS connection. */
@@ -116,11 +193,27 @@ SL_EXPORT void SSL_free(SSL *s)
 			sl_record_with_stack(&ev);
 		else
 			sl_record(&ev);
-		sl_tlsb_forget(s);
+		if (last)
+			sl_tlsb_forget(s);
 	}
 	if (real_SSL_free)
 		real_SSL_free(s);
 	leave(&c);
+}
+
+/* Another reference: the session ends at the SSL_free that releases the last one. */
+SL_EXPORT int SSL_up_ref(SSL *s)
+{
+	SSL_REAL(int, SSL_up_ref, (SSL *));
+	struct ssl_call c;
+	enter(&c, NULL);
+	int r = real_SSL_up_ref ? real_SSL_up_ref(s) : 0;
+	leave(&c);
+	if (r == 1 && tracking(&c)) {
+		__atomic_store_n(&up_ref_seen, 1, __ATOMIC_RELAXED);
+		record(SL_EV_SSL_UP_REF, s, -1, 0, 0, 0);
+	}
+	return r;
 }
 
 SL_EXPORT int SSL_clear(SSL *s)
@@ -304,7 +397,7 @@ SL_EXPORT void SSL_set_accept_state(SSL *s)
 /* ---- shutdown ---- */
 
 /* Every call is recorded with its result, the error class when it failed, and the shutdown bits
- * right after it: what this call sent and received. (The bits at free time are not trusted: curl
+ * right after it: what this call sent and received. (The bits at free time only add facts: curl
  * calls SSL_set_connect_state after its shutdown, which clears them.) */
 SL_EXPORT int SSL_shutdown(SSL *s)
 {
@@ -321,6 +414,8 @@ SL_EXPORT int SSL_shutdown(SSL *s)
 		int err = r < 0 && real_SSL_get_error ? real_SSL_get_error(s, r) : 0;
 		int bits = real_SSL_get_shutdown ? real_SSL_get_shutdown(s) : 0;
 		record(SL_EV_SSL_SHUTDOWN, s, -1, r, err, bits);
+		/* After the call's own facts: what OpenSSL adds to them (a handshake done implicitly). */
+		record_state(s);
 		errno = saved;
 	}
 	return r;

@@ -179,6 +179,9 @@ void sl_finish(int how, int status, int status_known, int *exit_override);
 void *sl_main_function(void);
 /* hooks_ssl.c: a sentence when TLS sessions cannot be seen in this process, else NULL. */
 const char *sl_tls_visibility_note(const void *main_fn);
+/* hooks_ssl.c: records OpenSSL's own state of every SSL object not yet freed (SL_EV_SSL_SEEN),
+ * so that the exit judges live sessions by it. Called with the lock held, before SL_EV_EXIT. */
+void sl_tls_observe_live_locked(void);
 
 /* datapath.c: the read/write/send/recv hooks, patched into the process at its first TLS
  * session, and into each module dlopen brings after that. */

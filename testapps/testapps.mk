@@ -18,3 +18,4 @@ $(B)/testapps/%: testapps/%.c testapps/testlib.h
 TESTAPP_LIBS_tls_client := -lssl -lcrypto
 TESTAPP_LIBS_tls_set_bio := -lssl -lcrypto
 TESTAPP_LIBS_tls_nonblocking_connect := -lssl -lcrypto
+TESTAPP_LIBS_tls_up_ref := -lssl -lcrypto

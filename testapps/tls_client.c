@@ -9,7 +9,23 @@
  *   twoway     SSL_shutdown until the peer's close_notify arrives, SSL_free, close
  *   oneway     one SSL_shutdown (close_notify sent), SSL_free, close: curl's way, clean
  *   none       no SSL_shutdown at all, SSL_free, close
- *   abandoned  close_notify sent, the peer's awaited (SSL_ERROR_WANT_READ), then SSL_free, close
+ *   abandoned  close_notify sent, the peer's awaited (SSL_ERROR_WANT_READ), then SSL_free, close:
+ *              a one-way close by the program itself, clean (issue 11)
+ *   atexit     as abandoned, but SSL_free and close are left to an atexit handler: cut short by
+ *              exit-time cleanup, abandoned
+ *   leftopen   as abandoned, but the socket is never closed: the TLS line says one-way
+ *   loopclosed as abandoned, but first the socket's epoll set is closed with it still
+ *              registered: cut short by its loop's teardown, abandoned
+ *   upref      SSL_up_ref, SSL_free, then a clean two-way shutdown and the last SSL_free: clean
+ *   upreflost  SSL_up_ref, a clean two-way shutdown, one SSL_free: the last reference leaks
+ *   uprefearly SSL_up_ref and SSL_free before the handshake (in memory style, before the
+ *              session is bound by its traffic); no SSL_shutdown, SSL_free, close: the warning
+ *              lands on the socket
+ *   implicit   no SSL_connect: SSL_write does the handshake; no SSL_shutdown, SSL_free, close
+ *   implicitleak  as implicit, and never SSL_free (lighttpd stopped with SIGTERM)
+ *   corrupt    (mem only) a damaged record arrives: SSL_read fails, OpenSSL sends a fatal alert
+ *              and marks the session shut down; SSL_free, close (CPython's
+ *              test_start_tls_client_corrupted_ssl)
  *   notfreed   a clean two-way shutdown, close, but never SSL_free
  *   quiet      SSL_set_quiet_shutdown(1) then SSL_shutdown: nothing sent, by choice
  *   nginx      the peer closes first; then quiet shutdown and SSL_set_shutdown(3), like nginx
@@ -17,6 +33,7 @@
  *   unbound    an extra SSL object never bound to any socket and never freed
  */
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -26,6 +43,24 @@
 static int mem_style;
 static int sock = -1;
 static BIO *rbio, *wbio;
+static SSL *exit_ssl;
+
+static void free_at_exit(void)
+{
+	SSL_free(exit_ssl);
+	close(sock);
+}
+
+/* close_notify sent, the peer's awaited: SSL_shutdown returns 0, then -1 wanting to read. */
+static int drive(SSL *ssl, int (*op)(SSL *), int max_waits);
+static void begin_two_way(SSL *ssl)
+{
+	CHECK(drive(ssl, SSL_shutdown, 0) == 0);
+	if (!mem_style)
+		CHECK(fcntl(sock, F_SETFL, O_NONBLOCK) == 0);
+	int r = SSL_shutdown(ssl); /* the peer answers late: nothing to read yet */
+	CHECK(r < 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ);
+}
 
 /* Moves pending output from the write BIO to the socket. */
 static void flush_out(void)
@@ -101,8 +136,16 @@ int main(int argc, char **argv)
 	} else {
 		CHECK(SSL_set_fd(ssl, sock) == 1);
 	}
-	CHECK(drive(ssl, mem_style ? SSL_do_handshake : SSL_connect, 20) == 1);
-	CHECK(drive(ssl, do_write, 0) == 5);
+	if (!strcmp(ending, "uprefearly")) {
+		CHECK(SSL_up_ref(ssl) == 1);
+		SSL_free(ssl); /* only a reference: the session, still unbound, goes on */
+	}
+	int implicit = strncmp(ending, "implicit", 8) == 0;
+	if (implicit)
+		SSL_set_connect_state(ssl); /* the handshake is left to SSL_write, as s_client does */
+	else
+		CHECK(drive(ssl, mem_style ? SSL_do_handshake : SSL_connect, 20) == 1);
+	CHECK(drive(ssl, do_write, implicit ? 20 : 0) == 5);
 	CHECK(drive(ssl, do_read, 20) == 5);
 
 	if (!strcmp(ending, "twoway") || !strcmp(ending, "notfreed")) {
@@ -111,11 +154,44 @@ int main(int argc, char **argv)
 	} else if (!strcmp(ending, "oneway")) {
 		CHECK(drive(ssl, SSL_shutdown, 0) == 0);
 	} else if (!strcmp(ending, "abandoned")) {
+		begin_two_way(ssl);
+	} else if (!strcmp(ending, "atexit")) {
+		begin_two_way(ssl);
+		exit_ssl = ssl;
+		atexit(free_at_exit);
+		SSL_CTX_free(ctx);
+		return 0;
+	} else if (!strcmp(ending, "leftopen")) {
+		begin_two_way(ssl);
+		SSL_free(ssl);
+		SSL_CTX_free(ctx);
+		return 0; /* the socket is never closed */
+	} else if (!strcmp(ending, "loopclosed")) {
+		begin_two_way(ssl);
+		int ep = epoll_create1(0);
+		struct epoll_event e = {.events = EPOLLIN};
+		CHECK(ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, sock, &e) == 0);
+		close(ep); /* the loop is closed under its socket */
+	} else if (!strcmp(ending, "upref") || !strcmp(ending, "upreflost")) {
+		CHECK(SSL_up_ref(ssl) == 1);
+		if (!strcmp(ending, "upref"))
+			SSL_free(ssl); /* only a reference: the session goes on */
 		CHECK(drive(ssl, SSL_shutdown, 0) == 0);
-		if (!mem_style)
-			CHECK(fcntl(sock, F_SETFL, O_NONBLOCK) == 0);
-		int r = SSL_shutdown(ssl); /* the peer answers late: nothing to read yet */
-		CHECK(r < 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ);
+		CHECK(drive(ssl, SSL_shutdown, 20) == 1);
+	} else if (!strcmp(ending, "corrupt")) {
+		CHECK(mem_style);
+		static const unsigned char junk[5 + 64] = {0x17, 0x03, 0x03, 0x00, 64};
+		CHECK(BIO_write(rbio, junk, sizeof(junk)) == (int)sizeof(junk));
+		int r = SSL_read(ssl, reply, sizeof(reply));
+		CHECK(r <= 0 && SSL_get_error(ssl, r) == SSL_ERROR_SSL);
+		flush_out(); /* the alert */
+		ERR_clear_error();
+		/* OpenSSL 3.0 sets no shutdown bit for the alert it sent; it leaves the finished state. */
+		CHECK(SSL_is_init_finished(ssl) == 0);
+	} else if (!strcmp(ending, "implicitleak")) {
+		close(sock);
+		SSL_CTX_free(ctx);
+		return 0; /* ssl is never freed */
 	} else if (!strcmp(ending, "quiet")) {
 		SSL_set_quiet_shutdown(ssl, 1);
 		CHECK(drive(ssl, SSL_shutdown, 0) == 1);
@@ -136,7 +212,8 @@ int main(int argc, char **argv)
 		SSL *freed = SSL_new(ctx); /* never bound, freed: nothing to say */
 		SSL_free(freed);
 	} else {
-		CHECK(strcmp(ending, "none") == 0);
+		CHECK(strcmp(ending, "none") == 0 || strcmp(ending, "implicit") == 0 ||
+		      strcmp(ending, "uprefearly") == 0);
 	}
 	if (strcmp(ending, "notfreed") != 0)
 		SSL_free(ssl);

@@ -327,6 +327,94 @@ static void test_tls_unbound_gets_its_own_entry(void)
 	teardown(&fx);
 }
 
+/* Issue 11: OpenSSL's own state, SSL_up_ref, one-way closes. Each case is a list of events on
+ * one TLS client socket (fd 3, SSL 0x9000, an epoll set at fd 5 where asked), then the exit. */
+struct tls_step {
+	int type, fd, fd2;
+	int64_t a, b;
+};
+
+static void test_tls_issue11(void)
+{
+#define NEW {SL_EV_SSL_NEW, 0, 0, 0, 0}
+#define BIND {SL_EV_SSL_BIND, 3, 0, SL_TLS_BIND_FD, 0}
+#define HS {SL_EV_SSL_HANDSHAKE, -1, 0, 1, 0}
+#define SHUT0 {SL_EV_SSL_SHUTDOWN, -1, 1, 0, 0}        /* returned 0, close_notify sent */
+#define SHUTWAIT {SL_EV_SSL_SHUTDOWN, -1, 1, -1, 2}    /* -1, SSL_ERROR_WANT_READ */
+#define SEEN(fin, bits) {SL_EV_SSL_SEEN, 0, 0, fin, bits}
+#define FREE {SL_EV_SSL_FREE, 0, 0, 0, 0}
+#define UPREF {SL_EV_SSL_UP_REF, 0, 0, 0, 0}
+#define CLOSE3 {SL_EV_CLOSE, 3, 0, 0, 0}
+#define CLEANUP {SL_EV_EXIT_PHASE, 0, 0, SL_EXIT_PHASE_EXIT_CALLED, 0}
+#define END {0, 0, 0, 0, 0}
+	struct {
+		const char *name;
+		struct tls_step steps[12];
+		unsigned flags;
+	} cases[] = {
+		{"one-way close by the program", {NEW, BIND, HS, SHUT0, SHUTWAIT, FREE, CLOSE3, END}, 0},
+		{"one-way close by socket close", {NEW, BIND, HS, SHUT0, SHUTWAIT, CLOSE3, FREE, END}, 0},
+		{"wait cut short by exit-time cleanup", {NEW, BIND, HS, SHUT0, SHUTWAIT, CLEANUP, FREE, CLOSE3, END},
+		 F(TLS_SHUTDOWN_ABANDONED) | F(CLOSED_AT_EXIT)},
+		{"still waiting at exit", {NEW, BIND, HS, SHUT0, SHUTWAIT, END},
+		 F(TLS_SHUTDOWN_ABANDONED) | F(TLS_NOT_FREED) | F(NEVER_CLOSED)},
+		{"loop closed after the session ended",
+		 {NEW, BIND, HS, {SL_EV_EPOLL_CREATE, 5, 0, 0, 0}, {SL_EV_EPOLL_CTL, 5, 3, 1, EPOLLIN}, SHUT0, SHUTWAIT,
+		  FREE, {SL_EV_CLOSE, 5, 0, 0, 0}, CLOSE3, END},
+		 F(TLS_SHUTDOWN_ABANDONED) | F(READER_NOT_REMOVED)},
+		{"loop closed before the session ended",
+		 {NEW, BIND, HS, {SL_EV_EPOLL_CREATE, 5, 0, 0, 0}, {SL_EV_EPOLL_CTL, 5, 3, 1, EPOLLIN}, SHUT0, SHUTWAIT,
+		  {SL_EV_CLOSE, 5, 0, 0, 0}, FREE, CLOSE3, END},
+		 F(TLS_SHUTDOWN_ABANDONED) | F(READER_NOT_REMOVED)},
+		{"one-way close, then the loop closed without it",
+		 {NEW, BIND, HS, {SL_EV_EPOLL_CREATE, 5, 0, 0, 0}, {SL_EV_EPOLL_CTL, 5, 3, 1, EPOLLIN},
+		  {SL_EV_EPOLL_CTL, 5, 3, 2, 0}, SHUT0, SHUTWAIT, FREE, {SL_EV_CLOSE, 5, 0, 0, 0}, CLOSE3, END}, 0},
+		{"SSL_up_ref: the second SSL_free ends it", {NEW, BIND, UPREF, HS, FREE, SHUT0, FREE, CLOSE3, END}, 0},
+		{"SSL_up_ref: a reference leaked", {NEW, BIND, UPREF, HS, SHUT0, FREE, CLOSE3, END}, F(TLS_NOT_FREED)},
+		{"handshake seen in OpenSSL's state", {NEW, BIND, SEEN(1, 0), FREE, CLOSE3, END}, F(TLS_NO_CLOSE_NOTIFY)},
+		{"handshake seen after the socket closed", {NEW, BIND, CLOSE3, SEEN(1, 0), FREE, END},
+		 F(TLS_NO_CLOSE_NOTIFY)},
+		{"handshake seen at exit", {NEW, BIND, CLOSE3, SEEN(1, 0), END}, F(TLS_NO_CLOSE_NOTIFY) | F(TLS_NOT_FREED)},
+		{"no handshake in OpenSSL's state either", {NEW, BIND, SEEN(0, 0), FREE, CLOSE3, END}, 0},
+		{"fatal alert", {NEW, BIND, HS, SEEN(0, 0), FREE, CLOSE3, END}, 0},
+		{"fatal alert received", {NEW, BIND, SEEN(1, 0), SEEN(0, 2), FREE, CLOSE3, END}, 0},
+		{"curl: restarted after its shutdown",
+		 {NEW, BIND, HS, SHUT0, {SL_EV_SSL_STATE, -1, 0, 1, 0}, SEEN(0, 0), FREE, CLOSE3, END}, 0},
+		{"restarted without close_notify is no fatal alert",
+		 {NEW, BIND, HS, {SL_EV_SSL_STATE, -1, 0, 1, 0}, SEEN(0, 0), FREE, CLOSE3, END}, F(TLS_NO_CLOSE_NOTIFY)},
+		{"shutdown bit set by OpenSSL", {NEW, BIND, HS, SEEN(1, 1), FREE, CLOSE3, END}, 0},
+		{"quiet: OpenSSL's bits are not a close_notify", {NEW, BIND, HS, {SL_EV_SSL_QUIET, -1, 0, 1, 0},
+		 SEEN(1, 3), FREE, CLOSE3, END}, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		current = cases[i].name;
+		struct fixture fx;
+		setup(&fx, 0);
+		tcp(&fx, 3);
+		for (const struct tls_step *st = cases[i].steps; st->type; st++) {
+			if (st->type >= SL_EV_SSL_NEW)
+				ssl_ev(&fx, st->type, 0x9000, st->fd, st->a, st->b, st->fd2);
+			else
+				ev(&fx, st->type, st->fd, st->fd2, st->a, st->b);
+		}
+		exit_now(&fx);
+		struct collected c = flagged(&fx);
+		CHECK(cases[i].flags ? c.n == 1 && c.flags[0] == cases[i].flags : c.n == 0);
+		teardown(&fx);
+	}
+#undef NEW
+#undef BIND
+#undef HS
+#undef SHUT0
+#undef SHUTWAIT
+#undef SEEN
+#undef FREE
+#undef UPREF
+#undef CLOSE3
+#undef CLEANUP
+#undef END
+}
+
 /* Fork: a snapshot of the parent's state, replayed into an empty state, rebuilds what the
  * child inherited, and the child judges none of it by default. */
 struct snap {
@@ -507,6 +595,7 @@ int main(void)
 		{"TLS endings", test_tls_endings},
 		{"TLS unbound session", test_tls_unbound_gets_its_own_entry},
 		{"TLS SSL_clear ends a session", test_tls_clear_ends_a_session},
+		{"TLS state, SSL_up_ref, one-way closes (issue 11)", test_tls_issue11},
 		{"fork snapshot", test_fork_snapshot},
 		{"killed process", test_killed_process},
 		{"out of memory", test_out_of_memory_is_reported_not_fatal},
