@@ -9,6 +9,11 @@
 #define SL_LOG_VERSION 1
 #define SL_LOG_HEADER_SIZE 64
 
+/* RUN_DIR/lost-evidence: one line "PID what" for each process that lost events it could not
+ * put in its log (it could not even create one). 'sockleak run' creates the file, with blocks
+ * reserved beyond its end; the preload only appends to it. */
+#define SL_LOG_LOST_FILE "lost-evidence"
+
 /* The file starts with this header; records follow at SL_LOG_HEADER_SIZE. */
 struct sl_log_header {
 	char magic[8];         /* "SOCKLEAK" */
