@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../core/event.h"
+#include "../core/logformat.h"
 
 /* The largest log the preload writes: its mapping reserves 1 GiB. */
 #define MAX_LOG_BYTES ((size_t)1 << 30)
@@ -261,6 +262,84 @@ static void read_status_file(struct sl_run *run, struct exit_notes *en, const ch
 	free(path);
 }
 
+/* ---- lost evidence ---- */
+
+#define MAX_LOST_LINES 1000 /* kept; more are counted in one line */
+
+static void add_lost(struct sl_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_lost(struct sl_run *run, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		s = NULL;
+	char **nv = realloc(run->lost, (run->nlost + 1) * sizeof(*nv));
+	if (!nv) {
+		free(s);
+		return;
+	}
+	run->lost = nv;
+	/* Even without memory for the text, the loss is counted: it must fail the gate. */
+	run->lost[run->nlost++] = s;
+}
+
+/* DIR/lost-evidence (SL_LOG_LOST_FILE): "PID what" for each process that could not log. */
+static void read_lost_file(struct sl_run *run, const char *dir, FILE *errs)
+{
+	char *path = join(dir, SL_LOG_LOST_FILE);
+	if (!path)
+		return;
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		free(path);
+		return;
+	}
+	char err[256];
+	size_t len = 0;
+	char *text = (char *)read_file(path, MAX_STATUS_BYTES, &len, err, sizeof(err));
+	if (!text) {
+		/* What the file would have said is unknown: that itself is lost evidence. */
+		problem(run, errs, "%s: %s", path, err);
+		add_lost(run, "%s could not be read (%s): processes that lost events may be unnamed", path, err);
+		free(path);
+		return;
+	}
+	unsigned lines = 0, more = 0;
+	for (size_t pos = 0; pos < len;) {
+		size_t eol = pos;
+		while (eol < len && text[eol] != '\n')
+			eol++;
+		size_t n = eol - pos;
+		const char *line = text + pos;
+		pos = eol + 1;
+		if (n == 0)
+			continue;
+		if (++lines > MAX_LOST_LINES) {
+			more++;
+			continue;
+		}
+		char clean[SL_IMAGE_NOTE_MAX + 1];
+		size_t k = n < SL_IMAGE_NOTE_MAX ? n : SL_IMAGE_NOTE_MAX;
+		for (size_t i = 0; i < k; i++)
+			clean[i] = (unsigned char)line[i] < 0x20 || line[i] == 0x7f ? '?' : line[i];
+		clean[k] = '\0';
+		char *rest;
+		errno = 0;
+		unsigned long pid = strtoul(clean, &rest, 10);
+		if (!errno && rest != clean && *rest == ' ' && pid > 0 && pid <= UINT32_MAX)
+			add_lost(run, "process %lu: %s", pid, rest + 1);
+		else
+			add_lost(run, "%s", clean);
+	}
+	if (more)
+		add_lost(run, "and %u more lines in %s", more, path);
+	free(text);
+	free(path);
+}
+
 /* ---- linking the tree ---- */
 
 static int by_start(const void *x, const void *y)
@@ -439,10 +518,14 @@ static struct sl_run_image *load_one(struct sl_run *run, const struct found *fd,
 		add_note(ri, "its event log is damaged at byte %llu (%s): later events are lost, and the transports "
 			 "open there are not judged", (unsigned long long)img->error_offset, img->error);
 		break;
-	case SL_END_STOPPED:
+	case SL_END_STOPPED: {
 		add_note(ri, "its event log stopped early: later events are lost, and the transports open there are "
 			 "not judged");
+		char cmd[120];
+		add_lost(run, "process %u (%s): its event log stopped early%s%s", img->pid, sl_run_cmdline(ri, cmd,
+			 sizeof(cmd)), img->nnotes ? ": " : "", img->nnotes ? img->notes[img->nnotes - 1] : "");
 		break;
+	}
 	default:
 		break;
 	}
@@ -481,6 +564,7 @@ int sl_run_load(struct sl_run *run, char *const *paths, int npaths, const struct
 			if (list_dir(run, paths[i], &l, errs) < 0)
 				dir_errors++;
 			read_status_file(run, &en, paths[i], errs);
+			read_lost_file(run, paths[i], errs);
 			continue;
 		}
 		unsigned long pid = 0, seq = 0;
@@ -572,6 +656,9 @@ void sl_run_free(struct sl_run *run)
 	}
 	for (unsigned k = 0; k < run->nproblems; k++)
 		free(run->problems[k]);
+	for (unsigned k = 0; k < run->nlost; k++)
+		free(run->lost[k]);
+	free(run->lost);
 	free(run->problems);
 	free(run->v);
 	free(run->procs);

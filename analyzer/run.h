@@ -38,6 +38,11 @@ struct sl_run {
 	struct sl_report_proc *procs; /* for sl_report_build, one per image */
 	char **problems;        /* every message printed on errs, for the SARIF notifications */
 	unsigned nproblems;
+	/* Lost evidence: events a process observed and could not log (its log stopped early, or
+	 * it could not create one, as RUN_DIR/lost-evidence says). One line each, for the report;
+	 * the gate fails on any (docs/analyzer.md). */
+	char **lost;
+	unsigned nlost;
 };
 
 /* Reads every log under the paths (directories are searched for sockleak.PID.N.log; other paths
