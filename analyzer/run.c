@@ -178,6 +178,79 @@ static unsigned char *read_file(const char *path, size_t max, size_t *len, char 
 	return buf;
 }
 
+/* ---- segments ---- */
+
+/* What the header says of a file's image: pid, start time and segment number. */
+struct seg_key {
+	size_t index;
+	uint32_t pid, segment;
+	uint64_t start_ns;
+};
+
+static int read_seg_key(const char *path, struct seg_key *k)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	unsigned char h[SL_LOG_HEADER_SIZE];
+	struct stat st;
+	int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+		 memcmp(h, SL_LOG_MAGIC, 8) == 0;
+	close(fd);
+	if (!ok)
+		return -1;
+	uint32_t version;
+	memcpy(&version, h + 8, 4);
+	memcpy(&k->pid, h + 16, 4);
+	memcpy(&k->segment, h + 20, 4);
+	memcpy(&k->start_ns, h + 24, 8);
+	if (version < 2)
+		k->segment = 0;
+	return 0;
+}
+
+static int by_image(const void *x, const void *y)
+{
+	const struct seg_key *a = x, *b = y;
+	if (a->pid != b->pid)
+		return a->pid < b->pid ? -1 : 1;
+	if (a->start_ns != b->start_ns)
+		return a->start_ns < b->start_ns ? -1 : 1;
+	return a->segment < b->segment ? -1 : a->segment > b->segment;
+}
+
+/* A later segment of an image holds all of its state (docs/event-log.md, "Segments"): the
+ * earlier files of the image are left out. Both are there only when the process died between
+ * putting the new one in place and removing the old. */
+static void drop_superseded(struct sl_run *run, struct found_list *l)
+{
+	struct seg_key *k = calloc(l->n ? l->n : 1, sizeof(*k));
+	char *drop = calloc(l->n ? l->n : 1, 1);
+	size_t nk = 0;
+	for (size_t i = 0; k && drop && i < l->n; i++) {
+		if (read_seg_key(l->v[i].path, &k[nk]) == 0)
+			k[nk++].index = i;
+	}
+	if (k && drop) {
+		qsort(k, nk, sizeof(*k), by_image);
+		for (size_t i = 0; i + 1 < nk; i++)
+			if (k[i].pid == k[i + 1].pid && k[i].start_ns == k[i + 1].start_ns)
+				drop[k[i].index] = 1;
+		size_t n = 0;
+		for (size_t i = 0; i < l->n; i++) {
+			if (drop[i]) {
+				free(l->v[i].path);
+				run->superseded++;
+			} else {
+				l->v[n++] = l->v[i];
+			}
+		}
+		l->n = n;
+	}
+	free(k);
+	free(drop);
+}
+
 /* ---- the exit-status file ---- */
 
 struct exit_note {
@@ -579,6 +652,7 @@ int sl_run_load(struct sl_run *run, char *const *paths, int npaths, const struct
 		}
 	}
 	qsort(l.v, l.n, sizeof(*l.v), by_name);
+	drop_superseded(run, &l);
 	run->files = (unsigned)l.n;
 	run->unreadable = (unsigned)dir_errors;
 	if (l.n == 0) {

@@ -33,6 +33,7 @@ struct sl_run {
 	unsigned files;         /* log files found */
 	unsigned unreadable;    /* of which could not be read to their end (reported on stderr) */
 	unsigned killed;        /* images judged as killed */
+	unsigned superseded;    /* files left out: an earlier segment of an image whose later one is there */
 	struct sl_state *pool;  /* one state per file, in one mapping */
 	size_t pool_bytes;
 	struct sl_report_proc *procs; /* for sl_report_build, one per image */

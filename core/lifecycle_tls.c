@@ -404,3 +404,8 @@ int sl_tls_free_wants_stack(const struct sl_state *s, uint64_t ssl)
 	return (x->two_way && !x->received) ||
 	       (x->handshake && !x->sent && !x->quiet && !(x->set_shutdown & SSL_SENT_SHUTDOWN));
 }
+
+uint32_t sl_tls_live_count(const struct sl_state *s)
+{
+	return s->tls ? s->tls->count : 0;
+}

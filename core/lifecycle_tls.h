@@ -49,6 +49,9 @@ void sl_tls_snapshot_transport(const struct sl_state *s, const struct sl_transpo
 			       sl_emit_fn emit, void *ctx);
 void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx);
 
+/* SSL objects alive now (segments are written only when there is none). */
+uint32_t sl_tls_live_count(const struct sl_state *s);
+
 /* Whether SSL_free of ssl will be shown in a report (its stack is worth taking). */
 int sl_tls_free_wants_stack(const struct sl_state *s, uint64_t ssl);
 

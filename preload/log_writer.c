@@ -45,6 +45,13 @@ static struct {
 	size_t file_size; /* bytes the file has, every one of them with its blocks */
 	size_t tail;
 	int stopped;      /* the log stopped early: the file is still cut to its length at exit */
+	/* Segments: past segment_at bytes the log goes on in a new file that opens with the live
+	 * state, and the old one is removed, so that disk and memory follow the live transports,
+	 * not the history. */
+	uint32_t segment;     /* 0 for the image's first file */
+	size_t segment_at;    /* 0: never */
+	uint64_t start_ns;    /* the image's first file's: every segment names the image with it */
+	int forked_from;
 	struct sl_module *mods; /* the modules written so far (also rewritten into a child's log) */
 	unsigned nmods;
 } lw;
@@ -323,12 +330,19 @@ static void write_process(int forked_from)
 }
 
 /* Creates this image's log file: O_EXCL and O_NOFOLLOW, so that nothing already in the run
- * directory (a file, a planted symlink) is ever written through. */
-static int create_file(const char *run_dir)
+ * directory (a file, a planted symlink) is ever written through. With part, the name ends in
+ * ".part" (the analyzer reads no such file), and the name without it is free too. */
+static int create_file(const char *run_dir, int part)
 {
 	int pid = (int)getpid();
+	struct stat st;
 	for (int n = 0; n < 1000; n++) {
 		snprintf(lw.path, sizeof(lw.path), "%s/sockleak.%d.%d.log", run_dir, pid, n);
+		if (part) {
+			if (lstat(lw.path, &st) == 0)
+				continue;
+			strncat(lw.path, ".part", sizeof(lw.path) - strlen(lw.path) - 1);
+		}
 		int fd = open(lw.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			return fd;
@@ -338,25 +352,22 @@ static int create_file(const char *run_dir)
 	return -1;
 }
 
-/* Starts this image's log. On failure the program runs on untracked, and the loss is written
- * down (record_lost) for the analyzer; the empty log file is kept only when that could not be
- * done, since an empty log fails the analysis too. */
-int sl_log_open(const char *run_dir, int forked_from)
+/* Creates, reserves and maps a new log file in run_dir, at a temporary name when part is set
+ * (a later segment is put in place only once it is complete). Fills lw's file fields. Returns the
+ * descriptor's work done (0), or -1 with the reason in why. */
+static int map_new_file(const char *run_dir, int part, char *why, size_t whysize)
 {
-	static char why[4400]; /* not on the stack: the program's may be small */
-	lw.map = NULL;
-	lw.stopped = 0;
-	int fd = create_file(run_dir);
+	int fd = create_file(run_dir, part);
 	if (fd < 0) {
-		snprintf(why, sizeof(why), "cannot create an event log in %s: %s", run_dir, strerror(errno));
-		goto fail;
+		snprintf(why, whysize, "cannot create an event log in %s: %s", run_dir, strerror(errno));
+		return -1;
 	}
 	struct stat st;
 	size_t first = FIRST_SIZE, limit = size_limit() & ~(size_t)4095;
 	if (first > limit && limit >= SMALLEST_SIZE)
 		first = limit;
 	if (fstat(fd, &st) < 0 || reserve(fd, 0, first) < 0) {
-		snprintf(why, sizeof(why), "cannot make room for the event log %s: %s", lw.path, strerror(errno));
+		snprintf(why, whysize, "cannot make room for the event log %s: %s", lw.path, strerror(errno));
 		goto fail;
 	}
 	lw.dev = st.st_dev;
@@ -369,19 +380,50 @@ int sl_log_open(const char *run_dir, int forked_from)
 	}
 	if (lw.map == MAP_FAILED) {
 		lw.map = NULL;
-		snprintf(why, sizeof(why), "cannot map the event log %s: %s", lw.path, strerror(errno));
+		snprintf(why, whysize, "cannot map the event log %s: %s", lw.path, strerror(errno));
 		goto fail;
 	}
 	/* The mapping keeps the file: the descriptor would only take a number from the program. */
 	close(fd);
 	lw.file_size = first;
+	lw.tail = SL_LOG_HEADER_SIZE;
+	return 0;
+fail:
+	if (part || record_lost(why) == 0)
+		unlink(lw.path);
+	close(fd);
+	return -1;
+}
+
+/* The header, the PROCESS record and the modules: how every file of the image begins. */
+static void write_start(void)
+{
 	struct sl_log_header h = {.version = SL_LOG_VERSION, .header_size = SL_LOG_HEADER_SIZE,
-				  .pid = (uint32_t)getpid(), .start_ns = now_ns()};
+				  .pid = (uint32_t)getpid(), .segment = lw.segment, .start_ns = lw.start_ns};
 	memcpy(h.magic, SL_LOG_MAGIC, 8);
 	memcpy(lw.map, &h, sizeof(h));
-	lw.tail = SL_LOG_HEADER_SIZE;
 	sl_log_active = 1;
-	write_process(forked_from);
+	write_process(lw.forked_from);
+}
+
+/* Starts this image's log. On failure the program runs on untracked, and the loss is written
+ * down (record_lost) for the analyzer; the empty log file is kept only when that could not be
+ * done, since an empty log fails the analysis too. */
+int sl_log_open(const char *run_dir, int forked_from)
+{
+	static char why[4400]; /* not on the stack: the program's may be small */
+	lw.map = NULL;
+	lw.stopped = 0;
+	lw.segment = 0;
+	lw.start_ns = now_ns();
+	lw.forked_from = forked_from;
+	if (map_new_file(run_dir, 0, why, sizeof(why)) < 0) {
+		sl_message("%s", why);
+		return -1;
+	}
+	long kib = sl_rt.opt.log_segment_kib;
+	lw.segment_at = kib > 0 ? (size_t)kib << 10 : 0;
+	write_start();
 	if (forked_from) {
 		for (unsigned i = 0; i < lw.nmods; i++)
 			write_module(&lw.mods[i]);
@@ -393,13 +435,82 @@ int sl_log_open(const char *run_dir, int forked_from)
 		sl_modules_free(mods, n);
 	}
 	return 0;
-fail:
-	sl_message("%s", why);
-	if (record_lost(why) == 0 && fd >= 0)
-		unlink(lw.path);
-	if (fd >= 0)
-		close(fd);
-	return -1;
+}
+
+static void emit_snapshot(void *ctx, const struct sl_event *ev);
+
+/* Past segment_at (lock held, between two events): the log goes on in a new file that opens
+ * with the whole live state, written at a temporary name and renamed into place only when
+ * complete; then the old file is removed. A process killed in between leaves both, and the
+ * analyzer reads the later one. When the state cannot be written down exactly (a TLS session
+ * is alive) or the new file cannot be made, the old one simply goes on, and this is tried
+ * again later. */
+static void next_segment(void)
+{
+	static char why[4400];
+	static char old_path[sizeof(lw.path)], part_path[sizeof(lw.path)];
+	size_t step = lw.segment_at > lw.tail ? lw.segment_at : lw.tail;
+	size_t retry = lw.tail + step / 4;
+	if (!sl_state_can_segment(&sl_rt.state)) {
+		lw.segment_at = retry;
+		return;
+	}
+	char *old_map = lw.map;
+	size_t old_map_size = lw.map_size, old_file_size = lw.file_size, old_tail = lw.tail;
+	dev_t old_dev = lw.dev;
+	ino_t old_ino = lw.ino;
+	memcpy(old_path, lw.path, sizeof(old_path));
+	int saved = errno;
+	if (map_new_file(sl_rt.opt.run_dir, 1, why, sizeof(why)) < 0) {
+		lw.map = old_map;
+		lw.map_size = old_map_size;
+		lw.file_size = old_file_size;
+		lw.tail = old_tail;
+		lw.dev = old_dev;
+		lw.ino = old_ino;
+		memcpy(lw.path, old_path, sizeof(lw.path));
+		lw.segment_at = retry;
+		errno = saved;
+		return;
+	}
+	lw.segment++;
+	lw.segment_at = 0; /* no segment inside the snapshot */
+	sl_stacks_forget_logged(sl_rt.stacks);
+	write_start();
+	for (unsigned i = 0; i < lw.nmods; i++)
+		write_module(&lw.mods[i]);
+	sl_state_segment_snapshot(&sl_rt.state, lw.segment, emit_snapshot, NULL);
+	/* The final name: the .part suffix dropped, never over an existing file. */
+	memcpy(part_path, lw.path, sizeof(part_path));
+	lw.path[strlen(lw.path) - strlen(".part")] = '\0';
+	if (!sl_log_active || renameat2(AT_FDCWD, part_path, AT_FDCWD, lw.path, RENAME_NOREPLACE) < 0) {
+		/* The new file is not in place (it could not hold the snapshot: the disk is full).
+		 * Drop it and end the old one: which stacks the old one defined is forgotten now, so
+		 * it cannot go on. The analyzer counts the stop as lost evidence. */
+		snprintf(why, sizeof(why), "a new segment of the event log could not be written: %s",
+			 sl_log_active ? strerror(errno) : "no room for the live state");
+		unlink(part_path);
+		munmap(lw.map, lw.map_size);
+		lw.map = old_map;
+		lw.map_size = old_map_size;
+		lw.file_size = old_file_size;
+		lw.tail = old_tail;
+		lw.dev = old_dev;
+		lw.ino = old_ino;
+		memcpy(lw.path, old_path, sizeof(lw.path));
+		lw.segment--;
+		lw.stopped = 0;
+		write_stop_note(why);
+		errno = saved;
+		return;
+	}
+	struct stat st;
+	if (lstat(old_path, &st) == 0 && st.st_dev == old_dev && st.st_ino == old_ino)
+		unlink(old_path);
+	munmap(old_map, old_map_size);
+	long kib = sl_rt.opt.log_segment_kib;
+	lw.segment_at = lw.tail + (kib > 0 ? (size_t)kib << 10 : 0);
+	errno = saved;
 }
 
 static void log_string(uint32_t id)
@@ -446,6 +557,10 @@ static void log_stack(uint32_t id)
 
 void sl_log_event(const struct sl_event *ev)
 {
+	if (!sl_log_active)
+		return;
+	if (lw.segment_at && lw.tail >= lw.segment_at)
+		next_segment();
 	if (!sl_log_active)
 		return;
 	log_stack(ev->stack);
