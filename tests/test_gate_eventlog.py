@@ -12,6 +12,7 @@ import resource
 import shlex
 import subprocess
 import tempfile
+import threading
 
 from common import PYTHON, REPORT, SOCKLEAK, Failure, expect, run
 
@@ -174,6 +175,67 @@ def test_file_size_limit():
                    % (kib, r.returncode, r.stderr))
 
 
+# ---- item 2: long runs ----
+
+# The churn, with its resident memory per cycle (from a fifth of the run to its end) on stderr:
+# the mapped event log used to add about 300 bytes a cycle.
+CHURN_RSS = CHURN.replace("for i in range(n):\n", """def rss():
+    with open("/proc/self/status") as f:
+        return int([l for l in f if l.startswith("VmRSS")][0].split()[1]) * 1024
+for i in range(n):
+    if i == n // 5:
+        r0 = rss()
+""").replace("kept = [", """sys.stderr.write("# rss per cycle %.1f\\n" % ((rss() - r0) / (n - n // 5)))
+kept = [""")
+
+
+def test_long_run_is_bounded_by_live_transports():
+    # 300,000 socketpair cycles, then 7 sockets never closed, with 256 KiB segments: the report
+    # has exactly the 7 (and 600,007 transports seen); the run directory never holds more than
+    # a few segments' worth, and the program's memory does not grow with the history. On
+    # /work/base the log grew to ~50 MB (and its 1 GiB cap dropped later events silently).
+    prog = [PYTHON, "-c", CHURN_RSS, "300000", "7"]
+    b = bare(prog)
+    with tempfile.TemporaryDirectory(prefix="sockleak-gate-") as tmp:
+        keep = os.path.join(tmp, "run")
+        largest, done = [0], threading.Event()
+
+        def watch():
+            while not done.wait(0.005):
+                total = 0
+                for name in os.listdir(keep) if os.path.isdir(keep) else []:
+                    try:
+                        total += os.stat(os.path.join(keep, name)).st_blocks * 512
+                    except OSError:
+                        pass
+                largest[0] = max(largest[0], total)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            p = subprocess.run([SOCKLEAK, "run", "--keep", keep, "--json", os.path.join(tmp, "r.json"), "--"] + prog,
+                               env=clean_env(SOCKLEAK_OPTIONS="log_segment_kib=256"), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        finally:
+            done.set()
+            watcher.join()
+        expect(p.stdout == b.stdout, "the program saw a different run:\nbare: %s\nsockleak: %s\n%s"
+               % (b.stdout[:300], p.stdout[:300], p.stderr[-2000:]))
+        expect(p.returncode == 23, "status %d, expected 23\n%s" % (p.returncode, p.stderr[-2000:]))
+        with open(os.path.join(tmp, "r.json")) as f:
+            doc = json.load(f)
+        flags = sorted(",".join(f["flag"] for f in t["flags"]) for t in doc["transports"])
+        expect(flags == ["never-closed"] * 7, "findings %s" % flags)
+        expect(doc["summary"]["transports_seen"] == 600007 and doc["gate"]["evidence_lost"] == 0,
+               "%s %s" % (doc["summary"], doc["gate"]))
+        logs = os.listdir(keep)
+        expect(len([l for l in logs if l.endswith(".log")]) == 1, "files left: %s" % logs)
+        rss = float(p.stderr.split("# rss per cycle ")[1].split()[0])
+        bare_rss = float(b.stderr.split("# rss per cycle ")[1].split()[0])
+        expect(largest[0] <= 2 << 20, "the run directory reached %d bytes" % largest[0])
+        expect(rss < 16, "resident memory grew %.1f bytes a cycle" % rss)
+        return "run dir at most %d KiB; RSS per cycle %.1f B (bare %.1f B)" % (largest[0] >> 10, rss, bare_rss)
+
+
 # ---- item 8: descriptor numbers with a low RLIMIT_NOFILE ----
 
 FDS = r"""
@@ -212,3 +274,41 @@ def test_low_descriptor_limit_keeps_numbers():
                % (before or "setrlimit %d" % inside, b.stdout, p.stdout, p.stderr[-1500:]))
         expect(p.returncode == 23 and p.stderr.count("never-closed") + p.stderr.count("closed-at-exit") >= 1,
                "limit %s: status %d\n%s" % (before or inside, p.returncode, p.stderr[-1500:]))
+
+
+# ---- item 2: segments in the analyzer ----
+
+def test_both_segments_present():
+    # A process killed between putting its new segment in place and removing the old leaves
+    # both: the later one holds the whole state, and the earlier one (which looks killed) is
+    # left out. Snapshot events anywhere but in a later segment's snapshot are refused.
+    import eventlog as E
+    pid = 4321
+    start = E.header(pid, start_ns=5) + E.process(pid, start_ns=5, argv=("srv",))
+    seg0 = start + E.event("SOCKET", fd=3, a=2, b=1) + E.event("SOCKET", fd=4, a=2, b=1) + \
+        E.event("CLOSE", fd=4)
+    seg1 = (E.header(pid, start_ns=5, segment=1) + E.process(pid, start_ns=5, argv=("srv",)) +
+            E.event("RESTORE", fd=3, fd2=0 | 1 << 8, a=2 | 1 << 16 | 3 << 32, obj=1) +
+            E.event("SEGMENT", fd=1, fd2=0, a=2, b=0, obj=2) +
+            E.event("SOCKET", fd=5, a=2, b=1) + E.event("EXIT", a=0, b=0))
+    bad = start + E.event("RESTORE", fd=3, fd2=1 << 8, a=2 | 1 << 16 | 3 << 32, obj=1)
+    with tempfile.TemporaryDirectory(prefix="sockleak-gate-") as tmp:
+        run_dir = os.path.join(tmp, "run")
+        os.mkdir(run_dir)
+        for n, data in ((0, seg0), (1, seg1)):
+            with open(os.path.join(run_dir, "sockleak.%d.%d.log" % (pid, n)), "wb") as f:
+                f.write(data)
+        r = run([REPORT, "--no-symbolize", "--json", os.path.join(tmp, "r.json"), run_dir])
+        expect(r.returncode == 23, "status %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+        with open(os.path.join(tmp, "r.json")) as f:
+            doc = json.load(f)
+        got = sorted((t["id"], t["fd"], ",".join(f["flag"] for f in t["flags"])) for t in doc["transports"])
+        expect(got == [(1, 3, "never-closed"), (3, 5, "never-closed")], "findings %s" % got)
+        expect(len(doc["processes"]) == 1 and doc["run"]["killed"] == 0 and doc["summary"]["transports_seen"] == 3,
+               "%s %s" % (doc["run"], doc["summary"]))
+        expect(doc["processes"][0]["log"].endswith("sockleak.%d.1.log" % pid), doc["processes"][0]["log"])
+        with open(os.path.join(tmp, "bad.log"), "wb") as f:
+            f.write(bad)
+        r = run([REPORT, "--no-symbolize", os.path.join(tmp, "bad.log")])
+        expect(r.returncode == 2 and "snapshot event (type 22) in a log that is not a later segment" in r.stderr,
+               "status %d\n%s" % (r.returncode, r.stderr))
