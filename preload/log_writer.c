@@ -28,7 +28,9 @@
 #include "preload.h"
 
 #define MAP_RESERVE ((size_t)1 << 30) /* virtual space for the log; the file grows inside it */
-#define FIRST_SIZE ((size_t)256 << 10)
+/* Every byte has its blocks (on tmpfs, its memory) while the process runs: a small start, since
+ * a run may have many processes at once. */
+#define FIRST_SIZE ((size_t)64 << 10)
 #define SMALLEST_SIZE ((size_t)16 << 10) /* a first size below this is not worth a log */
 #define SLACK 4096                    /* kept free for the note that says the log stopped */
 #define HIGH_FD 900                   /* a resize's brief descriptor, out of the program's way */
@@ -555,6 +557,24 @@ static void log_stack(uint32_t id)
 	rec_commit(rec, SL_REC_STACK, payload);
 }
 
+/* An exec that succeeds ends the image without an exit, so nothing would cut its file: its
+ * reserved blocks would stay behind, for every image of an exec chain. It is cut now to what was
+ * written and the slack for a note; an exec that fails grows it again at the next record. */
+static void cut_for_exec(void)
+{
+	size_t keep = (lw.tail + SLACK + 4095) & ~(size_t)4095;
+	if (keep >= lw.file_size)
+		return;
+	int saved = errno;
+	int fd = reopen();
+	if (fd >= 0) {
+		if (ftruncate(fd, (off_t)keep) == 0)
+			lw.file_size = keep;
+		close(fd);
+	}
+	errno = saved;
+}
+
 void sl_log_event(const struct sl_event *ev)
 {
 	if (!sl_log_active)
@@ -575,6 +595,8 @@ void sl_log_event(const struct sl_event *ev)
 	if (alen)
 		memcpy(rec + sizeof(struct sl_log_rec) + sizeof(re), ev->addr, alen);
 	rec_commit(rec, SL_REC_EVENT, sizeof(re) + alen);
+	if (ev->type == SL_EV_EXEC && ev->a == 0)
+		cut_for_exec();
 }
 
 void sl_log_note(const char *text)
