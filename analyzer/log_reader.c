@@ -294,7 +294,7 @@ static int read_stack(struct sl_image *img, uint64_t off, const unsigned char *p
  * must be added here too: until it is, this reader calls a log that has one damaged. */
 static int event_known(unsigned type)
 {
-	return (type >= SL_EV_SOCKET && type <= SL_EV_RESTORE_REG) ||
+	return (type >= SL_EV_SOCKET && type <= SL_EV_RESTORE_TLS) ||
 	       (type >= SL_EV_SSL_NEW && type <= SL_EV_SSL_INHERIT);
 }
 
@@ -348,7 +348,7 @@ static int read_event(struct sl_image *img, uint64_t off, const unsigned char *p
 	ev.addr = ev.addrlen ? p + fixed : NULL;
 
 	int first = img->events == 0;
-	int restore = ev.type >= SL_EV_SEGMENT && ev.type <= SL_EV_RESTORE_REG;
+	int restore = ev.type >= SL_EV_SEGMENT && ev.type <= SL_EV_RESTORE_TLS;
 	if (restore && (!img->segment || img->segment_seen))
 		return fail(img, at, "snapshot event (type %u) %s", ev.type, img->segment ? "after the SEGMENT event "
 			    "that ends the snapshot" : "in a log that is not a later segment");

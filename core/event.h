@@ -42,7 +42,10 @@ enum sl_event_type {
 	SL_EV_RESTORE_EPOLL = 25,/* fd, obj = epoll id, a = inherited */
 	SL_EV_RESTORE_REG = 26,  /* fd = epoll set, fd2 = registered number, a = an open descriptor of the
 				  * transport | fd_closed << 32, b = events */
-	/* 27: reserved (a TLS session's facts in a segment). */
+	SL_EV_RESTORE_TLS = 27,  /* an SSL object: obj, a = facts (15 bits, as SSL_INHERIT) | freed << 15 |
+				  * inherited << 16 | shutdown calls << 17 (8 bits) | bound to the transport
+				  * restored last << 25, b = the first 8 SSL_shutdown results; or, with
+				  * a = 1 << 26, the SSL_free stacks of the one restored last */
 	/* TLS (OpenSSL); obj is the SSL object's address */
 	SL_EV_SSL_NEW = 32,      /* a = quiet shutdown inherited from the context */
 	SL_EV_SSL_FREE = 33,

@@ -553,7 +553,8 @@ static int restore_transport(struct sl_state *s, const struct sl_event *ev)
 	t->fd = (int32_t)(uint32_t)((uint64_t)ev->a >> 32);
 	if (set_addr(s, &t->local, ev) < 0)
 		return -1;
-	if (ev->fd < 0)
+	/* A finished transport is on the report's list, or kept only by its live SSL object. */
+	if (ev->fd < 0 && ((bits >> 8) & SL_T_LISTED))
 		list_transport(s, t);
 	s->restoring = t;
 	return 0;
@@ -779,6 +780,9 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 	case SL_EV_RESTORE_REG:
 		rc = restore_reg(s, ev);
 		break;
+	case SL_EV_RESTORE_TLS:
+		rc = sl_tls_restore(s, ev);
+		break;
 	case SL_EV_INHERIT_EPOLL: {
 		close_fd(s, ev->fd, 1);
 		struct sl_epoll *ep = new_epoll(s, ev->fd, ev->obj);
@@ -991,6 +995,8 @@ static void emit_transport(const struct sl_transport *t, int fd, sl_emit_fn emit
 		fe.pystack = f->pystack;
 		emit(ctx, &fe);
 	}
+	if (t->tls)
+		sl_tls_segment_emit(t->tls, 1, emit, ctx);
 }
 
 struct seg_ctx {
@@ -998,7 +1004,6 @@ struct seg_ctx {
 	sl_emit_fn emit;
 	void *ctx;
 	int pass; /* 0: sockets, 1: epoll sets, 2: registrations */
-	int tls;  /* an open transport has a TLS session */
 };
 
 static void segment_obj(void *vctx, int fd, struct sl_obj *o)
@@ -1042,32 +1047,34 @@ static void segment_obj(void *vctx, int fd, struct sl_obj *o)
 	}
 }
 
-static void tls_check(void *vctx, int fd, struct sl_obj *o)
+/* An SSL object alive whose transport was not written with the open and listed ones: none, or
+ * one kept only by the SSL object (closed, or the object's own report entry). */
+static void segment_tls(void *vctx, const struct sl_tls *x)
 {
-	(void)fd;
-	if (o->kind == SL_OBJ_SOCKET && ((struct sl_transport *)o)->tls)
-		((struct seg_ctx *)vctx)->tls = 1;
+	struct seg_ctx *sc = vctx;
+	const struct sl_transport *t = x->t;
+	if (t && (t->state & (SL_T_OPEN | SL_T_LISTED)))
+		return;
+	if (t && t->tls == x) {
+		emit_transport(t, -1, sc->emit, sc->ctx);
+		return;
+	}
+	sl_tls_segment_emit(x, 0, sc->emit, sc->ctx);
 }
 
 int sl_state_can_segment(const struct sl_state *s)
 {
-	if (s->exited || sl_tls_live_count(s) > 0)
-		return 0;
-	for (const struct sl_transport *t = s->done_head; t; t = t->next)
-		if (t->tls)
-			return 0;
-	struct seg_ctx sc = {s, NULL, NULL, 0, 0};
-	fd_walk(s, tls_check, &sc);
-	return !sc.tls;
+	return !s->exited;
 }
 
 void sl_state_segment_snapshot(const struct sl_state *s, uint32_t segment, sl_emit_fn emit, void *ctx)
 {
 	for (const struct sl_transport *t = s->done_head; t; t = t->next)
 		emit_transport(t, -1, emit, ctx);
-	struct seg_ctx sc = {s, emit, ctx, 0, 0};
+	struct seg_ctx sc = {s, emit, ctx, 0};
 	for (sc.pass = 0; sc.pass < 3; sc.pass++)
 		fd_walk(s, segment_obj, &sc);
+	sl_tls_for_each_live(s, segment_tls, &sc);
 	struct sl_event ev = {0};
 	ev.type = SL_EV_SEGMENT;
 	ev.fd = (int32_t)segment;

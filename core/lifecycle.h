@@ -140,6 +140,7 @@ struct sl_state {
 	int exit_status;
 	int out_of_memory;    /* an event could not be applied: the state is incomplete */
 	struct sl_transport *restoring; /* a segment's snapshot: the transport SL_EV_RESTORE made last */
+	struct sl_tls *restoring_tls;   /* and the SSL object SL_EV_RESTORE_TLS made last */
 };
 
 /* Prepares an empty state. The arena and stack store outlive it. */
@@ -182,8 +183,7 @@ void sl_state_list_open_findings(struct sl_state *s);
 typedef void (*sl_emit_fn)(void *ctx, const struct sl_event *ev);
 void sl_state_snapshot(const struct sl_state *s, sl_emit_fn emit, void *ctx);
 
-/* Whether sl_state_segment_snapshot can write this state down exactly: not after the exit, and
- * not while a TLS session is known (a segment does not carry a session's facts yet). */
+/* Whether sl_state_segment_snapshot can write this state down: not after the exit. */
 int sl_state_can_segment(const struct sl_state *s);
 /* Emits the events that rebuild this whole state, exactly, in an empty state: the start of a
  * later segment of a log. The last one is SL_EV_SEGMENT (segment number `segment`). */

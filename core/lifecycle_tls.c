@@ -405,7 +405,93 @@ int sl_tls_free_wants_stack(const struct sl_state *s, uint64_t ssl)
 	       (x->handshake && !x->sent && !x->quiet && !(x->set_shutdown & SSL_SENT_SHUTDOWN));
 }
 
-uint32_t sl_tls_live_count(const struct sl_state *s)
+/* ---- segments ---- */
+
+#define RESTORE_FREED (1ull << 15)
+#define RESTORE_INHERITED (1ull << 16)
+#define RESTORE_RESULTS_SHIFT 17
+#define RESTORE_BOUND (1ull << 25)
+#define RESTORE_FREE_STACKS (1ull << 26)
+
+void sl_tls_for_each_live(const struct sl_state *s, void (*fn)(void *ctx, const struct sl_tls *x), void *ctx)
 {
-	return s->tls ? s->tls->count : 0;
+	const struct sl_tls_table *tab = s->tls;
+	if (!tab)
+		return;
+	for (uint32_t i = 0; i < tab->nbuckets; i++)
+		for (const struct sl_tls *x = tab->buckets[i]; x; x = x->hnext)
+			fn(ctx, x);
+}
+
+void sl_tls_segment_emit(const struct sl_tls *x, int bound, sl_emit_fn emit, void *ctx)
+{
+	struct sl_event ev = {0};
+	ev.type = SL_EV_RESTORE_TLS;
+	ev.obj = x->ssl;
+	ev.fd = -1;
+	ev.a = (int64_t)((uint64_t)pack(x) | (x->freed ? RESTORE_FREED : 0) | (x->inherited ? RESTORE_INHERITED : 0) |
+			 (uint64_t)x->n_results << RESTORE_RESULTS_SHIFT | (bound ? RESTORE_BOUND : 0));
+	uint64_t results = 0;
+	for (int i = 0; i < SL_TLS_MAX_RESULTS; i++)
+		results |= (uint64_t)(uint8_t)x->results[i] << (8 * i);
+	ev.b = (int64_t)results;
+	ev.stack = x->stack;
+	ev.pystack = x->pystack;
+	emit(ctx, &ev);
+	if (x->free_stack || x->free_pystack) {
+		struct sl_event fe = {0};
+		fe.type = SL_EV_RESTORE_TLS;
+		fe.obj = x->ssl;
+		fe.fd = -1;
+		fe.a = (int64_t)RESTORE_FREE_STACKS;
+		fe.stack = x->free_stack;
+		fe.pystack = x->free_pystack;
+		emit(ctx, &fe);
+	}
+}
+
+int sl_tls_restore(struct sl_state *s, const struct sl_event *ev)
+{
+	uint64_t a = (uint64_t)ev->a;
+	if (a & RESTORE_FREE_STACKS) {
+		if (s->restoring_tls) {
+			s->restoring_tls->free_stack = ev->stack;
+			s->restoring_tls->free_pystack = ev->pystack;
+		}
+		return 0;
+	}
+	s->restoring_tls = NULL;
+	struct sl_transport *t = (a & RESTORE_BOUND) ? s->restoring : NULL;
+	if (t && t->tls)
+		return 0; /* a transport reports one session (a damaged log says two) */
+	struct sl_tls *x;
+	if (a & RESTORE_FREED) {
+		x = sl_arena_alloc(s->arena, sizeof(*x)); /* out of the table, as after SSL_free */
+		if (!x)
+			return -1;
+		x->ssl = ev->obj;
+	} else {
+		if (find(s, ev->obj))
+			return 0;
+		x = insert(s, ev->obj);
+		if (!x)
+			return -1;
+	}
+	unpack(x, (int64_t)(a & 0x7fff));
+	x->freed = (a & RESTORE_FREED) != 0;
+	x->inherited = (a & RESTORE_INHERITED) != 0;
+	x->n_results = (uint8_t)(a >> RESTORE_RESULTS_SHIFT);
+	for (int i = 0; i < SL_TLS_MAX_RESULTS; i++)
+		x->results[i] = (int8_t)(uint8_t)((uint64_t)ev->b >> (8 * i));
+	x->stack = ev->stack;
+	x->pystack = ev->pystack;
+	if (t) {
+		x->t = t;
+		t->tls = x;
+	} else if (x->freed) {
+		sl_arena_free(s->arena, x, sizeof(*x)); /* freed and bound to nothing: nothing to keep */
+		return 0;
+	}
+	s->restoring_tls = x;
+	return 0;
 }

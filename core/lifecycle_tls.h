@@ -49,8 +49,11 @@ void sl_tls_snapshot_transport(const struct sl_state *s, const struct sl_transpo
 			       sl_emit_fn emit, void *ctx);
 void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx);
 
-/* SSL objects alive now (segments are written only when there is none). */
-uint32_t sl_tls_live_count(const struct sl_state *s);
+/* Segments: calls fn for every SSL object alive; emits an SSL object's facts (bound: to the
+ * transport restored just before); rebuilds one (SL_EV_RESTORE_TLS). */
+void sl_tls_for_each_live(const struct sl_state *s, void (*fn)(void *ctx, const struct sl_tls *x), void *ctx);
+void sl_tls_segment_emit(const struct sl_tls *x, int bound, sl_emit_fn emit, void *ctx);
+int sl_tls_restore(struct sl_state *s, const struct sl_event *ev);
 
 /* Whether SSL_free of ssl will be shown in a report (its stack is worth taking). */
 int sl_tls_free_wants_stack(const struct sl_state *s, uint64_t ssl);
