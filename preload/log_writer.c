@@ -323,7 +323,7 @@ static void write_process(int forked_from)
 	if (!rec)
 		return;
 	struct sl_rec_process rp = {.pid = (uint32_t)getpid(), .ppid = (uint32_t)getppid(),
-				    .forked_from = (uint32_t)forked_from, .argc = argc, .start_ns = now_ns()};
+				    .forked_from = (uint32_t)forked_from, .argc = argc, .start_ns = lw.start_ns};
 	char *p = rec + sizeof(struct sl_log_rec);
 	memcpy(p, &rp, sizeof(rp));
 	memcpy(p + sizeof(rp), exe, (size_t)elen + 1);
@@ -636,8 +636,14 @@ void sl_log_fork_child(int parent)
 	}
 	struct sl_event forked = {.type = SL_EV_FORKED, .a = (int64_t)sl_rt.state.next_transport_id,
 				  .b = (int64_t)sl_rt.state.next_epoll_id};
+	/* No segment inside this snapshot: it describes the state already applied, and a segment's
+	 * own snapshot followed by the rest of this one would apply part of it twice. */
+	size_t segment_at = lw.segment_at;
+	lw.segment_at = 0;
 	sl_log_event(&forked);
 	sl_state_snapshot(&sl_rt.state, emit_snapshot, NULL);
+	if (sl_log_active && segment_at)
+		lw.segment_at = lw.tail > segment_at ? lw.tail + segment_at : segment_at;
 }
 
 /* After the exit event: the file is cut to what was written (a log that stopped early too). */

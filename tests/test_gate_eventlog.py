@@ -337,3 +337,40 @@ def test_exec_cuts_the_log():
             doc = json.load(f)
         expect(len(doc["transports"]) == 2000 and doc["gate"]["evidence_lost"] == 0,
                "%d transports reported" % len(doc["transports"]))
+
+
+FORK_BIG = r"""
+import os, socket
+keep = [socket.socket() for i in range(500)]
+for i in range(2000):
+    a, b = socket.socketpair(); a.close(); b.close()
+pid = os.fork()
+if pid == 0:
+    mine = [socket.socket() for i in range(3)]
+    for i in range(2000):
+        a, b = socket.socketpair(); a.close(); b.close()
+    os._exit(0)
+os.waitpid(pid, 0)
+os._exit(0)
+"""
+
+
+def test_fork_with_segments_keeps_the_tree():
+    # 16 KiB segments, smaller than the fork snapshot of 500 open sockets: both processes start
+    # new segments, and the run reads as with one log each: the parent first, the child linked
+    # to it, 500 + 3 leaks, and every transport counted once.
+    with tempfile.TemporaryDirectory(prefix="sockleak-gate-") as tmp:
+        out = {}
+        for kib in (0, 16):
+            r = os.path.join(tmp, "r%d.json" % kib)
+            p = run([SOCKLEAK, "run", "-q", "--json", r, "--", PYTHON, "-c", FORK_BIG],
+                    env=clean_env(SOCKLEAK_OPTIONS="log_segment_kib=%d" % kib))
+            expect(p.returncode == 23, "log_segment_kib=%d: status %d\n%s" % (kib, p.returncode, p.stderr))
+            with open(r) as f:
+                doc = json.load(f)
+            out[kib] = ([(q["transports_seen"], q["parent"]) for q in doc["processes"]],
+                        sorted((t["process"], t["id"], t["fd"], ",".join(f["flag"] for f in t["flags"]))
+                               for t in doc["transports"]))
+        expect(out[16][0] == [(4500, None), (4003, 0)], "processes %s" % out[16][0])
+        expect(len(out[16][1]) == 503 and out[16] == out[0], "the reports differ: %d and %d findings"
+               % (len(out[16][1]), len(out[0][1])))
