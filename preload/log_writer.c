@@ -444,9 +444,8 @@ static void emit_snapshot(void *ctx, const struct sl_event *ev);
 /* Past segment_at (lock held, between two events): the log goes on in a new file that opens
  * with the whole live state, written at a temporary name and renamed into place only when
  * complete; then the old file is removed. A process killed in between leaves both, and the
- * analyzer reads the later one. When the state cannot be written down exactly (a TLS session
- * is alive) or the new file cannot be made, the old one simply goes on, and this is tried
- * again later. */
+ * analyzer reads the later one. When the new file cannot be made (no room), the old one goes
+ * on, and this is tried again a quarter of a segment later. */
 static void next_segment(void)
 {
 	static char why[4400];
@@ -501,8 +500,12 @@ static void next_segment(void)
 		lw.ino = old_ino;
 		memcpy(lw.path, old_path, sizeof(lw.path));
 		lw.segment--;
-		lw.stopped = 0;
-		write_stop_note(why);
+		if (sl_log_active) {
+			write_stop_note(why);
+		} else {
+			write_note(why); /* the stop was already told, once */
+			lw.stopped = 1;
+		}
 		errno = saved;
 		return;
 	}
