@@ -595,8 +595,10 @@ static struct sl_run_image *load_one(struct sl_run *run, const struct found *fd,
 		add_note(ri, "its event log stopped early: later events are lost, and the transports open there are "
 			 "not judged");
 		char cmd[120];
-		add_lost(run, "process %u (%s): its event log stopped early%s%s", img->pid, sl_run_cmdline(ri, cmd,
-			 sizeof(cmd)), img->nnotes ? ": " : "", img->nnotes ? img->notes[img->nnotes - 1] : "");
+		/* The stop note is the log's last record: the last note kept, unless some were not. */
+		const char *why = img->nnotes && !img->notes_dropped ? img->notes[img->nnotes - 1] : NULL;
+		add_lost(run, "process %u (%s): its event log stopped early%s%s", img->pid,
+			 sl_run_cmdline(ri, cmd, sizeof(cmd)), why ? ": " : "", why ? why : "");
 		break;
 	}
 	default:
