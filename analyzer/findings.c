@@ -134,12 +134,20 @@ json_t *sl_findings_build(const struct sl_report *r, const struct sl_run *run, s
 	gate->fixed = sl_baseline_unseen(baseline);
 	gate->failed = (gate->new_errors && sl_gate_counts(gate, "error")) ||
 		       (gate->new_warnings && sl_gate_counts(gate, "warning"));
+	/* A run that lost evidence may have lost the very leak the gate is there for: it is never
+	 * passed, whatever was found in what was recorded. */
+	gate->lost = run->nlost;
+	gate->lost_fails = run->nlost > 0 && gate->fail_on != SL_FAIL_ON_NEVER;
 
 	json_t *jr = json_object();
 	json_object_set_new(jr, "logs", json_integer(run->files));
 	json_object_set_new(jr, "unreadable_logs", json_integer(run->unreadable));
 	json_object_set_new(jr, "processes", json_integer(run->n));
 	json_object_set_new(jr, "killed", json_integer(run->killed));
+	json_t *jl = json_array();
+	for (unsigned k = 0; k < run->nlost; k++)
+		json_array_append_new(jl, run->lost[k] ? sl_json_text(run->lost[k]) : json_string("(out of memory)"));
+	json_object_set_new(jr, "lost_evidence", jl);
 	json_object_set_new(doc, "run", jr);
 	json_t *jg = json_object();
 	json_object_set_new(jg, "fail_on", json_string(sl_fail_on_name(gate->fail_on)));
@@ -148,7 +156,8 @@ json_t *sl_findings_build(const struct sl_report *r, const struct sl_run *run, s
 	json_object_set_new(jg, "new_warnings", json_integer((json_int_t)gate->new_warnings));
 	json_object_set_new(jg, "known", json_integer((json_int_t)gate->known));
 	json_object_set_new(jg, "fixed", json_integer((json_int_t)gate->fixed));
-	json_object_set_new(jg, "passed", json_boolean(!gate->failed));
+	json_object_set_new(jg, "evidence_lost", json_integer((json_int_t)gate->lost));
+	json_object_set_new(jg, "passed", json_boolean(!gate->failed && !gate->lost_fails));
 	json_object_set_new(doc, "gate", jg);
 	return doc;
 }

@@ -19,7 +19,9 @@ struct sl_gate {
 	unsigned long new_errors, new_warnings; /* findings the baseline does not hold */
 	unsigned long known;         /* findings the baseline holds */
 	unsigned long fixed;         /* baseline findings this run no longer has */
-	int failed;
+	int failed;                  /* findings fail the gate */
+	unsigned long lost;          /* processes that lost evidence (run->lost) */
+	int lost_fails;              /* and that fails the gate: any loss, unless --fail-on never */
 };
 
 /* Builds the document. Returns NULL with a message in err when memory ran out. */

@@ -294,7 +294,7 @@ static int read_stack(struct sl_image *img, uint64_t off, const unsigned char *p
  * must be added here too: until it is, this reader calls a log that has one damaged. */
 static int event_known(unsigned type)
 {
-	return (type >= SL_EV_SOCKET && type <= SL_EV_INHERIT_EPOLL) ||
+	return (type >= SL_EV_SOCKET && type <= SL_EV_RESTORE_TLS) ||
 	       (type >= SL_EV_SSL_NEW && type <= SL_EV_SSL_UP_REF);
 }
 
@@ -348,7 +348,12 @@ static int read_event(struct sl_image *img, uint64_t off, const unsigned char *p
 	ev.addr = ev.addrlen ? p + fixed : NULL;
 
 	int first = img->events == 0;
-	if (img->forked_from && first && ev.type != SL_EV_FORKED)
+	int restore = ev.type >= SL_EV_SEGMENT && ev.type <= SL_EV_RESTORE_TLS;
+	if (restore && (!img->segment || img->segment_seen))
+		return fail(img, at, "snapshot event (type %u) %s", ev.type, img->segment ? "after the SEGMENT event "
+			    "that ends the snapshot" : "in a log that is not a later segment");
+	/* A later segment opens with its snapshot, a forked child's too. */
+	if (img->forked_from && first && ev.type != SL_EV_FORKED && !img->segment)
 		return fail(img, at, "a forked child's log must begin with a FORKED event, not type %u", ev.type);
 	switch (ev.type) {
 	case SL_EV_SOCKET:
@@ -376,6 +381,29 @@ static int read_event(struct sl_image *img, uint64_t off, const unsigned char *p
 		/* SL_EXIT_HOW_KILLED is the analyzer's own: a log never says it. */
 		if (ev.b < SL_EXIT_HOW_EXIT || ev.b > SL_EXIT_HOW_QUICK)
 			return fail(img, at + 32, "EXIT event with unknown 'how' %lld", (long long)ev.b);
+		break;
+	case SL_EV_RESTORE:
+		if (ev.fd != -1 && !fd_ok(ev.fd))
+			return fail(img, at + 4, "descriptor %d out of range", ev.fd);
+		if ((ev.fd2 & 0xff) >= SL_ROLE_COUNT)
+			return fail(img, at + 8, "RESTORE event with unknown role %d", ev.fd2 & 0xff);
+		break;
+	case SL_EV_RESTORE_FINDING:
+		if ((ev.a & 0xff) >= SL_FLAG_COUNT || ((ev.a >> 8) & 0xff) > SL_WHEN_SSL_FREE ||
+		    ((ev.a >> 16) & 0xff) > SL_EXIT_PHASE_MAX)
+			return fail(img, at + 24, "RESTORE_FINDING event with an unknown flag, time or exit phase (0x%llx)",
+				    (unsigned long long)(ev.a & 0xffffff));
+		break;
+	case SL_EV_RESTORE_EPOLL:
+	case SL_EV_RESTORE_REG:
+		if (!fd_ok(ev.fd))
+			return fail(img, at + 4, "descriptor %d out of range", ev.fd);
+		break;
+	case SL_EV_SEGMENT:
+		if ((uint32_t)ev.fd != img->segment || (ev.fd2 & 0xff) > SL_EXIT_PHASE_MAX)
+			return fail(img, at + 4, "SEGMENT event names segment %d with exit phase %d, the header segment %u",
+				    ev.fd, ev.fd2 & 0xff, img->segment);
+		img->segment_seen = 1;
 		break;
 	case SL_EV_FORKED:
 		if (!img->forked_from || !first)
@@ -449,6 +477,7 @@ int sl_log_replay(struct sl_image *img, struct sl_state *state, const struct sl_
 		return fail(img, 12, "header size %u is not valid (at least %d, a multiple of 8, within the file)",
 			    header_size, SL_LOG_HEADER_SIZE);
 	img->pid = rd32(buf + 16);
+	img->segment = version >= 2 ? rd32(buf + 20) : 0;
 	img->start_ns = rd64(buf + 24);
 
 	size_t off = header_size;
@@ -498,6 +527,8 @@ int sl_log_replay(struct sl_image *img, struct sl_state *state, const struct sl_
 	}
 	if (!img->have_process)
 		return fail(img, off, "the log ends before its PROCESS record: it names no process");
+	if (img->segment && !img->segment_seen)
+		return fail(img, off, "segment %u of its image ends before its snapshot's SEGMENT event", img->segment);
 	if (img->end == SL_END_NONE && img->exec_pending)
 		img->end = SL_END_EXEC;
 	return 0;

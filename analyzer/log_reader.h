@@ -38,6 +38,8 @@ struct sl_id_map; /* log id -> stack store id */
 struct sl_image {
 	/* The header and the PROCESS record. */
 	uint32_t pid, ppid, forked_from;
+	uint32_t segment;          /* the header's: 0, or k for the image's k-th later segment */
+	int segment_seen;          /* a later segment's snapshot was read to its SEGMENT event */
 	uint64_t start_ns;
 	int have_process;          /* the PROCESS record was read */
 	char *exe;                 /* the executable's path (malloc'd) */

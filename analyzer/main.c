@@ -27,6 +27,7 @@
 #define EXIT_PASSED 0
 #define EXIT_USAGE 1 /* the request could not be carried out: arguments, suppressions, baseline, output */
 #define EXIT_INPUT 2 /* a log could not be read to its end (the rest is reported), or there was none */
+#define EXIT_LOST 3  /* the gate failed on lost evidence: a process could not log every event */
 #define DEFAULT_EXITCODE 23
 
 static const char usage[] =
@@ -62,7 +63,9 @@ static const char usage[] =
 	"\n"
 	"Exit status: 0 when the gate passes; the --exitcode status (23) when it fails; 1 when the\n"
 	"request cannot be carried out (bad arguments, suppressions, baseline, an unwritable output);\n"
-	"2 when a log is damaged or missing (the rest is still reported, and a failed gate wins).\n";
+	"2 when a log is damaged or missing (the rest is still reported, and a failed gate wins);\n"
+	"3 when evidence was lost (a process's event log stopped early, or it could not make one):\n"
+	"the gate fails on it unless --fail-on never; findings that fail the gate win.\n";
 
 enum {
 	OPT_TEXT = 256, OPT_JSON, OPT_SARIF, OPT_JUNIT, OPT_SUPPRESSIONS, OPT_BASELINE, OPT_FAIL_ON, OPT_EXITCODE,
@@ -233,10 +236,14 @@ int main(int argc, char **argv)
 	struct sl_run run;
 	if (sl_run_load(&run, argv + first, argc - first, &scfg, stderr) < 0) {
 		fprintf(stderr, "sockleak-report: no event log could be read: nothing to report\n");
+		/* Processes that could not even make their logs say so in lost-evidence. */
+		for (unsigned k = 0; k < run.nlost; k++)
+			fprintf(stderr, "sockleak-report: EVIDENCE LOST: %s\n", run.lost[k] ? run.lost[k] : "(out of memory)");
+		int lost_fails = run.nlost && a.fail_on != SL_FAIL_ON_NEVER;
 		sl_run_free(&run);
 		sl_supp_free(supp);
 		sl_baseline_free(baseline);
-		return EXIT_INPUT;
+		return lost_fails ? EXIT_LOST : EXIT_INPUT;
 	}
 
 	struct sl_report_config rcfg = {.symbolize = a.symbolize, .supp = supp};
@@ -294,7 +301,8 @@ int main(int argc, char **argv)
 		if (fd >= 0) {
 			struct sl_out out;
 			sl_out_init(&out, fd);
-			int code = gate.failed ? a.exitcode : run.unreadable ? EXIT_INPUT : EXIT_PASSED;
+			int code = gate.failed ? a.exitcode : gate.lost_fails ? EXIT_LOST : run.unreadable ? EXIT_INPUT
+													    : EXIT_PASSED;
 			sl_text_write(&out, &r, &run, doc, &gate, a.verbose, code);
 			if (sl_out_flush(&out)) {
 				fprintf(stderr, "sockleak-report: writing the text report failed: %s\n", strerror(out.error));
@@ -309,6 +317,8 @@ int main(int argc, char **argv)
 		status = EXIT_USAGE;
 	else if (gate.failed)
 		status = a.exitcode;
+	else if (gate.lost_fails)
+		status = EXIT_LOST;
 	else if (run.unreadable)
 		status = EXIT_INPUT;
 out:

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../core/event.h"
+#include "../core/logformat.h"
 
 /* The largest log the preload writes: its mapping reserves 1 GiB. */
 #define MAX_LOG_BYTES ((size_t)1 << 30)
@@ -177,6 +178,79 @@ static unsigned char *read_file(const char *path, size_t max, size_t *len, char 
 	return buf;
 }
 
+/* ---- segments ---- */
+
+/* What the header says of a file's image: pid, start time and segment number. */
+struct seg_key {
+	size_t index;
+	uint32_t pid, segment;
+	uint64_t start_ns;
+};
+
+static int read_seg_key(const char *path, struct seg_key *k)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	unsigned char h[SL_LOG_HEADER_SIZE];
+	struct stat st;
+	int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+		 memcmp(h, SL_LOG_MAGIC, 8) == 0;
+	close(fd);
+	if (!ok)
+		return -1;
+	uint32_t version;
+	memcpy(&version, h + 8, 4);
+	memcpy(&k->pid, h + 16, 4);
+	memcpy(&k->segment, h + 20, 4);
+	memcpy(&k->start_ns, h + 24, 8);
+	if (version < 2)
+		k->segment = 0;
+	return 0;
+}
+
+static int by_image(const void *x, const void *y)
+{
+	const struct seg_key *a = x, *b = y;
+	if (a->pid != b->pid)
+		return a->pid < b->pid ? -1 : 1;
+	if (a->start_ns != b->start_ns)
+		return a->start_ns < b->start_ns ? -1 : 1;
+	return a->segment < b->segment ? -1 : a->segment > b->segment;
+}
+
+/* A later segment of an image holds all of its state (docs/event-log.md, "Segments"): the
+ * earlier files of the image are left out. Both are there only when the process died between
+ * putting the new one in place and removing the old. */
+static void drop_superseded(struct sl_run *run, struct found_list *l)
+{
+	struct seg_key *k = calloc(l->n ? l->n : 1, sizeof(*k));
+	char *drop = calloc(l->n ? l->n : 1, 1);
+	size_t nk = 0;
+	for (size_t i = 0; k && drop && i < l->n; i++) {
+		if (read_seg_key(l->v[i].path, &k[nk]) == 0)
+			k[nk++].index = i;
+	}
+	if (k && drop) {
+		qsort(k, nk, sizeof(*k), by_image);
+		for (size_t i = 0; i + 1 < nk; i++)
+			if (k[i].pid == k[i + 1].pid && k[i].start_ns == k[i + 1].start_ns)
+				drop[k[i].index] = 1;
+		size_t n = 0;
+		for (size_t i = 0; i < l->n; i++) {
+			if (drop[i]) {
+				free(l->v[i].path);
+				run->superseded++;
+			} else {
+				l->v[n++] = l->v[i];
+			}
+		}
+		l->n = n;
+	}
+	free(k);
+	free(drop);
+}
+
 /* ---- the exit-status file ---- */
 
 struct exit_note {
@@ -257,6 +331,84 @@ static void read_status_file(struct sl_run *run, struct exit_notes *en, const ch
 		}
 		en->v[en->n++] = e;
 	}
+	free(text);
+	free(path);
+}
+
+/* ---- lost evidence ---- */
+
+#define MAX_LOST_LINES 1000 /* kept; more are counted in one line */
+
+static void add_lost(struct sl_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_lost(struct sl_run *run, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		s = NULL;
+	char **nv = realloc(run->lost, (run->nlost + 1) * sizeof(*nv));
+	if (!nv) {
+		free(s);
+		return;
+	}
+	run->lost = nv;
+	/* Even without memory for the text, the loss is counted: it must fail the gate. */
+	run->lost[run->nlost++] = s;
+}
+
+/* DIR/lost-evidence (SL_LOG_LOST_FILE): "PID what" for each process that could not log. */
+static void read_lost_file(struct sl_run *run, const char *dir, FILE *errs)
+{
+	char *path = join(dir, SL_LOG_LOST_FILE);
+	if (!path)
+		return;
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		free(path);
+		return;
+	}
+	char err[256];
+	size_t len = 0;
+	char *text = (char *)read_file(path, MAX_STATUS_BYTES, &len, err, sizeof(err));
+	if (!text) {
+		/* What the file would have said is unknown: that itself is lost evidence. */
+		problem(run, errs, "%s: %s", path, err);
+		add_lost(run, "%s could not be read (%s): processes that lost events may be unnamed", path, err);
+		free(path);
+		return;
+	}
+	unsigned lines = 0, more = 0;
+	for (size_t pos = 0; pos < len;) {
+		size_t eol = pos;
+		while (eol < len && text[eol] != '\n')
+			eol++;
+		size_t n = eol - pos;
+		const char *line = text + pos;
+		pos = eol + 1;
+		if (n == 0)
+			continue;
+		if (++lines > MAX_LOST_LINES) {
+			more++;
+			continue;
+		}
+		char clean[SL_IMAGE_NOTE_MAX + 1];
+		size_t k = n < SL_IMAGE_NOTE_MAX ? n : SL_IMAGE_NOTE_MAX;
+		for (size_t i = 0; i < k; i++)
+			clean[i] = (unsigned char)line[i] < 0x20 || line[i] == 0x7f ? '?' : line[i];
+		clean[k] = '\0';
+		char *rest;
+		errno = 0;
+		unsigned long pid = strtoul(clean, &rest, 10);
+		if (!errno && rest != clean && *rest == ' ' && pid > 0 && pid <= UINT32_MAX)
+			add_lost(run, "process %lu: %s", pid, rest + 1);
+		else
+			add_lost(run, "%s", clean);
+	}
+	if (more)
+		add_lost(run, "and %u more lines in %s", more, path);
 	free(text);
 	free(path);
 }
@@ -439,10 +591,16 @@ static struct sl_run_image *load_one(struct sl_run *run, const struct found *fd,
 		add_note(ri, "its event log is damaged at byte %llu (%s): later events are lost, and the transports "
 			 "open there are not judged", (unsigned long long)img->error_offset, img->error);
 		break;
-	case SL_END_STOPPED:
+	case SL_END_STOPPED: {
 		add_note(ri, "its event log stopped early: later events are lost, and the transports open there are "
 			 "not judged");
+		char cmd[120];
+		/* The stop note is the log's last record: the last note kept, unless some were not. */
+		const char *why = img->nnotes && !img->notes_dropped ? img->notes[img->nnotes - 1] : NULL;
+		add_lost(run, "process %u (%s): its event log stopped early%s%s", img->pid,
+			 sl_run_cmdline(ri, cmd, sizeof(cmd)), why ? ": " : "", why ? why : "");
 		break;
+	}
 	default:
 		break;
 	}
@@ -481,6 +639,7 @@ int sl_run_load(struct sl_run *run, char *const *paths, int npaths, const struct
 			if (list_dir(run, paths[i], &l, errs) < 0)
 				dir_errors++;
 			read_status_file(run, &en, paths[i], errs);
+			read_lost_file(run, paths[i], errs);
 			continue;
 		}
 		unsigned long pid = 0, seq = 0;
@@ -495,6 +654,7 @@ int sl_run_load(struct sl_run *run, char *const *paths, int npaths, const struct
 		}
 	}
 	qsort(l.v, l.n, sizeof(*l.v), by_name);
+	drop_superseded(run, &l);
 	run->files = (unsigned)l.n;
 	run->unreadable = (unsigned)dir_errors;
 	if (l.n == 0) {
@@ -572,6 +732,9 @@ void sl_run_free(struct sl_run *run)
 	}
 	for (unsigned k = 0; k < run->nproblems; k++)
 		free(run->problems[k]);
+	for (unsigned k = 0; k < run->nlost; k++)
+		free(run->lost[k]);
+	free(run->lost);
 	free(run->problems);
 	free(run->v);
 	free(run->procs);

@@ -33,11 +33,17 @@ struct sl_run {
 	unsigned files;         /* log files found */
 	unsigned unreadable;    /* of which could not be read to their end (reported on stderr) */
 	unsigned killed;        /* images judged as killed */
+	unsigned superseded;    /* files left out: an earlier segment of an image whose later one is there */
 	struct sl_state *pool;  /* one state per file, in one mapping */
 	size_t pool_bytes;
 	struct sl_report_proc *procs; /* for sl_report_build, one per image */
 	char **problems;        /* every message printed on errs, for the SARIF notifications */
 	unsigned nproblems;
+	/* Lost evidence: events a process observed and could not log (its log stopped early, or
+	 * it could not create one, as RUN_DIR/lost-evidence says). One line each, for the report;
+	 * the gate fails on any (docs/analyzer.md). */
+	char **lost;
+	unsigned nlost;
 };
 
 /* Reads every log under the paths (directories are searched for sockleak.PID.N.log; other paths

@@ -279,7 +279,7 @@ json_t *sl_sarif_build(const json_t *doc, const struct sl_run *run, const struct
 		json_array_append_new(notes, json_pack("{s:s, s:{s:o}}", "level", "error", "message", "text",
 						       sl_json_text(run->problems[n])));
 	json_t *inv = json_object();
-	json_object_set_new(inv, "executionSuccessful", json_boolean(run->unreadable == 0));
+	json_object_set_new(inv, "executionSuccessful", json_boolean(run->unreadable == 0 && run->nlost == 0));
 	json_object_set_new(inv, "toolExecutionNotifications", notes);
 	json_t *driver = json_object();
 	json_object_set_new(driver, "name", json_string("sockleak"));

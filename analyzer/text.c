@@ -180,7 +180,9 @@ void sl_text_write(struct sl_out *out, struct sl_report *r, const struct sl_run 
 		plural(out, run->n, "process");
 		sl_out_puts(out, ", ");
 		plural(out, r->transports_seen, "transport");
-		if (r->nitems == 0)
+		if (run->nlost)
+			sl_out_puts(out, ": nothing found in what was recorded, but evidence was lost\n");
+		else if (r->nitems == 0)
 			sl_out_printf(out, ", all finished properly%s\n", r->suppressed ? " (some findings suppressed)" : "");
 		else
 			sl_out_puts(out, ": no new findings\n");
@@ -190,6 +192,16 @@ void sl_text_write(struct sl_out *out, struct sl_report *r, const struct sl_run 
 		plural(out, gate->known, "known finding");
 		sl_out_printf(out, " not shown, %lu fixed since, ", gate->fixed);
 		plural(out, gate->new_errors + gate->new_warnings, "new finding");
+		sl_out_puts(out, "\n");
+	}
+	for (unsigned k = 0; k < run->nlost; k++)
+		sl_out_printf(out, "sockleak: EVIDENCE LOST: %s\n", run->lost[k] ? run->lost[k] : "(out of memory)");
+	if (run->nlost && !gate->failed) {
+		sl_out_puts(out, gate->lost_fails ? "sockleak: FAILED: " : "sockleak: not checked: ");
+		plural(out, run->nlost, "loss");
+		sl_out_printf(out, " of evidence: findings may be missing (--fail-on %s)", sl_fail_on_name(gate->fail_on));
+		if (gate->lost_fails)
+			sl_out_printf(out, ": exit status %d", exitcode);
 		sl_out_puts(out, "\n");
 	}
 	if (gate->failed) {

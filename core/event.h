@@ -29,6 +29,23 @@ enum sl_event_type {
 	SL_EV_FORKED = 18,       /* first event of a forked child: a = next transport id, b = next epoll id */
 	SL_EV_INHERIT = 19,      /* fd, obj = transport id, a = domain, b = type, fd2 = role */
 	SL_EV_INHERIT_EPOLL = 20,/* fd, obj = epoll id */
+	/* A later segment of a log starts with the whole state (docs/event-log.md, "Segments"):
+	 * these rebuild it exactly, through the same rules (sl_state_apply). */
+	SL_EV_SEGMENT = 21,      /* last of the snapshot: fd = segment number, fd2 = exit_phase | forked << 8 |
+				  * out_of_memory << 9, a = next transport id, b = next epoll id,
+				  * obj = transports seen */
+	SL_EV_RESTORE = 22,      /* a transport: fd (-1: finished, on the report's list), fd2 = role | state << 8 |
+				  * flags << 16, a = domain | type << 16 | its last fd << 32, obj = id; addr = local */
+	SL_EV_RESTORE_PEER = 23, /* the transport restored last: addr = its peer */
+	SL_EV_RESTORE_FINDING = 24, /* a finding of the transport restored last: fd, fd2 = epoll fd, a = flag |
+				  * when << 8 | exit_phase << 16 | events << 32, obj = epoll id */
+	SL_EV_RESTORE_EPOLL = 25,/* fd, obj = epoll id, a = inherited */
+	SL_EV_RESTORE_REG = 26,  /* fd = epoll set, fd2 = registered number, a = an open descriptor of the
+				  * transport | fd_closed << 32, b = events */
+	SL_EV_RESTORE_TLS = 27,  /* an SSL object: obj, a = facts (15 bits, as SSL_INHERIT) | freed << 15 |
+				  * inherited << 16 | shutdown calls << 17 (8 bits) | bound to the transport
+				  * restored last << 25, b = the first 8 SSL_shutdown results; or, with
+				  * a = 1 << 26, the SSL_free stacks of the one restored last */
 	/* TLS (OpenSSL); obj is the SSL object's address */
 	SL_EV_SSL_NEW = 32,      /* a = quiet shutdown inherited from the context */
 	SL_EV_SSL_FREE = 33,

@@ -1,9 +1,12 @@
 #include "lifecycle.h"
 
+#include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "lifecycle_tls.h"
 
@@ -500,6 +503,115 @@ static int set_addr(struct sl_state *s, struct sl_addr *dst, const struct sl_eve
 	return 0;
 }
 
+/* ---- segments: the whole state, rebuilt ---- */
+
+static void segment_event(struct sl_state *s, const struct sl_event *ev)
+{
+	s->next_transport_id = (uint64_t)ev->a;
+	s->next_epoll_id = (uint64_t)ev->b;
+	s->transports_seen = ev->obj;
+	s->exit_phase = (uint8_t)(ev->fd2 & 0xff);
+	s->forked = (ev->fd2 >> 8) & 1;
+	if ((ev->fd2 >> 9) & 1)
+		s->out_of_memory = 1;
+	s->restoring = NULL;
+}
+
+static int restore_transport(struct sl_state *s, const struct sl_event *ev)
+{
+	uint32_t bits = (uint32_t)ev->fd2;
+	int domain = (int)(ev->a & 0xffff), type = (int)((ev->a >> 16) & 0xffff);
+	enum sl_role role = (enum sl_role)(bits & 0xff);
+	struct sl_transport *t;
+	s->restoring = NULL;
+	if (role >= SL_ROLE_COUNT)
+		return 0;
+	if (ev->fd >= 0) {
+		close_fd(s, ev->fd, 1);
+		t = new_transport(s, ev, ev->fd, domain, type, role);
+		if (!t)
+			return -1;
+		/* The counters come with SL_EV_SEGMENT, as they stood. */
+		s->next_transport_id--;
+		s->transports_seen--;
+	} else {
+		t = sl_arena_alloc(s->arena, sizeof(*t));
+		if (!t)
+			return -1;
+		t->obj.kind = SL_OBJ_SOCKET;
+		t->role = (uint8_t)role;
+		t->domain = (uint16_t)domain;
+		t->type = (uint16_t)type;
+		t->stack = ev->stack;
+		t->pystack = ev->pystack;
+	}
+	t->id = ev->obj;
+	t->state = (uint8_t)((bits >> 8) & 0xff & ~(unsigned)SL_T_LISTED);
+	if (ev->fd >= 0)
+		t->state |= SL_T_OPEN;
+	else
+		t->state &= (uint8_t)~SL_T_OPEN;
+	t->fd = (int32_t)(uint32_t)((uint64_t)ev->a >> 32);
+	if (set_addr(s, &t->local, ev) < 0)
+		return -1;
+	/* A finished transport is on the report's list, or kept only by its live SSL object. */
+	if (ev->fd < 0 && ((bits >> 8) & SL_T_LISTED))
+		list_transport(s, t);
+	s->restoring = t;
+	return 0;
+}
+
+static int restore_finding(struct sl_state *s, const struct sl_event *ev)
+{
+	struct sl_transport *t = s->restoring;
+	unsigned flag = (unsigned)(ev->a & 0xff);
+	if (!t || flag >= SL_FLAG_COUNT || (t->flags & (1u << flag)))
+		return 0;
+	struct sl_finding *f = sl_arena_alloc(s->arena, sizeof(*f));
+	if (!f)
+		return -1;
+	f->flag = (uint8_t)flag;
+	f->when = (uint8_t)((ev->a >> 8) & 0xff);
+	f->exit_phase = (uint8_t)((ev->a >> 16) & 0xff);
+	f->events = (uint32_t)((uint64_t)ev->a >> 32);
+	f->fd = ev->fd;
+	f->epoll_fd = ev->fd2;
+	f->epoll_id = ev->obj;
+	f->stack = ev->stack;
+	f->pystack = ev->pystack;
+	struct sl_finding **tail = &t->findings;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = f;
+	t->flags |= (uint16_t)(1u << flag);
+	return 0;
+}
+
+static int restore_reg(struct sl_state *s, const struct sl_event *ev)
+{
+	struct sl_epoll *ep = epoll_at(s, ev->fd);
+	struct sl_transport *t = socket_at(s, (int32_t)(uint32_t)ev->a);
+	if (!ep || !t)
+		return 0;
+	struct sl_reg *r = sl_arena_alloc(s->arena, sizeof(*r));
+	if (!r)
+		return -1;
+	r->ep = ep;
+	r->t = t;
+	r->fd = ev->fd2;
+	r->events = (uint32_t)ev->b;
+	r->stack = ev->stack;
+	r->pystack = ev->pystack;
+	r->fd_closed = ((uint64_t)ev->a >> 32) & 1;
+	r->ep_next = ep->regs;
+	if (ep->regs)
+		ep->regs->ep_prev = r;
+	ep->regs = r;
+	r->t_next = t->regs;
+	t->regs = r;
+	return 0;
+}
+
 void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,
 		   const struct sl_state_config *cfg)
 {
@@ -650,6 +762,34 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 		t->id = ev->obj;
 		t->state |= SL_T_INHERITED;
 		break;
+	case SL_EV_SEGMENT:
+		segment_event(s, ev);
+		break;
+	case SL_EV_RESTORE:
+		rc = restore_transport(s, ev);
+		break;
+	case SL_EV_RESTORE_PEER:
+		if (s->restoring)
+			rc = set_addr(s, &s->restoring->peer, ev);
+		break;
+	case SL_EV_RESTORE_FINDING:
+		rc = restore_finding(s, ev);
+		break;
+	case SL_EV_RESTORE_EPOLL: {
+		close_fd(s, ev->fd, 1);
+		struct sl_epoll *ep = new_epoll(s, ev->fd, ev->obj);
+		if (!ep)
+			rc = -1;
+		else
+			ep->inherited = ev->a & 1;
+		break;
+	}
+	case SL_EV_RESTORE_REG:
+		rc = restore_reg(s, ev);
+		break;
+	case SL_EV_RESTORE_TLS:
+		rc = sl_tls_restore(s, ev);
+		break;
 	case SL_EV_INHERIT_EPOLL: {
 		close_fd(s, ev->fd, 1);
 		struct sl_epoll *ep = new_epoll(s, ev->fd, ev->obj);
@@ -792,6 +932,165 @@ void sl_state_snapshot(const struct sl_state *s, sl_emit_fn emit, void *ctx)
 	for (sc.pass = 0; sc.pass < 3; sc.pass++)
 		fd_walk(s, snapshot_obj, &sc);
 	sl_tls_snapshot_rest(s, emit, ctx);
+}
+
+/* ---- segments: the whole state, written down ---- */
+
+/* The sockaddr an sl_addr was made from (sl_addr_set gives back the same sl_addr). */
+static void addr_event(const struct sl_addr *a, struct sockaddr_storage *ss, struct sl_event *ev)
+{
+	memset(ss, 0, sizeof(*ss));
+	ev->addr = NULL;
+	ev->addrlen = 0;
+	if (!a->family)
+		return;
+	if (a->family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(a->port);
+		memcpy(&in->sin_addr, a->u.ip, 4);
+		ev->addrlen = sizeof(*in);
+	} else if (a->family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(a->port);
+		memcpy(&in6->sin6_addr, a->u.ip, 16);
+		ev->addrlen = sizeof(*in6);
+	} else if (a->family == AF_UNIX) {
+		struct sockaddr_un *un = (struct sockaddr_un *)ss;
+		size_t n = a->len < sizeof(un->sun_path) ? a->len : sizeof(un->sun_path);
+		un->sun_family = AF_UNIX;
+		if (n)
+			memcpy(un->sun_path, a->u.path, n);
+		ev->addrlen = (uint16_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	} else {
+		ss->ss_family = a->family;
+		ev->addrlen = sizeof(sa_family_t);
+	}
+	ev->addr = ss;
+}
+
+static void emit_transport(const struct sl_transport *t, int fd, sl_emit_fn emit, void *ctx)
+{
+	struct sockaddr_storage ss;
+	struct sl_event ev = {0};
+	ev.type = SL_EV_RESTORE;
+	ev.fd = fd;
+	ev.fd2 = (int32_t)((uint32_t)t->role | (uint32_t)t->state << 8 | (uint32_t)t->flags << 16);
+	ev.a = (int64_t)((uint64_t)t->domain | (uint64_t)t->type << 16 | (uint64_t)(uint32_t)t->fd << 32);
+	ev.obj = t->id;
+	ev.stack = t->stack;
+	ev.pystack = t->pystack;
+	addr_event(&t->local, &ss, &ev);
+	emit(ctx, &ev);
+	if (t->peer.family) {
+		struct sl_event pe = {0};
+		pe.type = SL_EV_RESTORE_PEER;
+		pe.fd = fd;
+		addr_event(&t->peer, &ss, &pe);
+		emit(ctx, &pe);
+	}
+	for (const struct sl_finding *f = t->findings; f; f = f->next) {
+		struct sl_event fe = {0};
+		fe.type = SL_EV_RESTORE_FINDING;
+		fe.fd = f->fd;
+		fe.fd2 = f->epoll_fd;
+		fe.a = (int64_t)((uint64_t)f->flag | (uint64_t)f->when << 8 | (uint64_t)f->exit_phase << 16 |
+				 (uint64_t)f->events << 32);
+		fe.obj = f->epoll_id;
+		fe.stack = f->stack;
+		fe.pystack = f->pystack;
+		emit(ctx, &fe);
+	}
+	if (t->tls)
+		sl_tls_segment_emit(t->tls, 1, emit, ctx);
+}
+
+struct seg_ctx {
+	const struct sl_state *s;
+	sl_emit_fn emit;
+	void *ctx;
+	int pass; /* 0: sockets, 1: epoll sets, 2: registrations */
+};
+
+static void segment_obj(void *vctx, int fd, struct sl_obj *o)
+{
+	struct seg_ctx *sc = vctx;
+	int nfds = o->kind == SL_OBJ_SOCKET ? (int)((struct sl_transport *)o)->nfds
+					    : (int)((struct sl_epoll *)o)->nfds;
+	int first = nfds > 1 ? first_fd_of(sc->s, fd, o) : fd;
+	int mine = (sc->pass == 0 && o->kind == SL_OBJ_SOCKET) || (sc->pass == 1 && o->kind == SL_OBJ_EPOLL);
+	struct sl_event ev = {0};
+	if (mine && first != fd) {
+		ev.type = SL_EV_DUP;
+		ev.fd = first;
+		ev.fd2 = fd;
+		sc->emit(sc->ctx, &ev);
+	} else if (mine && o->kind == SL_OBJ_SOCKET) {
+		emit_transport((const struct sl_transport *)o, fd, sc->emit, sc->ctx);
+	} else if (mine) {
+		ev.type = SL_EV_RESTORE_EPOLL;
+		ev.fd = fd;
+		ev.obj = ((const struct sl_epoll *)o)->id;
+		ev.a = ((const struct sl_epoll *)o)->inherited;
+		sc->emit(sc->ctx, &ev);
+	} else if (sc->pass == 2 && o->kind == SL_OBJ_EPOLL && first == fd) {
+		/* From the oldest: each is put first again, so the list comes back in its order. */
+		const struct sl_reg *r = ((const struct sl_epoll *)o)->regs;
+		while (r && r->ep_next)
+			r = r->ep_next;
+		for (; r; r = r->ep_prev) {
+			int tfd = r->fd_closed || sl_state_lookup(sc->s, r->fd) != &r->t->obj
+					  ? first_fd_of(sc->s, SL_FDTAB_CHUNK * sc->s->fdtab_chunks, &r->t->obj) : r->fd;
+			ev.type = SL_EV_RESTORE_REG;
+			ev.fd = fd;
+			ev.fd2 = r->fd;
+			ev.a = (int64_t)((uint64_t)(uint32_t)tfd | (uint64_t)r->fd_closed << 32);
+			ev.b = r->events;
+			ev.stack = r->stack;
+			ev.pystack = r->pystack;
+			sc->emit(sc->ctx, &ev);
+		}
+	}
+}
+
+/* An SSL object alive whose transport was not written with the open and listed ones: none, or
+ * one kept only by the SSL object (closed, or the object's own report entry). */
+static void segment_tls(void *vctx, const struct sl_tls *x)
+{
+	struct seg_ctx *sc = vctx;
+	const struct sl_transport *t = x->t;
+	if (t && (t->state & (SL_T_OPEN | SL_T_LISTED)))
+		return;
+	if (t && t->tls == x) {
+		emit_transport(t, -1, sc->emit, sc->ctx);
+		return;
+	}
+	sl_tls_segment_emit(x, 0, sc->emit, sc->ctx);
+}
+
+int sl_state_can_segment(const struct sl_state *s)
+{
+	return !s->exited;
+}
+
+void sl_state_segment_snapshot(const struct sl_state *s, uint32_t segment, sl_emit_fn emit, void *ctx)
+{
+	for (const struct sl_transport *t = s->done_head; t; t = t->next)
+		emit_transport(t, -1, emit, ctx);
+	struct seg_ctx sc = {s, emit, ctx, 0};
+	for (sc.pass = 0; sc.pass < 3; sc.pass++)
+		fd_walk(s, segment_obj, &sc);
+	sl_tls_for_each_session(s, segment_tls, &sc);
+	struct sl_event ev = {0};
+	ev.type = SL_EV_SEGMENT;
+	ev.fd = (int32_t)segment;
+	ev.fd2 = (int32_t)((uint32_t)s->exit_phase | (uint32_t)(s->forked & 1) << 8 |
+			   (uint32_t)(s->out_of_memory ? 1 : 0) << 9);
+	ev.a = (int64_t)s->next_transport_id;
+	ev.b = (int64_t)s->next_epoll_id;
+	ev.obj = s->transports_seen;
+	emit(ctx, &ev);
 }
 
 static int by_id(const void *a, const void *b)

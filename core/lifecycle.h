@@ -139,6 +139,8 @@ struct sl_state {
 	uint8_t forked;       /* this process is a forked child */
 	int exit_status;
 	int out_of_memory;    /* an event could not be applied: the state is incomplete */
+	struct sl_transport *restoring; /* a segment's snapshot: the transport SL_EV_RESTORE made last */
+	struct sl_tls *restoring_tls;   /* and the SSL object SL_EV_RESTORE_TLS made last */
 };
 
 /* Prepares an empty state. The arena and stack store outlive it. */
@@ -180,6 +182,12 @@ void sl_state_list_open_findings(struct sl_state *s);
  * (marked inherited): the start of a forked child's event log. */
 typedef void (*sl_emit_fn)(void *ctx, const struct sl_event *ev);
 void sl_state_snapshot(const struct sl_state *s, sl_emit_fn emit, void *ctx);
+
+/* Whether sl_state_segment_snapshot can write this state down: not after the exit. */
+int sl_state_can_segment(const struct sl_state *s);
+/* Emits the events that rebuild this whole state, exactly, in an empty state: the start of a
+ * later segment of a log. The last one is SL_EV_SEGMENT (segment number `segment`). */
+void sl_state_segment_snapshot(const struct sl_state *s, uint32_t segment, sl_emit_fn emit, void *ctx);
 
 /* Calls fn for every transport with at least one finding, in order of id. Open transports are
  * given the lowest descriptor that refers to them. Allocates a temporary array from the arena;

@@ -519,3 +519,97 @@ int sl_tls_free_wants_stack(const struct sl_state *s, uint64_t ssl)
 		return 0;
 	return (waiting_for_peer(x) && torn_down(s, x, SL_WHEN_SSL_FREE)) || no_close_notify(x);
 }
+
+/* ---- segments ---- */
+
+/* A RESTORE_TLS event: a = pack() (every fact the fork snapshot carries too), b = the first
+ * SSL_shutdown results, fd2 = these bits, and the number of results above bit 8. */
+#define RESTORE_FREED 1u
+#define RESTORE_INHERITED 2u
+#define RESTORE_BOUND 4u
+#define RESTORE_FREE_STACKS 8u
+#define RESTORE_RESULTS_SHIFT 8
+
+void sl_tls_for_each_session(const struct sl_state *s, void (*fn)(void *ctx, const struct sl_tls *x), void *ctx)
+{
+	const struct sl_tls_table *tab = s->tls;
+	if (!tab)
+		return;
+	for (uint32_t i = 0; i < tab->nbuckets; i++)
+		for (const struct sl_tls *x = tab->buckets[i]; x; x = x->hnext)
+			fn(ctx, x);
+}
+
+void sl_tls_segment_emit(const struct sl_tls *x, int bound, sl_emit_fn emit, void *ctx)
+{
+	struct sl_event ev = {0};
+	ev.type = SL_EV_RESTORE_TLS;
+	ev.obj = x->ssl;
+	ev.fd = -1;
+	ev.a = pack(x);
+	ev.fd2 = (int32_t)((x->freed ? RESTORE_FREED : 0) | (x->inherited ? RESTORE_INHERITED : 0) |
+			   (uint32_t)x->n_results << RESTORE_RESULTS_SHIFT | (bound ? RESTORE_BOUND : 0));
+	uint64_t results = 0;
+	for (int i = 0; i < SL_TLS_MAX_RESULTS; i++)
+		results |= (uint64_t)(uint8_t)x->results[i] << (8 * i);
+	ev.b = (int64_t)results;
+	ev.stack = x->stack;
+	ev.pystack = x->pystack;
+	emit(ctx, &ev);
+	if (x->free_stack || x->free_pystack) {
+		struct sl_event fe = {0};
+		fe.type = SL_EV_RESTORE_TLS;
+		fe.obj = x->ssl;
+		fe.fd = -1;
+		fe.fd2 = (int32_t)RESTORE_FREE_STACKS;
+		fe.stack = x->free_stack;
+		fe.pystack = x->free_pystack;
+		emit(ctx, &fe);
+	}
+}
+
+int sl_tls_restore(struct sl_state *s, const struct sl_event *ev)
+{
+	uint32_t a = (uint32_t)ev->fd2;
+	if (a & RESTORE_FREE_STACKS) {
+		if (s->restoring_tls) {
+			s->restoring_tls->free_stack = ev->stack;
+			s->restoring_tls->free_pystack = ev->pystack;
+		}
+		return 0;
+	}
+	s->restoring_tls = NULL;
+	struct sl_transport *t = (a & RESTORE_BOUND) ? s->restoring : NULL;
+	if (t && t->tls)
+		return 0; /* a transport reports one session (a damaged log says two) */
+	struct sl_tls *x;
+	if (a & RESTORE_FREED) {
+		x = sl_arena_alloc(s->arena, sizeof(*x)); /* out of the table, as after SSL_free */
+		if (!x)
+			return -1;
+		x->ssl = ev->obj;
+	} else {
+		if (find(s, ev->obj))
+			return 0;
+		x = insert(s, ev->obj);
+		if (!x)
+			return -1;
+	}
+	unpack(x, ev->a);
+	x->freed = (a & RESTORE_FREED) != 0;
+	x->inherited = (a & RESTORE_INHERITED) != 0;
+	x->n_results = (uint8_t)(a >> RESTORE_RESULTS_SHIFT);
+	for (int i = 0; i < SL_TLS_MAX_RESULTS; i++)
+		x->results[i] = (int8_t)(uint8_t)((uint64_t)ev->b >> (8 * i));
+	x->stack = ev->stack;
+	x->pystack = ev->pystack;
+	if (t) {
+		x->t = t;
+		t->tls = x;
+	} else if (x->freed) {
+		sl_arena_free(s->arena, x, sizeof(*x)); /* freed and bound to nothing: nothing to keep */
+		return 0;
+	}
+	s->restoring_tls = x;
+	return 0;
+}

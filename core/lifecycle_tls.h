@@ -68,6 +68,11 @@ void sl_tls_snapshot_rest(const struct sl_state *s, sl_emit_fn emit, void *ctx);
 
 /* Whether SSL_free of ssl only drops a reference taken with SSL_up_ref (the session goes on). */
 int sl_tls_free_drops_reference(const struct sl_state *s, uint64_t ssl);
+/* Segments: calls fn for every SSL object alive; emits an SSL object's facts (bound: to the
+ * transport restored just before); rebuilds one (SL_EV_RESTORE_TLS). */
+void sl_tls_for_each_session(const struct sl_state *s, void (*fn)(void *ctx, const struct sl_tls *x), void *ctx);
+void sl_tls_segment_emit(const struct sl_tls *x, int bound, sl_emit_fn emit, void *ctx);
+int sl_tls_restore(struct sl_state *s, const struct sl_event *ev);
 
 /* Whether SSL_free of ssl will be shown in a report (its stack is worth taking). */
 int sl_tls_free_wants_stack(const struct sl_state *s, uint64_t ssl);

@@ -6,8 +6,13 @@
 #include <stdint.h>
 
 #define SL_LOG_MAGIC "SOCKLEAK"
-#define SL_LOG_VERSION 2 /* 2: SSL_SEEN and SSL_UP_REF events (issue 11) */
+#define SL_LOG_VERSION 2 /* 2: segments (SL_EV_SEGMENT, SL_EV_RESTORE_*), SSL_SEEN and SSL_UP_REF (issue 11) */
 #define SL_LOG_HEADER_SIZE 64
+
+/* RUN_DIR/lost-evidence: one line "PID what" for each process that lost events it could not
+ * put in its log (it could not even create one). 'sockleak run' creates the file, with blocks
+ * reserved beyond its end; the preload only appends to it. */
+#define SL_LOG_LOST_FILE "lost-evidence"
 
 /* The file starts with this header; records follow at SL_LOG_HEADER_SIZE. */
 struct sl_log_header {
@@ -15,8 +20,8 @@ struct sl_log_header {
 	uint32_t version;      /* SL_LOG_VERSION: a reader refuses a newer one */
 	uint32_t header_size;  /* offset of the first record */
 	uint32_t pid;
-	uint32_t reserved_;
-	uint64_t start_ns;     /* CLOCK_REALTIME when the log was opened */
+	uint32_t segment;      /* 0 for an image's first log, k for its k-th later segment */
+	uint64_t start_ns;     /* CLOCK_REALTIME when the image's first log was opened */
 	uint8_t pad_[32];
 };
 

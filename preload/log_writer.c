@@ -1,12 +1,25 @@
 /* The event log (docs/event-log.md): every event, stack and module of this process image,
  * appended to a file mapped with MAP_SHARED. A record costs a memcpy and one store, never a
- * system call; the file grows (ftruncate) by doubling. The pages belong to the page cache, so a
- * process killed by SIGKILL still leaves every record it finished. Written only with run_dir. */
+ * system call. The pages belong to the page cache, so a process killed by SIGKILL still leaves
+ * every record it finished. Written only with run_dir.
+ *
+ * The log must never harm the program (issue 10):
+ * - Every page is given its blocks (fallocate) before a store can land in it: a store to a
+ *   mapped page the file system cannot back raises SIGBUS, and a full tmpfs or ext4 killed
+ *   programs at start-up that way.
+ * - No resize goes past RLIMIT_FSIZE: the kernel answers that with SIGXFSZ.
+ * - No descriptor is kept: the mapping needs none, and one kept at 900 and up was still 3
+ *   whenever RLIMIT_NOFILE was 900 or less, shifting every descriptor the program made. A resize
+ *   opens the file again by its path for the moment it takes.
+ * When the log cannot grow it stops: a note (written into slack kept free for it) ends it, and
+ * the analyzer counts it as lost evidence. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,22 +28,32 @@
 #include "preload.h"
 
 #define MAP_RESERVE ((size_t)1 << 30) /* virtual space for the log; the file grows inside it */
-#define FIRST_SIZE ((size_t)256 << 10)
+/* Every byte has its blocks (on tmpfs, its memory) while the process runs: a small start, since
+ * a run may have many processes at once. */
+#define FIRST_SIZE ((size_t)64 << 10)
+#define SMALLEST_SIZE ((size_t)16 << 10) /* a first size below this is not worth a log */
 #define SLACK 4096                    /* kept free for the note that says the log stopped */
-#define HIGH_FD 900                   /* keep our descriptor out of the program's way */
+#define HIGH_FD 900                   /* a resize's brief descriptor, out of the program's way */
 
 /* Whether this image writes an event log: read by every event (sl_apply_locked). */
 int sl_log_active;
 
 static struct {
-	int fd;
 	dev_t dev;
 	ino_t ino;
 	char path[4096];
 	char *map;
 	size_t map_size;
-	size_t file_size;
+	size_t file_size; /* bytes the file has, every one of them with its blocks */
 	size_t tail;
+	int stopped;      /* the log stopped early: the file is still cut to its length at exit */
+	/* Segments: past segment_at bytes the log goes on in a new file that opens with the live
+	 * state, and the old one is removed, so that disk and memory follow the live transports,
+	 * not the history. */
+	uint32_t segment;     /* 0 for the image's first file */
+	size_t segment_at;    /* 0: never */
+	uint64_t start_ns;    /* the image's first file's: every segment names the image with it */
+	int forked_from;
 	struct sl_module *mods; /* the modules written so far (also rewritten into a child's log) */
 	unsigned nmods;
 } lw;
@@ -42,18 +65,30 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Our descriptor may have been closed or replaced by the program (closefrom, dup2 onto it):
- * check it is still our file before resizing it, and reopen the path if not. */
-static int own_fd(void)
+/* The largest size a file of ours may have: growing one past RLIMIT_FSIZE raises SIGXFSZ in the
+ * program, which kills it. The program may change the limit at any time: read it each time. */
+static size_t size_limit(void)
 {
-	struct stat st;
-	if (fstat(lw.fd, &st) == 0 && st.st_dev == lw.dev && st.st_ino == lw.ino)
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl) != 0)
 		return 0;
-	int fd = open(lw.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)SIZE_MAX)
+		return SIZE_MAX;
+	return (size_t)rl.rlim_cur;
+}
+
+/* Opens our log again by its path, for a resize. O_NOFOLLOW and the identity check: whatever
+ * now sits at that path (a planted symlink, another file) is never written through. The
+ * descriptor is moved out of the program's range while there is room for it there. */
+static int reopen(void)
+{
+	int fd = open(lw.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -1;
+	struct stat st;
 	if (fstat(fd, &st) < 0 || st.st_dev != lw.dev || st.st_ino != lw.ino) {
 		close(fd);
+		errno = ESTALE;
 		return -1;
 	}
 	int high = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD);
@@ -61,18 +96,64 @@ static int own_fd(void)
 		close(fd);
 		fd = high;
 	}
-	lw.fd = fd;
+	return fd;
+}
+
+/* Makes the file `to` bytes long with blocks for every byte from `from`, or fails without a
+ * signal (ENOSPC, EFBIG). A file system without fallocate gets its zeros written. */
+static int reserve(int fd, size_t from, size_t to)
+{
+	if (to > size_limit()) {
+		errno = EFBIG;
+		return -1;
+	}
+	if (fallocate(fd, 0, (off_t)from, (off_t)(to - from)) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS)
+		return -1;
+	static const char zeros[65536];
+	for (size_t at = from; at < to;) {
+		size_t n = to - at < sizeof(zeros) ? to - at : sizeof(zeros);
+		ssize_t w = pwrite(fd, zeros, n, (off_t)at);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		at += (size_t)w;
+	}
 	return 0;
 }
 
-/* Closes our descriptor, if it still is ours. A program that closed it (closefrom(3)) may have
- * put a descriptor of its own on that number: a forked child of such a program had its socket
- * at 900 closed here, and the child's new event log opened in its place (the logfd fault test). */
-static void close_if_ours(void)
+/* Says, in RUN_DIR/lost-evidence, that this process lost events: when it could not even create
+ * its log, that file is the only trace the analyzer gets. 'sockleak run' made the file with
+ * blocks reserved beyond its end, so an append needs no new block on a full disk; it is never
+ * created here (O_CREAT would let a full disk or a planted name decide). Returns 0 when the line
+ * was written. */
+static int record_lost(const char *why)
 {
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", sl_rt.opt.run_dir, SL_LOG_LOST_FILE);
+	int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	char line[600];
+	int n = snprintf(line, sizeof(line), "%d %s\n", (int)getpid(), why);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	for (int i = 0; i < n - 1; i++)
+		if (line[i] == '\n')
+			line[i] = ' ';
 	struct stat st;
-	if (fstat(lw.fd, &st) == 0 && st.st_dev == lw.dev && st.st_ino == lw.ino)
-		close(lw.fd);
+	int rc = -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size + (size_t)n <= size_limit())
+		rc = write(fd, line, (size_t)n) == n ? 0 : -1;
+	close(fd);
+	return rc;
 }
 
 static void write_stop_note(const char *why);
@@ -82,15 +163,28 @@ static int ensure(size_t size)
 {
 	if (lw.tail + size + SLACK <= lw.file_size)
 		return 0;
-	size_t want = lw.file_size;
-	while (want < lw.tail + size + SLACK)
+	size_t need = lw.tail + size + SLACK, want = lw.file_size;
+	while (want < need)
 		want *= 2;
 	if (want > lw.map_size) {
 		write_stop_note("the event log reached its size limit");
 		return -1;
 	}
-	if (own_fd() < 0 || ftruncate(lw.fd, (off_t)want) < 0) {
-		write_stop_note("the event log could not grow");
+	/* Under a file size limit, grow only as far as it allows. */
+	size_t limit = size_limit() & ~(size_t)4095;
+	if (want > limit && limit >= need)
+		want = limit;
+	int saved = errno;
+	char why[200];
+	int fd = reopen();
+	int rc = fd < 0 ? -1 : reserve(fd, lw.file_size, want);
+	if (rc < 0)
+		snprintf(why, sizeof(why), "the event log could not grow to %zu bytes: %s", want, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	errno = saved;
+	if (rc < 0) {
+		write_stop_note(why);
 		return -1;
 	}
 	lw.file_size = want;
@@ -130,6 +224,7 @@ static void write_stop_note(const char *why)
 {
 	write_note(why);
 	sl_log_active = 0;
+	lw.stopped = 1;
 	sl_message("%s: the rest of this process's events are not recorded", why);
 }
 
@@ -228,7 +323,7 @@ static void write_process(int forked_from)
 	if (!rec)
 		return;
 	struct sl_rec_process rp = {.pid = (uint32_t)getpid(), .ppid = (uint32_t)getppid(),
-				    .forked_from = (uint32_t)forked_from, .argc = argc, .start_ns = now_ns()};
+				    .forked_from = (uint32_t)forked_from, .argc = argc, .start_ns = lw.start_ns};
 	char *p = rec + sizeof(struct sl_log_rec);
 	memcpy(p, &rp, sizeof(rp));
 	memcpy(p + sizeof(rp), exe, (size_t)elen + 1);
@@ -237,56 +332,100 @@ static void write_process(int forked_from)
 }
 
 /* Creates this image's log file: O_EXCL and O_NOFOLLOW, so that nothing already in the run
- * directory (a file, a planted symlink) is ever written through. */
-static int create_file(const char *run_dir)
+ * directory (a file, a planted symlink) is ever written through. With part, the name ends in
+ * ".part" (the analyzer reads no such file), and the name without it is free too. */
+static int create_file(const char *run_dir, int part)
 {
 	int pid = (int)getpid();
+	struct stat st;
 	for (int n = 0; n < 1000; n++) {
 		snprintf(lw.path, sizeof(lw.path), "%s/sockleak.%d.%d.log", run_dir, pid, n);
-		int fd = open(lw.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			int high = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD);
-			if (high >= 0) {
-				close(fd);
-				fd = high;
-			}
-			return fd;
+		if (part) {
+			if (lstat(lw.path, &st) == 0)
+				continue;
+			strncat(lw.path, ".part", sizeof(lw.path) - strlen(lw.path) - 1);
 		}
+		int fd = open(lw.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
 		if (errno != EEXIST)
 			break;
 	}
-	sl_message("cannot create an event log in %s: %s", run_dir, strerror(errno));
 	return -1;
 }
 
-int sl_log_open(const char *run_dir, int forked_from)
+/* Creates, reserves and maps a new log file in run_dir, at a temporary name when part is set
+ * (a later segment is put in place only once it is complete). Fills lw's file fields. Returns the
+ * descriptor's work done (0), or -1 with the reason in why. */
+static int map_new_file(const char *run_dir, int part, char *why, size_t whysize)
 {
-	lw.fd = create_file(run_dir);
-	if (lw.fd < 0)
+	int fd = create_file(run_dir, part);
+	if (fd < 0) {
+		snprintf(why, whysize, "cannot create an event log in %s: %s", run_dir, strerror(errno));
 		return -1;
+	}
 	struct stat st;
-	if (fstat(lw.fd, &st) < 0 || ftruncate(lw.fd, (off_t)FIRST_SIZE) < 0)
+	size_t first = FIRST_SIZE, limit = size_limit() & ~(size_t)4095;
+	if (first > limit && limit >= SMALLEST_SIZE)
+		first = limit;
+	if (fstat(fd, &st) < 0 || reserve(fd, 0, first) < 0) {
+		snprintf(why, whysize, "cannot make room for the event log %s: %s", lw.path, strerror(errno));
 		goto fail;
+	}
 	lw.dev = st.st_dev;
 	lw.ino = st.st_ino;
 	lw.map_size = MAP_RESERVE;
-	lw.map = mmap(NULL, lw.map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, lw.fd, 0);
+	lw.map = mmap(NULL, lw.map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (lw.map == MAP_FAILED) {
 		lw.map_size = (size_t)64 << 20;
-		lw.map = mmap(NULL, lw.map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, lw.fd, 0);
+		lw.map = mmap(NULL, lw.map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	}
 	if (lw.map == MAP_FAILED) {
 		lw.map = NULL;
+		snprintf(why, whysize, "cannot map the event log %s: %s", lw.path, strerror(errno));
 		goto fail;
 	}
-	lw.file_size = FIRST_SIZE;
+	/* The mapping keeps the file: the descriptor would only take a number from the program. */
+	close(fd);
+	lw.file_size = first;
+	lw.tail = SL_LOG_HEADER_SIZE;
+	return 0;
+fail:
+	if (part || record_lost(why) == 0)
+		unlink(lw.path);
+	close(fd);
+	return -1;
+}
+
+/* The header, the PROCESS record and the modules: how every file of the image begins. */
+static void write_start(void)
+{
 	struct sl_log_header h = {.version = SL_LOG_VERSION, .header_size = SL_LOG_HEADER_SIZE,
-				  .pid = (uint32_t)getpid(), .start_ns = now_ns()};
+				  .pid = (uint32_t)getpid(), .segment = lw.segment, .start_ns = lw.start_ns};
 	memcpy(h.magic, SL_LOG_MAGIC, 8);
 	memcpy(lw.map, &h, sizeof(h));
-	lw.tail = SL_LOG_HEADER_SIZE;
 	sl_log_active = 1;
-	write_process(forked_from);
+	write_process(lw.forked_from);
+}
+
+/* Starts this image's log. On failure the program runs on untracked, and the loss is written
+ * down (record_lost) for the analyzer; the empty log file is kept only when that could not be
+ * done, since an empty log fails the analysis too. */
+int sl_log_open(const char *run_dir, int forked_from)
+{
+	static char why[4400]; /* not on the stack: the program's may be small */
+	lw.map = NULL;
+	lw.stopped = 0;
+	lw.segment = 0;
+	lw.start_ns = now_ns();
+	lw.forked_from = forked_from;
+	if (map_new_file(run_dir, 0, why, sizeof(why)) < 0) {
+		sl_message("%s", why);
+		return -1;
+	}
+	long kib = sl_rt.opt.log_segment_kib;
+	lw.segment_at = kib > 0 ? (size_t)kib << 10 : 0;
+	write_start();
 	if (forked_from) {
 		for (unsigned i = 0; i < lw.nmods; i++)
 			write_module(&lw.mods[i]);
@@ -298,10 +437,85 @@ int sl_log_open(const char *run_dir, int forked_from)
 		sl_modules_free(mods, n);
 	}
 	return 0;
-fail:
-	sl_message("cannot set up the event log %s: %s", lw.path, strerror(errno));
-	close(lw.fd);
-	return -1;
+}
+
+static void emit_snapshot(void *ctx, const struct sl_event *ev);
+
+/* Past segment_at (lock held, between two events): the log goes on in a new file that opens
+ * with the whole live state, written at a temporary name and renamed into place only when
+ * complete; then the old file is removed. A process killed in between leaves both, and the
+ * analyzer reads the later one. When the new file cannot be made (no room), the old one goes
+ * on, and this is tried again a quarter of a segment later. */
+static void next_segment(void)
+{
+	static char why[4400];
+	static char old_path[sizeof(lw.path)], part_path[sizeof(lw.path)];
+	size_t step = lw.segment_at > lw.tail ? lw.segment_at : lw.tail;
+	size_t retry = lw.tail + step / 4;
+	if (!sl_state_can_segment(&sl_rt.state)) {
+		lw.segment_at = retry;
+		return;
+	}
+	char *old_map = lw.map;
+	size_t old_map_size = lw.map_size, old_file_size = lw.file_size, old_tail = lw.tail;
+	dev_t old_dev = lw.dev;
+	ino_t old_ino = lw.ino;
+	memcpy(old_path, lw.path, sizeof(old_path));
+	int saved = errno;
+	if (map_new_file(sl_rt.opt.run_dir, 1, why, sizeof(why)) < 0) {
+		lw.map = old_map;
+		lw.map_size = old_map_size;
+		lw.file_size = old_file_size;
+		lw.tail = old_tail;
+		lw.dev = old_dev;
+		lw.ino = old_ino;
+		memcpy(lw.path, old_path, sizeof(lw.path));
+		lw.segment_at = retry;
+		errno = saved;
+		return;
+	}
+	lw.segment++;
+	lw.segment_at = 0; /* no segment inside the snapshot */
+	sl_stacks_forget_logged(sl_rt.stacks);
+	write_start();
+	for (unsigned i = 0; i < lw.nmods; i++)
+		write_module(&lw.mods[i]);
+	sl_state_segment_snapshot(&sl_rt.state, lw.segment, emit_snapshot, NULL);
+	/* The final name: the .part suffix dropped, never over an existing file. */
+	memcpy(part_path, lw.path, sizeof(part_path));
+	lw.path[strlen(lw.path) - strlen(".part")] = '\0';
+	if (!sl_log_active || renameat2(AT_FDCWD, part_path, AT_FDCWD, lw.path, RENAME_NOREPLACE) < 0) {
+		/* The new file is not in place (it could not hold the snapshot: the disk is full).
+		 * Drop it and end the old one: which stacks the old one defined is forgotten now, so
+		 * it cannot go on. The analyzer counts the stop as lost evidence. */
+		snprintf(why, sizeof(why), "a new segment of the event log could not be written: %s",
+			 sl_log_active ? strerror(errno) : "no room for the live state");
+		unlink(part_path);
+		munmap(lw.map, lw.map_size);
+		lw.map = old_map;
+		lw.map_size = old_map_size;
+		lw.file_size = old_file_size;
+		lw.tail = old_tail;
+		lw.dev = old_dev;
+		lw.ino = old_ino;
+		memcpy(lw.path, old_path, sizeof(lw.path));
+		lw.segment--;
+		if (sl_log_active) {
+			write_stop_note(why);
+		} else {
+			write_note(why); /* the stop was already told, once */
+			lw.stopped = 1;
+		}
+		errno = saved;
+		return;
+	}
+	struct stat st;
+	if (lstat(old_path, &st) == 0 && st.st_dev == old_dev && st.st_ino == old_ino)
+		unlink(old_path);
+	munmap(old_map, old_map_size);
+	long kib = sl_rt.opt.log_segment_kib;
+	lw.segment_at = lw.tail + (kib > 0 ? (size_t)kib << 10 : 0);
+	errno = saved;
 }
 
 static void log_string(uint32_t id)
@@ -346,8 +560,30 @@ static void log_stack(uint32_t id)
 	rec_commit(rec, SL_REC_STACK, payload);
 }
 
+/* An exec that succeeds ends the image without an exit, so nothing would cut its file: its
+ * reserved blocks would stay behind, for every image of an exec chain. It is cut now to what was
+ * written and the slack for a note; an exec that fails grows it again at the next record. */
+static void cut_for_exec(void)
+{
+	size_t keep = (lw.tail + SLACK + 4095) & ~(size_t)4095;
+	if (keep >= lw.file_size)
+		return;
+	int saved = errno;
+	int fd = reopen();
+	if (fd >= 0) {
+		if (ftruncate(fd, (off_t)keep) == 0)
+			lw.file_size = keep;
+		close(fd);
+	}
+	errno = saved;
+}
+
 void sl_log_event(const struct sl_event *ev)
 {
+	if (!sl_log_active)
+		return;
+	if (lw.segment_at && lw.tail >= lw.segment_at)
+		next_segment();
 	if (!sl_log_active)
 		return;
 	log_stack(ev->stack);
@@ -362,6 +598,8 @@ void sl_log_event(const struct sl_event *ev)
 	if (alen)
 		memcpy(rec + sizeof(struct sl_log_rec) + sizeof(re), ev->addr, alen);
 	rec_commit(rec, SL_REC_EVENT, sizeof(re) + alen);
+	if (ev->type == SL_EV_EXEC && ev->a == 0)
+		cut_for_exec();
 }
 
 void sl_log_note(const char *text)
@@ -386,11 +624,13 @@ static void emit_snapshot(void *ctx, const struct sl_event *ev)
  * log of our own that opens with what the child inherited. */
 void sl_log_fork_child(int parent)
 {
-	if (!sl_log_active)
+	/* A parent whose log stopped still tracks live: its child may have room for a log again. */
+	if (!sl_log_active && !lw.stopped)
 		return;
 	sl_log_active = 0;
-	munmap(lw.map, lw.map_size);
-	close_if_ours();
+	lw.stopped = 0;
+	if (lw.map)
+		munmap(lw.map, lw.map_size);
 	lw.map = NULL;
 	sl_stacks_forget_logged(sl_rt.stacks);
 	if (sl_log_open(sl_rt.opt.run_dir, parent) < 0) {
@@ -399,18 +639,28 @@ void sl_log_fork_child(int parent)
 	}
 	struct sl_event forked = {.type = SL_EV_FORKED, .a = (int64_t)sl_rt.state.next_transport_id,
 				  .b = (int64_t)sl_rt.state.next_epoll_id};
+	/* No segment inside this snapshot: it describes the state already applied, and a segment's
+	 * own snapshot followed by the rest of this one would apply part of it twice. */
+	size_t segment_at = lw.segment_at;
+	lw.segment_at = 0;
 	sl_log_event(&forked);
 	sl_state_snapshot(&sl_rt.state, emit_snapshot, NULL);
+	if (sl_log_active && segment_at)
+		lw.segment_at = lw.tail > segment_at ? lw.tail + segment_at : segment_at;
 }
 
-/* After the exit event: the file is cut to what was written. */
+/* After the exit event: the file is cut to what was written (a log that stopped early too). */
 void sl_log_close(void)
 {
-	if (!sl_log_active)
+	if (!sl_log_active && !lw.stopped)
 		return;
 	sl_log_active = 0;
-	if (own_fd() == 0) {
-		ftruncate(lw.fd, (off_t)lw.tail);
-		close(lw.fd);
+	lw.stopped = 0;
+	int saved = errno;
+	int fd = reopen();
+	if (fd >= 0) {
+		ftruncate(fd, (off_t)lw.tail);
+		close(fd);
 	}
+	errno = saved;
 }

@@ -4,7 +4,7 @@ the analyzer damaged or hand-made logs, and for scripts/make-fuzz-corpus."""
 import struct
 
 MAGIC = b"SOCKLEAK"
-VERSION = 1
+VERSION = 2
 HEADER_SIZE = 64
 COMMIT = 0x5C1E
 
@@ -16,11 +16,12 @@ EV = dict(SOCKET=1, SOCKETPAIR=2, ACCEPT=3, RECEIVED=4, DUP=5, CLOSE=6, CLOSE_RA
           CONNECT=9, BIND=10, LISTEN=11, ADDR=12, EPOLL_CREATE=13, EPOLL_CTL=14, EXIT_PHASE=15, EXIT=16,
           EXEC=17, FORKED=18, INHERIT=19, INHERIT_EPOLL=20, SSL_NEW=32, SSL_FREE=33, SSL_CLEAR=34,
           SSL_BIND=35, SSL_HANDSHAKE=36, SSL_SHUTDOWN=37, SSL_SET_SHUTDOWN=38, SSL_QUIET=39,
-          SSL_STATE=40, SSL_INHERIT=41)
+          SSL_STATE=40, SSL_INHERIT=41, SEGMENT=21, RESTORE=22, RESTORE_PEER=23, RESTORE_FINDING=24,
+          RESTORE_EPOLL=25, RESTORE_REG=26, RESTORE_TLS=27)
 
 
-def header(pid, version=VERSION, header_size=HEADER_SIZE, start_ns=1):
-    return MAGIC + struct.pack("<IIIIQ", version, header_size, pid, 0, start_ns) + bytes(32)
+def header(pid, version=VERSION, header_size=HEADER_SIZE, start_ns=1, segment=0):
+    return MAGIC + struct.pack("<IIIIQ", version, header_size, pid, segment, start_ns) + bytes(32)
 
 
 def record(rtype, payload, commit=COMMIT, size=None):

@@ -268,7 +268,7 @@ def test_baseline_hides_known_findings_and_fails_on_a_new_one():
         expect("Transport #" not in r.stdout, "known findings are not shown:\n" + r.stdout)
         expect("baseline %s: 3 known findings not shown, 0 fixed since, 0 new findings" % base in r.stdout, r.stdout)
         expect(b["gate"] == {"fail_on": "error", "baseline": base, "new_errors": 0, "new_warnings": 0, "known": 3,
-                             "fixed": 0, "passed": True}, str(b["gate"]))
+                             "fixed": 0, "evidence_lost": 0, "passed": True}, str(b["gate"]))
         expect(all(f["baseline"] == "unchanged" for t in b["transports"] for f in t["flags"]), "states")
         # One new leak: it alone is shown, and fails the gate.
         r, c = analyze(runs["c"], "--baseline", base)
@@ -438,12 +438,16 @@ def test_hand_made_logs_replay():
         expect(t["python_traceback"] == [{"file": "app.py", "line": 42, "function": "serve"}], str(t))
         expect(t["opened_at"][0]["pc"] == "0x402000", str(t["opened_at"]))
         expect('File "app.py", line 42, in serve' in r.stdout, r.stdout)
-        # A note as the last record: the log stopped early; open transports are not judged.
+        # A note as the last record: the log stopped early; open transports are not judged, and
+        # the lost evidence fails the gate (status 3), never 'all finished properly'.
         stopped = log[:-len(el.event("EXIT", a=0, b=1))] + el.note("the event log reached its size limit")
         with open(path, "wb") as f:
             f.write(stopped)
         r, doc = analyze(tmp, "--no-symbolize", paths=[path])
-        expect(r.returncode == 0 and doc["transports"] == [], "%d %s" % (r.returncode, doc["transports"]))
+        expect(r.returncode == 3 and doc["transports"] == [], "%d %s" % (r.returncode, doc["transports"]))
+        expect(doc["gate"]["passed"] is False and doc["gate"]["evidence_lost"] == 1, str(doc["gate"]))
+        expect("EVIDENCE LOST: process %d (srv): its event log stopped early: the event log reached its "
+               "size limit" % pid in r.stdout and "all finished properly" not in r.stdout, r.stdout)
         expect(doc["processes"][0]["exit"]["how"] == "unknown" and doc["processes"][0]["incomplete"], str(doc))
         expect("note (pid %d): the event log reached its size limit" % pid in r.stdout, r.stdout)
         expect("its event log stopped early" in r.stdout, r.stdout)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "../../core/lifecycle.h"
 #include "../../core/lifecycle_tls.h"
@@ -419,14 +420,21 @@ static void test_tls_issue11(void)
  * child inherited, and the child judges none of it by default. */
 struct snap {
 	struct sl_event ev[64];
+	unsigned char addr[64][SL_EVENT_ADDR_MAX]; /* an event's address is not owned: copied here */
 	int n;
 };
 
 static void keep(void *ctx, const struct sl_event *e)
 {
 	struct snap *sn = ctx;
-	if (sn->n < 64)
-		sn->ev[sn->n++] = *e;
+	if (sn->n < 64) {
+		sn->ev[sn->n] = *e;
+		if (e->addr && e->addrlen <= SL_EVENT_ADDR_MAX) {
+			memcpy(sn->addr[sn->n], e->addr, e->addrlen);
+			sn->ev[sn->n].addr = sn->addr[sn->n];
+		}
+		sn->n++;
+	}
 }
 
 static void test_fork_snapshot(void)
@@ -465,6 +473,203 @@ static void test_fork_snapshot(void)
 		teardown(&parent);
 		teardown(&child);
 	}
+}
+
+/* Segments: a state written down (sl_state_segment_snapshot) and replayed into an empty state
+ * is the same state, field by field, and goes on to the same verdicts. */
+static void addr_ev(struct fixture *fx, int type, int fd, int64_t a, const void *sa, size_t len)
+{
+	struct sl_event e = {.type = (uint16_t)type, .fd = fd, .a = a, .addr = sa, .addrlen = (uint16_t)len};
+	sl_state_apply(&fx->s, &e);
+}
+
+static void dump_addr(char **p, char *end, const struct sl_addr *a)
+{
+	char buf[160];
+	*p += snprintf(*p, (size_t)(end - *p), " %s", a->family ? sl_addr_format(a, buf, sizeof(buf)) : "-");
+}
+
+static void dump_transport(char **p, char *end, const struct sl_transport *t)
+{
+	*p += snprintf(*p, (size_t)(end - *p), "[t id=%llu role=%u state=%u flags=%u dom=%u type=%u fd=%d nfds=%u",
+		       (unsigned long long)t->id, t->role, t->state, t->flags, t->domain, t->type, t->fd, t->nfds);
+	dump_addr(p, end, &t->local);
+	dump_addr(p, end, &t->peer);
+	for (const struct sl_finding *f = t->findings; f; f = f->next)
+		*p += snprintf(*p, (size_t)(end - *p), " {f%u w%u x%u fd%d ep%d ev%u id%llu}", f->flag, f->when,
+			       f->exit_phase, f->fd, f->epoll_fd, f->events, (unsigned long long)f->epoll_id);
+	for (const struct sl_reg *r = t->regs; r; r = r->t_next)
+		*p += snprintf(*p, (size_t)(end - *p), " <reg ep%llu fd%d ev%u c%u>", (unsigned long long)r->ep->id,
+			       r->fd, r->events, r->fd_closed);
+	const struct sl_tls *x = t->tls;
+	if (x)
+		*p += snprintf(*p, (size_t)(end - *p), " (ssl %llx back %d bind %u role %u hs %u sent %u rcv %u quiet %u "
+			       "set %u two %u last0 %u freed %u ended %u inh %u peer %u n %u r %d,%d st %u/%u)",
+			       (unsigned long long)x->ssl, x->t == t, x->bind, x->role, x->handshake, x->sent, x->received,
+			       x->quiet, x->set_shutdown, x->two_way, x->last_zero, x->freed, x->ended, x->inherited,
+			       x->peer_ended, x->n_results, x->results[0], x->results[1], x->free_stack, x->stack);
+	*p += snprintf(*p, (size_t)(end - *p), "]\n");
+}
+
+struct live_tls {
+	uint64_t ssl[16];
+	uint64_t tid[16];
+	unsigned n;
+};
+
+static void note_live(void *ctx, const struct sl_tls *x)
+{
+	struct live_tls *l = ctx;
+	if (l->n < 16) {
+		l->ssl[l->n] = x->ssl;
+		l->tid[l->n++] = x->t ? x->t->id : 0;
+	}
+}
+
+static void dump_state(const struct sl_state *s, char *buf, size_t size)
+{
+	char *p = buf, *end = buf + size;
+	p += snprintf(p, (size_t)(end - p), "next %llu/%llu seen %llu live %llu phase %u forked %u\n",
+		      (unsigned long long)s->next_transport_id, (unsigned long long)s->next_epoll_id,
+		      (unsigned long long)s->transports_seen, (unsigned long long)s->live_transports, s->exit_phase,
+		      s->forked);
+	for (int fd = 0; fd < 64; fd++) {
+		struct sl_obj *o = sl_state_lookup(s, fd);
+		if (!o)
+			continue;
+		p += snprintf(p, (size_t)(end - p), "fd %d: ", fd);
+		if (o->kind == SL_OBJ_SOCKET) {
+			dump_transport(&p, end, (const struct sl_transport *)o);
+		} else {
+			const struct sl_epoll *ep = (const struct sl_epoll *)o;
+			p += snprintf(p, (size_t)(end - p), "[ep id=%llu nfds=%u inh=%u", (unsigned long long)ep->id,
+				      ep->nfds, ep->inherited);
+			for (const struct sl_reg *r = ep->regs; r; r = r->ep_next)
+				p += snprintf(p, (size_t)(end - p), " <t%llu fd%d ev%u c%u>", (unsigned long long)r->t->id,
+					      r->fd, r->events, r->fd_closed);
+			p += snprintf(p, (size_t)(end - p), "]\n");
+		}
+	}
+	for (const struct sl_transport *t = s->done_head; t; t = t->next) {
+		p += snprintf(p, (size_t)(end - p), "done: ");
+		dump_transport(&p, end, t);
+	}
+	/* SSL objects alive, by address (the table's order is its own), with their transports. */
+	struct live_tls l = {.n = 0};
+	sl_tls_for_each_live(s, note_live, &l);
+	for (unsigned i = 0; i < l.n; i++)
+		for (unsigned k = i + 1; k < l.n; k++)
+			if (l.ssl[k] < l.ssl[i]) {
+				uint64_t a = l.ssl[i], b = l.tid[i];
+				l.ssl[i] = l.ssl[k];
+				l.tid[i] = l.tid[k];
+				l.ssl[k] = a;
+				l.tid[k] = b;
+			}
+	for (unsigned i = 0; i < l.n; i++)
+		p += snprintf(p, (size_t)(end - p), "live ssl %llx on t%llu\n", (unsigned long long)l.ssl[i],
+			      (unsigned long long)l.tid[i]);
+}
+
+static void test_segment_snapshot(void)
+{
+	struct fixture a, b;
+	setup(&a, 0);
+	setup(&b, 0);
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(8080)};
+	in.sin_addr.s_addr = htonl(0x7f000001);
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+	in6.sin6_addr.s6_addr[15] = 1;
+	struct sockaddr_un un = {.sun_family = AF_UNIX, .sun_path = "/run/x.sock"};
+	for (int i = 0; i < 5; i++) { /* history: made and finished without findings */
+		tcp(&a, 3);
+		ev(&a, SL_EV_CLOSE, 3, 0, 0, 0);
+	}
+	tcp(&a, 3); /* a listener on 127.0.0.1:8080 */
+	addr_ev(&a, SL_EV_BIND, 3, 0, &in, sizeof(in));
+	ev(&a, SL_EV_LISTEN, 3, 0, 0, 0);
+	struct sl_event acc = {.type = SL_EV_ACCEPT, .fd = 3, .fd2 = 4, .addr = &in6, .addrlen = sizeof(in6)};
+	sl_state_apply(&a.s, &acc);
+	ev(&a, SL_EV_SOCKET, 5, 0, AF_UNIX, SOCK_STREAM);
+	addr_ev(&a, SL_EV_CONNECT, 5, 0, &un, sizeof(un));
+	ev(&a, SL_EV_DUP, 5, 12, 0, 0);
+	ev(&a, SL_EV_SHUTDOWN, 4, 0, SHUT_WR, 0);
+	ev(&a, SL_EV_EPOLL_CREATE, 6, 0, 0, 0);
+	ev(&a, SL_EV_DUP, 6, 13, 0, 0);
+	ev(&a, SL_EV_EPOLL_CTL, 6, 4, EPOLL_CTL_ADD, EPOLLIN);
+	ev(&a, SL_EV_EPOLL_CTL, 6, 5, EPOLL_CTL_ADD, EPOLLOUT);
+	ev(&a, SL_EV_EPOLL_CTL, 6, 12, EPOLL_CTL_ADD, EPOLLIN | EPOLLET);
+	ev(&a, SL_EV_CLOSE, 12, 0, 0, 0); /* closed while registered: a finding on an open transport */
+	tcp(&a, 7); /* finished with a finding: closed-while-registered, then reader-not-removed */
+	ev(&a, SL_EV_DUP, 7, 8, 0, 0);
+	ev(&a, SL_EV_EPOLL_CREATE, 9, 0, 0, 0);
+	ev(&a, SL_EV_EPOLL_CTL, 9, 8, EPOLL_CTL_ADD, EPOLLIN);
+	ev(&a, SL_EV_CLOSE, 8, 0, 0, 0);
+	ev(&a, SL_EV_CLOSE, 9, 0, 0, 0);
+	ev(&a, SL_EV_CLOSE, 7, 0, 0, 0);
+	/* TLS: a session on the accepted socket that sent close_notify; one freed without it on an
+	 * open socket; one never bound; one whose socket was closed without close_notify (listed);
+	 * one whose socket was closed after a clean shutdown (kept only by the SSL object); one
+	 * never bound and freed without close_notify (its own report entry). */
+	ssl_ev(&a, SL_EV_SSL_NEW, 0x5000, 0, 0, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_BIND, 0x5000, 4, SL_TLS_BIND_FD, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_HANDSHAKE, 0x5000, 0, 2, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_SHUTDOWN, 0x5000, 0, 0, 0, 1);
+	tcp(&a, 10);
+	ssl_ev(&a, SL_EV_SSL_NEW, 0x6000, 0, 0, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_BIND, 0x6000, 10, SL_TLS_BIND_FD, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_HANDSHAKE, 0x6000, 0, 1, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_FREE, 0x6000, 0, 0, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_NEW, 0x7000, 0, 1, 0, 0);
+	tcp(&a, 11);
+	ssl_ev(&a, SL_EV_SSL_NEW, 0x8000, 0, 0, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_BIND, 0x8000, 11, SL_TLS_BIND_RFD, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_HANDSHAKE, 0x8000, 0, 1, 0, 0);
+	ev(&a, SL_EV_CLOSE, 11, 0, 0, 0);
+	tcp(&a, 14);
+	ssl_ev(&a, SL_EV_SSL_NEW, 0x9000, 0, 0, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_BIND, 0x9000, 14, SL_TLS_BIND_FD, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_HANDSHAKE, 0x9000, 0, 1, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_SHUTDOWN, 0x9000, 0, 1, 0, 3);
+	ev(&a, SL_EV_CLOSE, 14, 0, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_NEW, 0xa000, 0, 0, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_HANDSHAKE, 0xa000, 0, 1, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_FREE, 0xa000, 0, 0, 0, 0);
+	ev(&a, SL_EV_EXIT_PHASE, 0, 0, SL_EXIT_PHASE_EXIT_CALLED, 0);
+	CHECK(sl_state_can_segment(&a.s));
+	static struct snap sn;
+	sn.n = 0;
+	sl_state_segment_snapshot(&a.s, 1, keep, &sn);
+	CHECK(sn.n < 64 && sn.ev[sn.n - 1].type == SL_EV_SEGMENT);
+	for (int i = 0; i < sn.n; i++)
+		CHECK(sl_state_apply(&b.s, &sn.ev[i]) == 0);
+	static char da[8192], db[8192];
+	dump_state(&a.s, da, sizeof(da));
+	dump_state(&b.s, db, sizeof(db));
+	if (strcmp(da, db) != 0)
+		printf("--- written\n%s--- rebuilt\n%s", da, db);
+	CHECK(strcmp(da, db) == 0);
+	CHECK(a.s.done_head && b.s.done_head && b.s.transports_seen == 13);
+	/* The same events after it give the same verdicts: the 3 finished ones; 4 closed at exit
+	 * (the exit phase came through); the listener, the unix client, fd 10 and a new socket never
+	 * closed; SSL objects never freed on their own entry (0x7000) and on the socket closed after
+	 * a clean shutdown (0x9000, kept by its SSL object). */
+	for (struct fixture *fx = &a;; fx = &b) {
+		ev(fx, SL_EV_CLOSE, 4, 0, 0, 0);
+		tcp(fx, 4);
+		exit_now(fx);
+		if (fx == &b)
+			break;
+	}
+	dump_state(&a.s, da, sizeof(da));
+	dump_state(&b.s, db, sizeof(db));
+	CHECK(strcmp(da, db) == 0);
+	struct collected ca = flagged(&a), cb = flagged(&b);
+	CHECK(ca.n == cb.n && ca.n == 10 && memcmp(ca.flags, cb.flags, sizeof(ca.flags)) == 0 &&
+	      memcmp(ca.ids, cb.ids, sizeof(ca.ids)) == 0);
+	CHECK(!sl_state_can_segment(&a.s)); /* after the exit */
+	teardown(&a);
+	teardown(&b);
 }
 
 static void test_killed_process(void)
@@ -597,6 +802,7 @@ int main(void)
 		{"TLS SSL_clear ends a session", test_tls_clear_ends_a_session},
 		{"TLS state, SSL_up_ref, one-way closes (issue 11)", test_tls_issue11},
 		{"fork snapshot", test_fork_snapshot},
+		{"segment snapshot", test_segment_snapshot},
 		{"killed process", test_killed_process},
 		{"out of memory", test_out_of_memory_is_reported_not_fatal},
 		{"options", test_options},
