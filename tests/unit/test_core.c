@@ -504,10 +504,12 @@ static void dump_transport(char **p, char *end, const struct sl_transport *t)
 	const struct sl_tls *x = t->tls;
 	if (x)
 		*p += snprintf(*p, (size_t)(end - *p), " (ssl %llx back %d bind %u role %u hs %u sent %u rcv %u quiet %u "
-			       "set %u two %u last0 %u freed %u ended %u inh %u peer %u n %u r %d,%d st %u/%u)",
+			       "set %u two %u last0 %u freed %u ended %u inh %u peer %u n %u r %d,%d st %u/%u "
+			       "bits %u oneway %u endw %u fatal %u restarted %u refs %u/%u)",
 			       (unsigned long long)x->ssl, x->t == t, x->bind, x->role, x->handshake, x->sent, x->received,
 			       x->quiet, x->set_shutdown, x->two_way, x->last_zero, x->freed, x->ended, x->inherited,
-			       x->peer_ended, x->n_results, x->results[0], x->results[1], x->free_stack, x->stack);
+			       x->peer_ended, x->n_results, x->results[0], x->results[1], x->free_stack, x->stack,
+			       x->state_bits, x->one_way, x->end_when, x->fatal, x->restarted, x->up_refs, x->frees);
 	*p += snprintf(*p, (size_t)(end - *p), "]\n");
 }
 
@@ -556,7 +558,7 @@ static void dump_state(const struct sl_state *s, char *buf, size_t size)
 	}
 	/* SSL objects alive, by address (the table's order is its own), with their transports. */
 	struct live_tls l = {.n = 0};
-	sl_tls_for_each_live(s, note_live, &l);
+	sl_tls_for_each_session(s, note_live, &l);
 	for (unsigned i = 0; i < l.n; i++)
 		for (unsigned k = i + 1; k < l.n; k++)
 			if (l.ssl[k] < l.ssl[i]) {
@@ -621,6 +623,11 @@ static void test_segment_snapshot(void)
 	ssl_ev(&a, SL_EV_SSL_HANDSHAKE, 0x6000, 0, 1, 0, 0);
 	ssl_ev(&a, SL_EV_SSL_FREE, 0x6000, 0, 0, 0, 0);
 	ssl_ev(&a, SL_EV_SSL_NEW, 0x7000, 0, 1, 0, 0);
+	/* The issue 11 facts travel too: a reference taken and one of two dropped, and OpenSSL's
+	 * own state (handshake done, close_notify sent). */
+	ssl_ev(&a, SL_EV_SSL_UP_REF, 0x7000, 0, 0, 0, 0);
+	ssl_ev(&a, SL_EV_SSL_SEEN, 0x7000, 0, 1, 1, 0);
+	ssl_ev(&a, SL_EV_SSL_FREE, 0x7000, 0, 0, 0, 0);
 	tcp(&a, 11);
 	ssl_ev(&a, SL_EV_SSL_NEW, 0x8000, 0, 0, 0, 0);
 	ssl_ev(&a, SL_EV_SSL_BIND, 0x8000, 11, SL_TLS_BIND_RFD, 0, 0);
