@@ -90,3 +90,73 @@ def test_raw_exit_is_an_exit_not_a_kill():
                      r"killed; ", r.stderr, re.M), r.stderr)
     expect(r.stderr.count("Transport #") == 1 and "process-killed (warning): open (fd 3)" in r.stderr, r.stderr)
     return "exit 4 (raw exit system call)"
+
+
+# ---- an ASan-built program (issue 10 item 13) ----
+
+def build_asan_leaky(tmp):
+    prog = os.path.join(tmp, "leaky_asan")
+    r = run(["gcc", "-std=gnu11", "-D_GNU_SOURCE", "-g", "-O0", "-fsanitize=address", "-pthread", "-o", prog,
+             os.path.join(os.path.dirname(BUILD), "analyzer", "testprogs", "leaky.c")], timeout=120)
+    expect(r.returncode == 0, "gcc -fsanitize=address: %s" % r.stderr)
+    return prog
+
+
+def test_asan_program_runs_with_its_runtime_first():
+    with tempfile.TemporaryDirectory(prefix="sockleak-asan-") as tmp:
+        prog = build_asan_leaky(tmp)
+        out = os.path.join(tmp, "r.json")
+        # The command itself linked with libasan.so.N: its runtime is put first, unasked.
+        r = sockleak("run", "--json", out, "--", prog, "udp", "exit=3", cwd=tmp)
+        expect("ASan runtime does not come first" not in r.stderr and "static or set-user-ID" not in r.stderr,
+               r.stderr)
+        expect(r.returncode == 23, "status %d, expected the gate's 23\n%s" % (r.returncode, r.stderr))
+        doc = json.load(open(out))
+        found = [(t["kind"], [f["flag"] for f in t["flags"]], [f["function"] for f in t["opened_at"]][:1])
+                 for t in doc["transports"]]
+        expect(found == [("udp4", ["never-closed"], ["leak_udp"])], str(found))
+        expect(doc["exit"]["how"] == "exit" and doc["exit"]["status"] == 3, str(doc["exit"]))
+        # Nothing to find: the program's own status, 0.
+        r = sockleak("run", "--", prog, cwd=tmp)
+        expect(r.returncode == 0 and "1 process, 0 transports, all finished properly" in r.stderr,
+               "status %d\n%s" % (r.returncode, r.stderr))
+        # Started by a shell: the runtime named with --asan-runtime comes first in every process.
+        runtime = run(["gcc", "-print-file-name=libasan.so"]).stdout.strip()
+        r = sockleak("run", "--asan-runtime", runtime, "--json", out, "--", "/bin/sh", "-c", '"$0" udp', prog,
+                     cwd=tmp)
+        expect(r.returncode == 23 and "ASan runtime does not come first" not in r.stderr,
+               "through a shell: status %d\n%s" % (r.returncode, r.stderr))
+        doc = json.load(open(out))
+        expect([(t["kind"], [f["flag"] for f in t["flags"]]) for t in doc["transports"]]
+               == [("udp4", ["never-closed"])], str(doc["transports"]))
+        r = sockleak("run", "--asan-runtime", os.path.join(tmp, "missing.so"), "--", prog)
+        expect(r.returncode == 125 and "sockleak: run: --asan-runtime %s: no such file" % os.path.join(tmp, "missing.so")
+               in r.stderr, r.stderr)
+    return "linked: its runtime first, 23; through a shell with --asan-runtime: 23"
+
+
+def test_asan_program_that_never_loaded_the_preload_gets_the_exact_fix():
+    """An ASan program sockleak does not see as the command (here the interpreter of a script)
+    stops before the preload starts: the program's status is kept, and the message names the
+    fix, not only static programs."""
+    with tempfile.TemporaryDirectory(prefix="sockleak-asanfix-") as tmp:
+        # One UDP socket left open, whatever the arguments (a script's interpreter gets its path).
+        source, prog = os.path.join(tmp, "udp.c"), os.path.join(tmp, "udp_asan")
+        with open(source, "w") as f:
+            f.write("#include <sys/socket.h>\nint main(void) { return socket(AF_INET, SOCK_DGRAM, 0) < 0; }\n")
+        r = run(["gcc", "-g", "-fsanitize=address", "-o", prog, source], timeout=120)
+        expect(r.returncode == 0, "gcc -fsanitize=address: %s" % r.stderr)
+        script = os.path.join(tmp, "script")
+        with open(script, "w") as f:
+            f.write("#!%s\n" % prog)
+        os.chmod(script, 0o755)
+        r = sockleak("run", "--", script, "udp", cwd=tmp)
+        expect(r.returncode == 1, "status %d, expected ASan's 1\n%s" % (r.returncode, r.stderr))
+        expect("sockleak: an ASan-built program also stops at once (\"ASan runtime does not come first\") when "
+               "it is not the command itself: give its runtime, as in sockleak run --asan-runtime "
+               "$(gcc -print-file-name=libasan.so) -- %s udp\n" % script in r.stderr, r.stderr)
+        runtime = run(["gcc", "-print-file-name=libasan.so"]).stdout.strip()
+        r = sockleak("run", "--asan-runtime", runtime, "--", script, "udp", cwd=tmp)
+        expect(r.returncode == 23 and r.stderr.count("never-closed (error)") == 1,
+               "with the fix: status %d\n%s" % (r.returncode, r.stderr))
+    return "status 1, the fix named; with it, 23"
