@@ -168,3 +168,89 @@ def test_run_takes_every_option_of_the_analyzer():
         bases = json.load(open(sarif))["runs"][0]["originalUriBaseIds"]
         expect(bases == {"SRCROOT": {"uri": "file://%s/root/" % tmp}}, str(bases))
     return "%d options" % len(names)
+
+
+# ---- the CI recipes of docs/ci.md ----
+
+def ci_recipes():
+    """{heading: [the lines of its fenced blocks]} of docs/ci.md."""
+    recipes, heading, block = {}, None, None
+    with open(os.path.join(ROOT, "docs", "ci.md")) as f:
+        for line in f.read().splitlines():
+            if line.startswith("## "):
+                heading = line[3:]
+            elif line.startswith("```"):
+                block = [] if block is None else recipes.setdefault(heading, []).extend(block)
+            elif block is not None:
+                block.append(line)
+    return recipes
+
+
+def sockleak_lines(lines):
+    found = []
+    for line in lines:
+        m = re.match(r"^\s*(?:- |run: )?(sockleak .*)$", line)
+        if m:
+            found.append(m.group(1))
+    return found
+
+
+def test_ci_recipes():
+    """Every sockleak command line of docs/ci.md, run as written on a project whose tests leak a
+    UDP socket (in the baseline) and a listener (suppressed): each passes; with a new leak each
+    fails with 23, and the JUnit and SARIF files say why."""
+    import xml.etree.ElementTree as ET
+    recipes = ci_recipes()
+    baseline = sockleak_lines(recipes["The baseline"])
+    github = sockleak_lines(recipes["GitHub Actions"])
+    gitlab = sockleak_lines(recipes["GitLab CI"])
+    makefile = recipes["A plain Makefile target"]
+    expect(len(baseline) == 1 and len(github) == 1 and len(gitlab) == 1, "%s %s %s" % (baseline, github, gitlab))
+    expect(makefile[0] == "sockleak-check:" and len(sockleak_lines(makefile)) == 1 and makefile[1][0] == "\t",
+           str(makefile))
+    expect("--sarif sockleak.sarif" in github[0] and "sarif_file: sockleak.sarif" in "\n".join(recipes["GitHub Actions"]),
+           "the GitHub recipe uploads the SARIF it writes")
+    expect("junit: sockleak-junit.xml" in "\n".join(recipes["GitLab CI"]), "the GitLab recipe's JUnit report")
+    with tempfile.TemporaryDirectory(prefix="sockleak-ci-") as tmp:
+        bindir = os.path.join(tmp, "bin")
+        os.mkdir(bindir)
+        os.symlink(SOCKLEAK, os.path.join(bindir, "sockleak"))
+        project = os.path.join(tmp, "project")
+        os.mkdir(project)
+        with open(os.path.join(project, "Makefile"), "w") as f:
+            f.write("test:\n\t%s udp tcp $(EXTRA)\n\n" % LEAKY + "\n".join(makefile) + "\n")
+        with open(os.path.join(project, ".sockleak.supp"), "w") as f:
+            f.write("never-closed:leak_tcp\n")
+        env = clean_env(PATH=bindir + ":" + os.environ["PATH"])
+        env.pop("EXTRA", None)
+
+        def shell(line, **extra):
+            return run(["/bin/sh", "-c", line], env=dict(env, **extra), cwd=project, timeout=120)
+
+        r = shell(baseline[0])
+        expect(r.returncode == 0, "the baseline: status %d\n%s" % (r.returncode, r.stderr))
+        known = json.load(open(os.path.join(project, ".sockleak-baseline.json")))
+        expect([t["kind"] for t in known["transports"] if t["flags"]] == ["udp4"], "baseline: %s" % known["transports"])
+        runs = [("GitHub Actions", github[0]), ("GitLab CI", gitlab[0]), ("Makefile", "make sockleak-check")]
+        for new in (False, True):
+            for what, line in runs:
+                for f in ("sockleak.sarif", "sockleak-junit.xml"):
+                    if os.path.exists(os.path.join(project, f)):
+                        os.unlink(os.path.join(project, f))
+                r = shell(line, **({"EXTRA": "epoll"} if new else {}))
+                status = 23 if not new or what != "Makefile" else 2
+                if not new:
+                    expect(r.returncode == 0, "%s: status %d, expected 0\n%s" % (what, r.returncode, r.stderr))
+                else:
+                    # make reports a failed recipe with its own status 2, after sockleak's 23.
+                    expect(r.returncode == status and ("Error 23" in r.stderr if what == "Makefile" else True),
+                           "%s with a new leak: status %d, expected %d\n%s" % (what, r.returncode, status, r.stderr))
+                suite = ET.parse(os.path.join(project, "sockleak-junit.xml")).getroot()
+                failures = sum(int(s.get("failures", "0")) for s in suite.iter("testsuite"))
+                expect(failures == (1 if new else 0), "%s: %d JUnit failures" % (what, failures))
+                if what == "GitHub Actions":
+                    sarif = json.load(open(os.path.join(project, "sockleak.sarif")))
+                    states = sorted(res.get("baselineState", "") for res in sarif["runs"][0]["results"])
+                    expect(sarif["version"] == "2.1.0" and len(states) == (3 if new else 1),
+                           "%s: SARIF results %s" % (what, states))
+    return "3 recipes and the baseline: 0 as accepted, 23 with a new leak"
