@@ -254,3 +254,55 @@ def test_ci_recipes():
                     expect(sarif["version"] == "2.1.0" and len(states) == (3 if new else 1),
                            "%s: SARIF results %s" % (what, states))
     return "3 recipes and the baseline: 0 as accepted, 23 with a new leak"
+
+
+# ---- colour ----
+
+def test_color_on_a_terminal_only():
+    """--color auto (the default) paints the report only on a terminal; always and never force
+    it; the JSON and the exit status are the same either way."""
+    import pty
+    red = "\033[1;31m"
+    r = run([SOCKLEAK, LEAKY, "udp"], env=clean_env(TERM="xterm"))
+    expect(r.returncode == 23 and "never-closed (error)" in r.stderr and "\033[" not in r.stderr,
+           "auto, not a terminal: %r" % r.stderr[:300])
+    r = run([SOCKLEAK, "--color", "always", LEAKY, "udp", "warn"], env=clean_env())
+    expect(r.returncode == 23, "always: status %d" % r.returncode)
+    lines = r.stderr.splitlines()
+    expect(re.match(r"^\033\[1;31m==\d+==ERROR: sockleak: 2 transports not finished properly in .*\033\[0m$", lines[0]),
+           repr(lines[0]))
+    expect("  %snever-closed (error)\033[0m: still open (fd 3)" % red in r.stderr, repr(r.stderr))
+    expect("  \033[1;35mclosed-while-registered (warning)\033[0m: " in r.stderr, repr(r.stderr))
+    expect(re.search(r"^\033\[1mSUMMARY: sockleak: 1 error, 1 warning .*\033\[0m$", r.stderr, re.M), repr(r.stderr))
+    expect("%ssockleak: FAILED: 1 error (--fail-on error): exit status 23\033[0m" % red in r.stderr, repr(r.stderr))
+    plain = run([SOCKLEAK, "--color", "never", LEAKY, "udp", "warn"], env=clean_env())
+
+    def norm(text):  # pids and addresses differ from run to run
+        return re.sub(r"==\d+==|pid \d+|0x[0-9a-f]+", "N", text)
+    expect(norm(re.sub(r"\033\[[0-9;]*m", "", r.stderr)) == norm(plain.stderr) and "\033[" not in plain.stderr,
+           "the painted report is the plain one with colour added:\n%s\n%s" % (r.stderr, plain.stderr))
+    # auto on a terminal: painted.
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([SOCKLEAK, LEAKY, "udp"], env=clean_env(TERM="xterm"), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=slave, timeout=60)
+        os.close(slave)
+        slave = None
+        got = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    expect(p.returncode == 23 and red.encode() + b"==" in got, "auto on a terminal: %r" % got[:300])
+    r = run([SOCKLEAK, "--color", "sometimes", LEAKY], env=clean_env())
+    expect(r.returncode == 125 and "sockleak: run: --color sometimes: give auto, always or never" in r.stderr,
+           r.stderr)
+    return "painted on a terminal and with always; plain otherwise"
