@@ -7,10 +7,9 @@ import json
 import os
 import re
 import stat
-import subprocess
 import tempfile
 
-from common import BUILD, SOCKLEAK, Failure, expect, run
+from common import BUILD, SOCKLEAK, expect, run
 
 PROGS = os.path.join(BUILD, "analyzer", "testprogs")
 LEAKY = os.path.join(PROGS, "leaky")

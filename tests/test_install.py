@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 
-from common import BUILD, REPORT, ROOT, SOCKLEAK, Failure, expect, run
+from common import BUILD, REPORT, ROOT, SOCKLEAK, expect, run
 
 PROGS = os.path.join(BUILD, "analyzer", "testprogs")
 LEAKY = os.path.join(PROGS, "leaky")
