@@ -1,5 +1,7 @@
 # sockleak: `make` builds, `make demo` shows it working, `make check` runs every test.
 # Both demo and check first install any missing Debian packages (scripts/setup-deps).
+# `make install` (PREFIX=/usr/local, DESTDIR) installs the command, `make uninstall` removes it,
+# `make deb` builds build/sockleak_VERSION_amd64.deb.
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
@@ -14,7 +16,17 @@ HEADERS     := $(wildcard core/*.h preload/*.h)
 
 PRELOAD_OBJ := $(patsubst %.c,$(B)/pic/%.o,$(CORE_SRC) $(PRELOAD_SRC)) $(B)/pic/preload/vfork.o
 
-.PHONY: all deps demo check clean testapps
+# The version's one source is core/report.h; the installed command asks the analyzer for it.
+VERSION := $(shell sed -n 's/^\#define SOCKLEAK_VERSION "\(.*\)"$$/\1/p' core/report.h)
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(PREFIX)/bin
+LIBDIR  := $(PREFIX)/lib/sockleak
+MANDIR  := $(PREFIX)/share/man/man1
+DOCDIR  := $(PREFIX)/share/doc/sockleak
+DOCS    := README.md $(wildcard docs/*.md)
+
+.PHONY: all deps demo check clean testapps install uninstall deb
 all: $(B)/libsockleak.so testapps analyzer unit
 
 deps:
@@ -44,6 +56,52 @@ demo: deps all
 
 check: deps all
 	@scripts/check
+
+# The installed command finds the preload and the analyzer in ../lib/sockleak from where it is
+# (TOOLS below its prefix), never in a build tree.
+install: $(B)/libsockleak.so $(B)/sockleak-report
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0644 $(B)/libsockleak.so $(DESTDIR)$(LIBDIR)/libsockleak.so
+	install -m 0755 $(B)/sockleak-report $(DESTDIR)$(LIBDIR)/sockleak-report
+	sed 's|^TOOLS = "build"$$|TOOLS = "lib/sockleak"|' scripts/sockleak > $(B)/sockleak.installed
+	grep -q '^TOOLS = "lib/sockleak"$$' $(B)/sockleak.installed
+	install -m 0755 $(B)/sockleak.installed $(DESTDIR)$(BINDIR)/sockleak
+	sed 's|"sockleak [0-9][0-9.]*"|"sockleak $(VERSION)"|' docs/sockleak.1 > $(B)/sockleak.1
+	install -m 0644 $(B)/sockleak.1 $(DESTDIR)$(MANDIR)/sockleak.1
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sockleak $(DESTDIR)$(LIBDIR)/libsockleak.so $(DESTDIR)$(LIBDIR)/sockleak-report
+	rm -f $(DESTDIR)$(MANDIR)/sockleak.1 $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
+	-rmdir $(DESTDIR)$(LIBDIR) $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# The Debian package: what `make install PREFIX=/usr` installs, the manual page compressed as
+# Debian's policy asks, and the packages the pieces need at run time (libc6 as new as the newest
+# symbol version they use; libjansson4 for the analyzer; libunwind8 and libdw1, which the preload
+# and the analyzer open for stacks and symbols; python3 for the command).
+DEB      := $(B)/sockleak_$(VERSION)_amd64.deb
+DEB_ROOT := $(B)/deb-root
+deb: $(B)/libsockleak.so $(B)/sockleak-report
+	rm -rf $(DEB_ROOT)
+	$(MAKE) --no-print-directory install DESTDIR=$(DEB_ROOT) PREFIX=/usr
+	gzip -9n $(DEB_ROOT)/usr/share/man/man1/sockleak.1
+	install -d $(DEB_ROOT)/DEBIAN
+	{ echo "Package: sockleak"; \
+	  echo "Version: $(VERSION)"; \
+	  echo "Architecture: amd64"; \
+	  echo "Maintainer: sockleak developers <sockleak@localhost>"; \
+	  echo "Installed-Size: $$(du -sk $(DEB_ROOT)/usr | cut -f1)"; \
+	  echo "Depends: libc6 (>= $$(objdump -T $(B)/libsockleak.so $(B)/sockleak-report | \
+		grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -1)), libjansson4, libunwind8, libdw1, python3"; \
+	  echo "Section: devel"; \
+	  echo "Priority: optional"; \
+	  echo "Description: socket and TLS leak detector for unmodified programs"; \
+	  echo " sockleak PROGRAM runs a program with an LD_PRELOAD library in it and in every"; \
+	  echo " process it starts, and reports the sockets, epoll registrations and TLS sessions"; \
+	  echo " they did not finish, with the stack that made each; for CI it writes SARIF, JUnit"; \
+	  echo " and JSON and gates on an exit status."; \
+	} > $(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB)
 
 clean:
 	rm -rf $(B)

@@ -581,9 +581,12 @@ static struct sl_run_image *load_one(struct sl_run *run, const struct found *fd,
 			add_note(ri, "still running when the run ended: its open transports are not judged");
 			break;
 		}
+		/* The wrapper saw it exit, but its log has no exit: it made the exit system call itself.
+		 * It was not killed, but it left as a killed process does, without exit-time cleanup. */
 		if (ri->exit_status >= 0)
-			add_note(ri, "exited with status %d without passing through exit() or _exit() (a raw exit "
-				 "system call?): its open transports are reported as at a death", ri->exit_status);
+			add_note(ri, "exited with status %d through a raw exit system call (not killed; exit() and "
+				 "_exit() were not called, so no exit-time cleanup ran): its open transports are "
+				 "reported as at a death", ri->exit_status);
 		sl_image_finish_killed(img);
 		run->killed++;
 		break;
@@ -770,8 +773,11 @@ const char *sl_run_how(const struct sl_run *run, unsigned i, char *buf, size_t s
 				snprintf(buf, size, "killed by SIG%s", abbrev);
 			else
 				snprintf(buf, size, "killed by signal %d", ri->signal);
+		} else if (ri->exit_status >= 0) {
+			snprintf(buf, size, "exit %d (raw exit system call)", ri->exit_status);
 		} else {
-			snprintf(buf, size, "killed (signal unknown)");
+			/* Reaped by a process other than the wrapper: killed, or a raw exit, unknown which. */
+			snprintf(buf, size, "died without exiting (signal unknown)");
 		}
 	}
 	return buf;

@@ -202,7 +202,7 @@ def test_fork_tree_and_exec_chain_merge_into_one_report():
         expect(re.match(r"^    \d+ fork, exit 0, 1 error: ", lines[1]), tree)
         expect(re.match(r"^      \d+ fork, exit 0, 1 error: ", lines[3]), tree)
         expect(re.match(r"^    %d exec, exit 0, 2 errors: .* stage2$" % root_pid, lines[4]), tree)
-        expect(re.match(r"^      \d+ fork, killed \(signal unknown\), 1 warning: .* stage2$", lines[5]), tree)
+        expect(re.match(r"^      \d+ fork, died without exiting \(signal unknown\), 1 warning: .* stage2$", lines[5]), tree)
     return "6 images, 5 links, 6 transports as expected"
 
 

@@ -286,13 +286,15 @@ def test_junit_is_read_back_by_a_junit_parser():
 def test_help_and_manual_page():
     r = sockleak("--help")
     expect(r.returncode == 0, "status %d" % r.returncode)
-    for text in ("Usage: sockleak run [OPTION]... [--] COMMAND [ARG]...", "sockleak report", "--keep DIR",
+    for text in ("Usage: sockleak [OPTION]... PROGRAM [ARG]...", "sockleak run [OPTION]... [--] COMMAND [ARG]...",
+                 "sockleak report", "--keep DIR",
                  "--fail-on LEVEL", "--baseline FILE", "Exit status of run"):
         expect(text in r.stdout, "--help lacks %r" % text)
     r = sockleak("run", "--help")
-    expect(r.returncode == 0 and "Usage: sockleak run" in r.stdout, "run --help")
-    r = sockleak("bogus")
-    expect(r.returncode == 1 and "unknown command 'bogus'" in r.stderr, r.stderr)
+    expect(r.returncode == 0 and "Usage: sockleak [OPTION]... PROGRAM" in r.stdout, "run --help")
+    r = sockleak("bogus-program-name")
+    expect(r.returncode == 127 and "sockleak: cannot run bogus-program-name: command not found" in r.stderr,
+           r.stderr)
     r = sockleak("--version")
     expect(r.returncode == 0 and r.stdout.startswith("sockleak "), r.stdout)
     page = os.path.join(ROOT, "docs", "sockleak.1")
