@@ -713,6 +713,8 @@ int sl_run_load(struct sl_run *run, char *const *paths, int npaths, const struct
 		p->mods = ri->report_mods;
 		p->nmods = ri->report_mods ? img->nmods : 0;
 		p->signal = ri->signal;
+		p->raw_exit = ri->img.end == SL_END_NONE && !ri->running && ri->signal <= 0 && ri->exit_status >= 0;
+		p->raw_exit_status = ri->exit_status;
 		p->parent = ri->parent;
 		p->exec_of = ri->exec_of;
 		for (unsigned k = 0; k < ri->nnotes; k++)

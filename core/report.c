@@ -349,7 +349,10 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 				 "never called", t->tls ? t->tls->ssl : 0, exit_how_text(s->exit_how));
 		break;
 	case SL_FLAG_PROCESS_KILLED:
-		if (proc->signal > 0)
+		if (proc->raw_exit)
+			snprintf(buf, size, "open (fd %d) when the process ended through a raw exit system call (status "
+				 "%d): no exit-time cleanup and no exit report ran", f->fd, proc->raw_exit_status);
+		else if (proc->signal > 0)
 			snprintf(buf, size, "open (fd %d) when the process was killed by signal %d", f->fd, proc->signal);
 		else
 			snprintf(buf, size, "open (fd %d) when the process died without exiting (killed by a signal)", f->fd);
@@ -806,8 +809,11 @@ static void json_argv(struct sl_json *j, const struct sl_report_proc *p)
 	sl_json_end(j);
 }
 
-static const char *exit_how_name(const struct sl_state *s)
+static const char *exit_how_name(const struct sl_report_proc *p)
 {
+	const struct sl_state *s = p->state;
+	if (p->raw_exit)
+		return "raw_exit";
 	if (s->execed)
 		return "exec";
 	if (!s->exited)
@@ -828,9 +834,11 @@ static void json_proc_fields(struct sl_json *j, const struct sl_report_proc *p)
 	json_argv(j, p);
 	sl_json_key(j, "exit");
 	sl_json_object(j);
-	sl_json_kv_string(j, "how", exit_how_name(p->state));
+	sl_json_kv_string(j, "how", exit_how_name(p));
 	sl_json_key(j, "status");
-	if (p->state->exited && p->state->exit_how != SL_EXIT_HOW_KILLED)
+	if (p->raw_exit)
+		sl_json_int(j, p->raw_exit_status);
+	else if (p->state->exited && p->state->exit_how != SL_EXIT_HOW_KILLED)
 		sl_json_int(j, p->state->exit_status);
 	else
 		sl_json_null(j);

@@ -27,6 +27,9 @@ struct sl_report_proc {
 	const struct sl_module *mods;
 	unsigned nmods;
 	int signal;           /* the signal it died of, when known (0 otherwise) */
+	int raw_exit;         /* analyzer: it ended through a raw exit system call (its log has no
+			       * exit, the wrapper saw an exit status), with status raw_exit_status */
+	int raw_exit_status;
 	int parent;           /* index of the parent process in the report, -1 for a root */
 	int exec_of;          /* index of the image this one replaced by exec, -1 if none */
 	const char *notes[4]; /* one-line remarks shown with the report */

@@ -81,7 +81,15 @@ def test_keep_never_writes_through_a_planted_link():
 # ---- a raw exit system call (issue 10 item 13) ----
 
 def test_raw_exit_is_an_exit_not_a_kill():
-    r = sockleak("run", "--", RAW_EXIT, "4")
+    with tempfile.TemporaryDirectory(prefix="sockleak-rawexit-") as tmp:
+        r = sockleak("run", "--json", os.path.join(tmp, "r.json"), "--", RAW_EXIT, "4")
+        with open(os.path.join(tmp, "r.json")) as f:
+            doc = json.load(f)
+    ends = sorted((p["exit"]["how"], p["exit"]["status"]) for p in doc["processes"])
+    expect(ends == [("exit", 0), ("raw_exit", 4)], "JSON exits %s" % ends)
+    details = [fl["detail"] for t in doc["transports"] for fl in t["flags"]]
+    expect(details == ["open (fd 3) when the process ended through a raw exit system call (status 4): no "
+                       "exit-time cleanup and no exit report ran"], "details %s" % details)
     expect(r.returncode == 4, "status %d, expected the command's 4\n%s" % (r.returncode, r.stderr))
     expect("killed (signal unknown)" not in r.stderr, "called a kill:\n" + r.stderr)
     expect(re.search(r"^  (\d+) exit 4 \(raw exit system call\), 1 warning: .*raw_exit 4$", r.stderr, re.M),
@@ -89,7 +97,7 @@ def test_raw_exit_is_an_exit_not_a_kill():
     expect(re.search(r"^    \d+ fork, exit 0: .*raw_exit 4$", r.stderr, re.M), r.stderr)
     expect(re.search(r"^sockleak: note \(pid \d+\): exited with status 4 through a raw exit system call \(not "
                      r"killed; ", r.stderr, re.M), r.stderr)
-    expect(r.stderr.count("Transport #") == 1 and "process-killed (warning): open (fd 3)" in r.stderr, r.stderr)
+    expect(r.stderr.count("Transport #") == 1 and "process-killed (warning): open (fd 3) when the process ended through a raw exit" in r.stderr, r.stderr)
     return "exit 4 (raw exit system call)"
 
 
