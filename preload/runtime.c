@@ -163,6 +163,7 @@ static void do_init(void)
 	struct sl_state_config cfg = {.report_inherited = (int)sl_rt.opt.report_inherited};
 	sl_state_init(&sl_rt.state, &sl_rt.arena, sl_rt.stacks, &cfg);
 	sl_modules_self_range((const void *)&do_init, &sl_rt.self_lo, &sl_rt.self_hi);
+	sl_stack_main_thread();
 	if (!sl_rt.stacks) {
 		sl_rt.ready = 1;
 		sl_disable("out of memory at start-up");
@@ -338,7 +339,7 @@ static uint32_t intern_native(const struct sl_capture *cap)
 	return id;
 }
 
-static void commit(struct sl_event *ev, const struct sl_capture *cap)
+static void commit_here(struct sl_event *ev, const struct sl_capture *cap)
 {
 	sl_lock();
 	if (sl_rt.state.exited || sl_rt.disabled) {
@@ -364,6 +365,35 @@ static void commit(struct sl_event *ev, const struct sl_capture *cap)
 		deferred_lost = 0;
 		sl_disable("too many socket calls from signal handlers inside sockleak's own code");
 	}
+}
+
+/* Committing an event (taking the lock, interning the stack, applying the event, writing it
+ * to the log) needs about 3 KiB of stack below the hook's frame; a thread with less room left
+ * (a signal handler on a small alternate stack, a program deep in its own recursion) commits
+ * on a stack mapped for the call instead: slower, but neither a crash nor an event lost. */
+#define COMMIT_BUDGET (6 * 1024)
+#define COMMIT_STACK_SIZE (64 * 1024)
+
+struct commit_args {
+	struct sl_event *ev;
+	const struct sl_capture *cap;
+};
+
+static void commit_on_own_stack(void *p)
+{
+	struct commit_args *a = p;
+	commit_here(a->ev, a->cap);
+}
+
+static void commit(struct sl_event *ev, const struct sl_capture *cap)
+{
+	if (SL_LIKELY(sl_stack_room() >= COMMIT_BUDGET)) {
+		commit_here(ev, cap);
+		return;
+	}
+	struct commit_args a = {ev, cap};
+	if (sl_on_own_stack(commit_on_own_stack, &a, COMMIT_STACK_SIZE) < 0)
+		sl_disable("a thread had too little stack left to record a socket call, and no memory could be mapped for one");
 }
 
 /* Applies what signal handlers deferred after this thread's last drain (after_apply): a signal
@@ -398,13 +428,30 @@ void sl_record(struct sl_event *ev)
 	*err = saved;
 }
 
+/* The Python traceback, in a frame of its own: its frames take 2 KiB of stack, which the hooks
+ * of a program without Python should not pay for. Taken only with room for CPython's calls. */
+static __attribute__((noinline)) void commit_with_python(struct sl_event *ev, struct sl_capture *cap)
+{
+	struct sl_pyframe_raw py[SL_STACK_MAX_DEPTH];
+	cap->py = py;
+	if (sl_stack_room() >= SL_PYTHON_BUDGET) {
+		sl_python_capture(cap);
+	} else if (cap->n == 0) {
+		cap->pcs[0] = SL_STACK_NOT_TAKEN_PC;
+		cap->n = 1;
+	}
+	commit(ev, cap);
+	cap->py = NULL;
+}
+
 /* The second half of sl_record_with_stack (preload.h), after the capture made in the hook's
  * own frame: the Python traceback, the commit, and leaving sockleak. */
 void sl_commit_capture(struct sl_event *ev, struct sl_capture *cap, int saved_errno)
 {
 	if (sl_python_ready && sl_rt.opt.python)
-		sl_python_capture(cap);
-	commit(ev, cap);
+		commit_with_python(ev, cap);
+	else
+		commit(ev, cap);
 	sl_in_hook = 0;
 	if (SL_UNLIKELY(pending()))
 		drain_deferred();
@@ -424,6 +471,7 @@ void sl_record_with_caller(struct sl_event *ev, const void *caller)
 	cap.pcs[0] = (uint64_t)(uintptr_t)caller;
 	cap.n = 1;
 	cap.npy = 0;
+	cap.py = NULL;
 	sl_commit_capture(ev, &cap, saved);
 }
 
