@@ -178,6 +178,7 @@ out:
  * with a 16 KiB stack or _exit() from a handler on a signal's alternate stack. 1 MiB, reserved
  * and not committed, leaves room for the program's signal handlers meanwhile. */
 #define REPORT_STACK_SIZE (1 << 20)
+#define REPORT_STACK_NEEDED (128 * 1024)
 
 struct finish_args {
 	int how, status, status_known;
@@ -198,8 +199,14 @@ void sl_finish(int how, int status, int status_known, int *exit_override)
 	if (sl_vfork_child || !sl_rt.ready || sl_rt.disabled || sl_in_hook)
 		return;
 	struct finish_args a = {how, status, status_known, exit_override};
-	if (sl_on_own_stack(finish_on_own_stack, &a, REPORT_STACK_SIZE) < 0)
-		sl_disable("no memory could be mapped for the exit report's stack");
+	if (sl_on_own_stack(finish_on_own_stack, &a, REPORT_STACK_SIZE) == 0)
+		return;
+	/* No memory for a stack (RLIMIT_AS reached): a thread with room to spare makes the report
+	 * on its own stack, as before; a small one makes none rather than crash. */
+	if (sl_stack_room() >= REPORT_STACK_NEEDED)
+		finish(how, status, status_known, exit_override);
+	else
+		sl_disable("no memory could be mapped for the exit report's stack, and this thread's stack is too small for it");
 }
 
 /* Runs after the program's own destructors and atexit handlers (this library was initialized

@@ -141,7 +141,7 @@ extern int (*sl_unw_backtrace)(void **buffer, int size);
  * SL_STACK_NOT_TAKEN_PC, which the report prints as "stack not taken". The rest of a hook
  * always runs: its frames are kept small instead. */
 #define SL_WALK_BUDGET (12 * 1024)
-#define SL_PYTHON_BUDGET (24 * 1024)
+#define SL_PYTHON_BUDGET (16 * 1024)
 
 /* This thread's stack, learned at its first event: [sl_stack_lo, sl_stack_lo + sl_stack_span).
  * A span of 0 means not learned yet. */

@@ -3,16 +3,20 @@
  * (tests/test_gate_stacks.py) run each mode bare and under sockleak and compare the transcripts,
  * the exit status (and signal) and the report. '#' lines carry figures that vary by machine.
  *
- *   smallstack socket_min    a thread on a PTHREAD_STACK_MIN (16 KiB) stack makes a TCP socket
- *                            and leaks it
+ *   smallstack socket [KIB]  a thread on a KIB KiB stack (PTHREAD_STACK_MIN, 16 KiB, by
+ *                            default) makes a TCP socket and leaks it
  *   smallstack socket_low    a thread leaves less than 2 KiB of its 64 KiB stack and makes a
  *                            UDP socket there (leaked): too little room for any stack walk
  *   smallstack exit KIB      the main thread leaks a TCP socket; a thread on a KIB KiB stack
  *                            calls exit(0)
- *   smallstack altexit       the main thread leaks a TCP socket; a signal handler on a
- *                            SIGSTKSZ alternate stack calls _exit(0)
- *   smallstack altsocket     a signal handler on a SIGSTKSZ alternate stack makes a UDP socket
- *                            (leaked), then the program returns from main
+ *   smallstack exit_noas [KIB]  the main thread leaks a TCP socket, lowers RLIMIT_AS to what
+ *                            it uses and 256 KiB more, and calls exit(0); with KIB, a thread
+ *                            on a KIB KiB stack (made before the limit) calls it
+ *   smallstack altexit [B]   the main thread leaks a TCP socket; a signal handler on an
+ *                            alternate stack of B bytes (SIGSTKSZ by default: sysconf's
+ *                            figure with _GNU_SOURCE, 8192 before glibc 2.34) calls _exit(0)
+ *   smallstack altsocket [B] a signal handler on an alternate stack of B bytes makes a UDP
+ *                            socket (leaked), then the program returns from main
  *   smallstack measure       prints the deepest stack use of each hooked path ("# use PATH
  *                            BYTES"), from a painted thread stack; not a test, a measurement
  */
@@ -21,6 +25,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "../../testapps/testlib.h"
 
@@ -56,7 +61,7 @@ static void run_thread(size_t stack, void *(*fn)(void *), void *arg)
 
 /* ---- socket() on a small thread stack ---- */
 
-static void *socket_min_thread(void *arg)
+static void *socket_thread(void *arg)
 {
 	(void)arg;
 	printf("# room %zu\n", room_left());
@@ -100,6 +105,20 @@ static void *socket_low_thread(void *arg)
 
 /* ---- exit() on a small thread stack ---- */
 
+/* Lets the address space grow by `spare` bytes at most. */
+static void limit_address_space(size_t spare)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	CHECK(f != NULL);
+	unsigned long pages = 0;
+	CHECK(fscanf(f, "%lu", &pages) == 1);
+	fclose(f);
+	struct rlimit rl;
+	CHECK(getrlimit(RLIMIT_AS, &rl) == 0);
+	rl.rlim_cur = pages * (size_t)sysconf(_SC_PAGESIZE) + spare;
+	CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+}
+
 static void *exit_thread(void *arg)
 {
 	(void)arg;
@@ -127,16 +146,15 @@ static void on_altsocket(int sig)
 	(void)w;
 }
 
-static void on_alt_stack(void (*handler)(int))
+static void on_alt_stack(void (*handler)(int), size_t size)
 {
-	size_t size = SIGSTKSZ;
 	stack_t ss = {.ss_sp = malloc(size), .ss_size = size};
 	CHECK(ss.ss_sp != NULL);
 	CHECK(sigaltstack(&ss, NULL) == 0);
 	struct sigaction sa = {.sa_handler = handler, .sa_flags = SA_ONSTACK};
 	sigemptyset(&sa.sa_mask);
 	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
-	printf("# SIGSTKSZ %zu\n", size);
+	printf("# alternate stack %zu\n", size);
 	CHECK(raise(SIGUSR1) == 0);
 }
 
@@ -146,7 +164,7 @@ static void on_alt_stack(void (*handler)(int))
 #define MEASURE_STACK (1 << 20)
 
 static char *painted;
-static char *volatile mark_sp; /* the measured call's frame */
+static volatile uintptr_t mark_sp; /* the measured call's frame */
 
 enum { M_SOCKET_COLD, M_SOCKET_WARM, M_ACCEPT, M_CLOSE, M_EPOLL_CTL, M_SSL_NEW, M_NONE };
 static const char *const path_names[] = {"socket(first)", "socket(again)", "accept", "close", "epoll_ctl", "SSL_new"};
@@ -155,7 +173,7 @@ static int lfd = -1, port;
 static __attribute__((noinline)) void measured_call(int what)
 {
 	char here;
-	mark_sp = &here;
+	mark_sp = (uintptr_t)&here;
 	switch (what) {
 	case M_SOCKET_COLD:
 	case M_SOCKET_WARM: {
@@ -178,7 +196,7 @@ static __attribute__((noinline)) void measured_call(int what)
 		static int fd = -1;
 		if (fd < 0)
 			fd = socket(AF_INET, SOCK_DGRAM, 0);
-		memset(painted, PAINT, (size_t)(mark_sp - painted) - 64);
+		memset(painted, PAINT, mark_sp - (uintptr_t)painted - 64);
 		struct epoll_event ev = {.events = EPOLLIN};
 		CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0);
 		break;
@@ -192,7 +210,7 @@ static __attribute__((noinline)) void measured_call(int what)
 		void *(*ssl_new)(void *) = (void *(*)(void *))dlsym(RTLD_DEFAULT, "SSL_new");
 		void *ctx = ctx_new(method());
 		/* Repaint what SSL_CTX_new used: only SSL_new is measured. */
-		memset(painted, PAINT, (size_t)(mark_sp - painted) - 64);
+		memset(painted, PAINT, mark_sp - (uintptr_t)painted - 64);
 		CHECK(ssl_new(ctx) != NULL);
 		break;
 	}
@@ -220,7 +238,7 @@ static void measure(int what)
 	size_t low = 0;
 	while (low < MEASURE_STACK && (unsigned char)painted[low] == PAINT)
 		low++;
-	printf("# use %s %ld\n", path_names[what], (long)(mark_sp - (painted + low)));
+	printf("# use %s %ld\n", path_names[what], (long)(mark_sp - (uintptr_t)(painted + low)));
 }
 
 static void measure_all(void)
@@ -264,8 +282,8 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!strcmp(mode, "socket_min")) {
-		run_thread(PTHREAD_STACK_MIN, socket_min_thread, NULL);
+	if (!strcmp(mode, "socket")) {
+		run_thread(argc > 2 ? (size_t)atoi(argv[2]) * 1024 : PTHREAD_STACK_MIN, socket_thread, NULL);
 	} else if (!strcmp(mode, "socket_low")) {
 		run_thread(64 * 1024, socket_low_thread, NULL);
 	} else if (!strcmp(mode, "exit") && argc > 2) {
@@ -273,18 +291,34 @@ int main(int argc, char **argv)
 		CHECK(fd >= 0);
 		run_thread((size_t)atoi(argv[2]) * 1024, exit_thread, NULL);
 		say("the thread returned");
+	} else if (!strcmp(mode, "exit_noas")) {
+		/* No room left in the address space for sockleak's report stack (1 MiB). */
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		CHECK(fd >= 0);
+		pthread_attr_t attr;
+		pthread_t t;
+		CHECK(pthread_attr_init(&attr) == 0);
+		if (argc > 2)
+			CHECK(pthread_attr_setstacksize(&attr, (size_t)atoi(argv[2]) * 1024) == 0);
+		limit_address_space(256 * 1024);
+		if (argc > 2) {
+			CHECK(pthread_create(&t, &attr, exit_thread, NULL) == 0);
+			CHECK(pthread_join(t, NULL) == 0);
+		}
+		say("exit(0) with 256 KiB of address space to spare");
+		exit(0);
 	} else if (!strcmp(mode, "altexit")) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		CHECK(fd >= 0);
-		on_alt_stack(on_altexit);
+		on_alt_stack(on_altexit, argc > 2 ? (size_t)atoi(argv[2]) : SIGSTKSZ);
 		say("the handler returned");
 	} else if (!strcmp(mode, "altsocket")) {
-		on_alt_stack(on_altsocket);
+		on_alt_stack(on_altsocket, argc > 2 ? (size_t)atoi(argv[2]) : SIGSTKSZ);
 		say("main returns");
 	} else if (!strcmp(mode, "measure")) {
 		measure_all();
 	} else {
-		fprintf(stderr, "usage: smallstack socket_min|socket_low|exit KIB|altexit|altsocket|measure\n");
+		fprintf(stderr, "usage: smallstack socket [KIB]|socket_low|exit KIB|exit_noas|altexit [B]|altsocket [B]|measure\n");
 		return 2;
 	}
 	return 0;
