@@ -28,9 +28,21 @@ __thread int *sl_errno_loc SL_TLS_MODEL;
  * interrupt each other (two different signals); the consumer never interrupts a producer. So a
  * producer reserves its slot (tail) before writing it, and the consumer copies an event out
  * before freeing its slot (head). A queue that shifted its entries and then counted down lost
- * the event of a handler that came in between (the signal storm test, one socket in 8,000). */
+ * the event of a handler that came in between (the signal storm test, one socket in 8,000).
+ *
+ * The ring is static TLS, which glibc carves out of every thread's stack: an entry keeps only
+ * what a deferred event has (no stack yet, no address: it is deferred before either is taken),
+ * 36 bytes rather than a whole struct sl_event's 56. */
 #define SL_DEFER_MAX 16
-static __thread struct sl_event deferred[SL_DEFER_MAX] SL_TLS_MODEL;
+struct deferred_event {
+	int64_t a, b;
+	uint64_t obj;
+	int32_t fd, fd2;
+	uint16_t type;
+} __attribute__((packed, aligned(4)));
+/* A field added to struct sl_event must be added here too, or deferred events lose it. */
+_Static_assert(sizeof(struct sl_event) == 56, "struct sl_event changed: keep struct deferred_event in step");
+static __thread struct deferred_event deferred[SL_DEFER_MAX] SL_TLS_MODEL;
 __thread unsigned sl_defer_head SL_TLS_MODEL, sl_defer_tail SL_TLS_MODEL; /* see sl_tracked */
 static __thread unsigned deferred_lost SL_TLS_MODEL;
 
@@ -46,7 +58,8 @@ static int pop_deferred(struct sl_event *ev)
 	if (!pending())
 		return 0;
 	unsigned h = __atomic_load_n(&sl_defer_head, __ATOMIC_RELAXED);
-	*ev = deferred[h % SL_DEFER_MAX];
+	const struct deferred_event *d = &deferred[h % SL_DEFER_MAX];
+	*ev = (struct sl_event){.type = d->type, .fd = d->fd, .fd2 = d->fd2, .a = d->a, .b = d->b, .obj = d->obj};
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	__atomic_store_n(&sl_defer_head, h + 1, __ATOMIC_RELAXED);
 	return 1;
@@ -226,11 +239,14 @@ void sl_defer(const struct sl_event *ev)
 	unsigned t = __atomic_load_n(&sl_defer_tail, __ATOMIC_RELAXED);
 	__atomic_store_n(&sl_defer_tail, t + 1, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	struct sl_event *slot = &deferred[t % SL_DEFER_MAX];
-	*slot = *ev;
-	/* The address lives in the caller's frame, gone by the time this is applied. */
-	slot->addr = NULL;
-	slot->addrlen = 0;
+	/* The address lives in the caller's frame, gone by the time this is applied: left out. */
+	struct deferred_event *slot = &deferred[t % SL_DEFER_MAX];
+	slot->type = ev->type;
+	slot->fd = ev->fd;
+	slot->fd2 = ev->fd2;
+	slot->a = ev->a;
+	slot->b = ev->b;
+	slot->obj = ev->obj;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
@@ -238,7 +254,7 @@ int sl_deferred_opens(int fd)
 {
 	unsigned h = __atomic_load_n(&sl_defer_head, __ATOMIC_RELAXED), n = pending();
 	for (unsigned i = 0; i < n && i < SL_DEFER_MAX; i++) {
-		const struct sl_event *e = &deferred[(h + i) % SL_DEFER_MAX];
+		const struct deferred_event *e = &deferred[(h + i) % SL_DEFER_MAX];
 		switch (e->type) {
 		case SL_EV_SOCKET:
 		case SL_EV_EPOLL_CREATE:
@@ -302,38 +318,52 @@ static void after_apply(void)
 
 /* The stacks this thread interned last: a program makes its sockets at a few call sites, again
  * and again, and comparing a few words is cheaper than hashing and looking a stack up. Four
- * entries, because a server thread alternates between accept's stack and epoll_ctl's. */
+ * entries, because a server thread alternates between accept's stack and epoll_ctl's.
+ *
+ * An entry is the stack's id and a hash of its frames, not the frames (static TLS comes out of
+ * every thread's stack: four entries of 16 frames took 544 bytes). A hit is confirmed against
+ * the stored stack itself, with the lock held: a hash that collides costs a lookup, never a
+ * wrong stack. */
 #define LAST_ENTRIES 4
-#define LAST_MAX 16
 struct last_stack {
-	unsigned n;
+	uint64_t hash;
 	uint32_t id;
-	uint64_t pcs[LAST_MAX];
 };
 static __thread struct last_stack last[LAST_ENTRIES] SL_TLS_MODEL;
 static __thread unsigned last_next SL_TLS_MODEL;
 
-/* A few words, compared inline: a call to memcmp costs more than the comparison. */
-static int same_stack(const struct last_stack *e, const struct sl_capture *cap)
+static uint64_t capture_hash(const struct sl_capture *cap)
 {
-	if (e->n != cap->n || !e->id)
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ cap->n;
+	for (unsigned i = 0; i < cap->n; i++)
+		h = (h ^ cap->pcs[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+/* Whether stack id holds exactly the captured frames. A few words, compared inline: a call to
+ * memcmp costs more than the comparison. */
+static int same_stack(uint32_t id, const struct sl_capture *cap)
+{
+	unsigned depth;
+	const uint64_t *w;
+	if (sl_stacks_get(sl_rt.stacks, id, &depth, &w) != SL_STACK_NATIVE || depth != cap->n)
 		return 0;
 	for (unsigned i = 0; i < cap->n; i++)
-		if (e->pcs[i] != cap->pcs[i])
+		if (w[i] != cap->pcs[i])
 			return 0;
 	return 1;
 }
 
 static uint32_t intern_native(const struct sl_capture *cap)
 {
+	uint64_t h = capture_hash(cap);
 	for (unsigned i = 0; i < LAST_ENTRIES; i++)
-		if (same_stack(&last[i], cap))
+		if (last[i].id && last[i].hash == h && same_stack(last[i].id, cap))
 			return last[i].id;
 	uint32_t id = sl_stacks_add_native(sl_rt.stacks, cap->pcs, cap->n);
-	if (id && cap->n <= LAST_MAX) {
+	if (id) {
 		struct last_stack *e = &last[last_next++ % LAST_ENTRIES];
-		memcpy(e->pcs, cap->pcs, cap->n * sizeof(uint64_t));
-		e->n = cap->n;
+		e->hash = h;
 		e->id = id;
 	}
 	return id;
