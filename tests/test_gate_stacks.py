@@ -8,10 +8,10 @@ checked exactly, including "stack not taken" where the walk was skipped for want
 import glob
 import json
 import os
-import subprocess
+import struct
 import tempfile
 
-from common import BUILD, PRELOAD, Failure, expect, run
+from common import BUILD, PRELOAD, expect, run
 
 SMALLSTACK = os.path.join(BUILD, "reliability", "smallstack")
 NOT_TAKEN = "(stack not taken: too little stack left in this thread)"
@@ -145,3 +145,39 @@ def test_exit_without_address_space_for_the_report_stack():
     said = [l for l in pre.stderr.splitlines() if l.startswith("sockleak:")]
     expect(len(said) == 1 and "exit report's stack" in said[0] and "no report" in said[0],
            "expected one message about the report's stack, got:\n" + pre.stderr)
+
+
+def test_stack_not_taken_through_the_event_log():
+    # sockleak run: the one sentinel frame goes through the event log and the analyzer, which
+    # say the same words.
+    from common import SOCKLEAK
+    with tempfile.TemporaryDirectory(prefix="sockleak-stacks-") as tmp:
+        out = os.path.join(tmp, "r.json")
+        p = run([SOCKLEAK, "run", "--json", out, "--", SMALLSTACK, "socket"], env=bare_env(), timeout=60, cwd=tmp)
+        expect(p.returncode == 23, "sockleak run: exit status %d\n%s" % (p.returncode, p.stderr[-3000:]))
+        expect(NOT_TAKEN in p.stderr, "the text report does not say the stack was not taken:\n" + p.stderr)
+        with open(out) as f:
+            r = json.load(f)
+    expect_not_taken(one_leak(r, "tcp4"))
+
+
+def static_tls_bytes(path):
+    """The memory size of an ELF64 shared object's PT_TLS segment (0 without one)."""
+    with open(path, "rb") as f:
+        elf = f.read()
+    expect(elf[:5] == b"\x7fELF\x02", "%s is not an ELF64 file" % path)
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    for i in range(phnum):
+        p_type, = struct.unpack_from("<I", elf, phoff + i * phentsize)
+        if p_type == 7:  # PT_TLS
+            return struct.unpack_from("<Q", elf, phoff + i * phentsize + 0x28)[0]
+    return 0
+
+
+def test_static_tls_stays_small():
+    # glibc carves every thread's static TLS out of the thread's own stack: sockleak's took 1,936
+    # bytes from each (the deferred-event ring and the last-stacks cache), now 1,152.
+    size = static_tls_bytes(PRELOAD)
+    expect(0 < size <= 1280, "the preload's static TLS is %d bytes, more than 1,280" % size)
+    return "%d bytes of static TLS" % size
