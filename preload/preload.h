@@ -148,17 +148,18 @@ extern int (*sl_unw_backtrace)(void **buffer, int size);
 #define SL_WALK_BUDGET (12 * 1024)
 #define SL_PYTHON_BUDGET (16 * 1024)
 
-/* This thread's stack, learned at its first event: [sl_stack_lo, sl_stack_lo + sl_stack_span).
- * A span of 0 means not learned yet. */
-extern __thread uintptr_t sl_stack_lo SL_TLS_MODEL, sl_stack_span SL_TLS_MODEL;
+/* What this thread knows of its stack (stack.c): the room below sp is sp - sl_stack_lo, for sp
+ * in [sl_stack_lo + sl_stack_min, sl_stack_lo + sl_stack_min + sl_stack_span). A span of 0
+ * means nothing known yet. */
+extern __thread uintptr_t sl_stack_lo SL_TLS_MODEL, sl_stack_min SL_TLS_MODEL, sl_stack_span SL_TLS_MODEL;
 size_t sl_stack_room_slow(uintptr_t sp);
 
-/* The bytes left below sp on the stack it is on; SIZE_MAX when the stack is not one sockleak
- * can place (a coroutine's own stack): then the walk is taken, as before. */
+/* The bytes left below sp on the stack it is on; SIZE_MAX when that cannot be learned (where
+ * process_vm_readv is refused): then the walk is taken, as before. */
 static inline size_t sl_stack_room(void)
 {
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-	if (SL_LIKELY(sp - sl_stack_lo < sl_stack_span))
+	if (SL_LIKELY(sp - sl_stack_lo - sl_stack_min < sl_stack_span))
 		return sp - sl_stack_lo;
 	return sl_stack_room_slow(sp);
 }

@@ -1,9 +1,12 @@
 /* Creation stacks, captured with libunwind. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "preload.h"
 #include "unwind_pipe.h"
@@ -43,62 +46,105 @@ int sl_stack_init(void)
 
 /* ---- the room left on this thread's stack ---- */
 
-__thread uintptr_t sl_stack_lo SL_TLS_MODEL, sl_stack_span SL_TLS_MODEL;
+__thread uintptr_t sl_stack_lo SL_TLS_MODEL, sl_stack_min SL_TLS_MODEL, sl_stack_span SL_TLS_MODEL;
 
-/* The main thread's stack, learned at start-up: its pthread_getattr_np reads /proc/self/maps
- * with stdio (malloc), which a hook must not do. The top is __libc_stack_end, a little under
- * the true top (the arguments and environment sit above it), and the stack may grow down to
- * RLIMIT_STACK below the true top: counting the limit from __libc_stack_end errs on the side of
- * less room. An unlimited stack is taken as room without end. */
+/* The main thread's stack, learned at start-up (its pthread_getattr_np reads /proc/self/maps
+ * with stdio). The top is __libc_stack_end, a little under the true top (the arguments and
+ * environment sit above it), and the stack may grow down to RLIMIT_STACK below the true top:
+ * counting the limit from __libc_stack_end errs on the side of less room. An unlimited stack is
+ * taken as room without end. */
 extern void *__libc_stack_end;
 static pthread_t main_thread;
 static uintptr_t main_lo, main_span;
+static int vm_read_refused; /* process_vm_readv is refused (a seccomp filter) */
 
 void sl_stack_main_thread(void)
 {
 	main_thread = pthread_self();
 	uintptr_t top = (uintptr_t)__libc_stack_end;
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= top) {
+	if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= top)
 		main_lo = 0;
-	} else {
+	else
 		main_lo = top - rl.rlim_cur;
-	}
 	main_span = top - main_lo;
 }
 
-/* The first event of a thread learns its stack; later, a stack pointer outside it is on a
- * signal's alternate stack (sigaltstack says where that is) or on a stack sockleak cannot
- * place: a coroutine's, or a thread made with a raw clone() that shares its parent's TLS. */
+/* How many pages below the stack pointer are readable, up to PROBE_PAGES: one byte of each is
+ * read with process_vm_readv on our own process, which stops at the first page it cannot read
+ * (a thread stack's guard page, or nothing mapped) and needs no descriptor. -1 if refused. */
+#define PROBE_PAGES 5
+_Static_assert((PROBE_PAGES - 1) * 4096 >= SL_PYTHON_BUDGET && SL_PYTHON_BUDGET >= SL_WALK_BUDGET,
+	       "a probe must see past the largest budget");
+static int readable_pages_below(uintptr_t page0, uintptr_t page)
+{
+	char sink[PROBE_PAGES];
+	struct iovec local = {.iov_base = sink, .iov_len = sizeof(sink)};
+	struct iovec remote[PROBE_PAGES];
+	for (int i = 0; i < PROBE_PAGES; i++) {
+		remote[i].iov_base = (void *)(page0 - (uintptr_t)(i + 1) * page);
+		remote[i].iov_len = 1;
+	}
+	ssize_t n = process_vm_readv(getpid(), &local, 1, remote, PROBE_PAGES, 0);
+	if (n >= 0)
+		return (int)n;
+	if (errno == EFAULT)
+		return 0;
+	return -1;
+}
+
+/* Not known yet, or not from here: the stack pointer is outside the range this thread learned.
+ *
+ * The main thread's range is its stack's. Another thread's is learned by probing: the pages
+ * below the stack pointer are read until one cannot be (the guard page glibc puts below every
+ * thread stack) or until PROBE_PAGES, more than any budget. pthread_getattr_np would give the
+ * bounds, but it calls realloc, and a hook must not (a signal handler may have interrupted
+ * malloc). [lo, lo + span) is then the range known to be this stack, and room is counted from
+ * lo; when lo is not the stack's end but only as far as the probe went, min is set so that the
+ * range answers only for room of at least PROBE_PAGES - 1 pages, and nearer lo it probes again.
+ * A signal's alternate stack is told by sigaltstack, not probed: it often lies in the heap. */
 size_t sl_stack_room_slow(uintptr_t sp)
 {
-	if (!sl_stack_span) {
-		if (pthread_equal(pthread_self(), main_thread)) {
-			sl_stack_lo = main_lo;
-			sl_stack_span = main_span;
-		} else {
-			/* A thread's own bounds (no /proc, no malloc for a thread without a CPU set). */
-			pthread_attr_t attr;
-			void *addr;
-			size_t size;
-			if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-				if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-					sl_stack_lo = (uintptr_t)addr;
-					sl_stack_span = size;
-				}
-				pthread_attr_destroy(&attr);
-			}
-			/* Bounds that cannot be had are taken as room without end, as before. */
-			if (!sl_stack_span)
-				sl_stack_span = UINTPTR_MAX;
-		}
-		if (sp - sl_stack_lo < sl_stack_span)
-			return sp - sl_stack_lo;
+	if (main_span && sp - main_lo < main_span && pthread_equal(pthread_self(), main_thread)) {
+		sl_stack_lo = main_lo;
+		sl_stack_min = 0;
+		sl_stack_span = main_span;
+		return sp - main_lo;
 	}
 	stack_t ss;
-	if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp - (uintptr_t)ss.ss_sp < ss.ss_size)
+	int saved = errno;
+	if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp - (uintptr_t)ss.ss_sp < ss.ss_size) {
+		errno = saved;
 		return sp - (uintptr_t)ss.ss_sp;
-	return SIZE_MAX;
+	}
+	if (vm_read_refused) {
+		errno = saved;
+		return SIZE_MAX;
+	}
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t page0 = sp & ~(page - 1);
+	int n = readable_pages_below(page0, page);
+	errno = saved;
+	if (n < 0) {
+		vm_read_refused = 1;
+		return SIZE_MAX;
+	}
+	uintptr_t lo = page0 - (uintptr_t)n * page, top = page0 + page;
+	int end_found = n < PROBE_PAGES;
+	/* Joined to what this thread knew, when the two ranges meet: both are readable, and one. */
+	uintptr_t old_top = sl_stack_lo + sl_stack_min + sl_stack_span;
+	if (sl_stack_span && sl_stack_lo <= top && lo <= old_top) {
+		if (sl_stack_lo < lo) {
+			lo = sl_stack_lo;
+			end_found = sl_stack_min == 0;
+		}
+		if (old_top > top)
+			top = old_top;
+	}
+	sl_stack_lo = lo;
+	sl_stack_min = end_found ? 0 : (PROBE_PAGES - 1) * page;
+	sl_stack_span = top - lo - sl_stack_min;
+	return sp - lo;
 }
 
 /* The capture itself is sl_stack_capture_inline (preload.h): inlined where the event is
