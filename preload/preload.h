@@ -132,11 +132,11 @@ extern int (*sl_unw_backtrace)(void **buffer, int size);
  * `build/reliability/smallstack measure` (LD_BIND_NOW=1): the deepest byte a call touched below
  * the program's calling frame, on a painted thread stack. Bare, each call takes 23 to 343 bytes.
  *   socket(), first in its thread, with the walk   5,735 (was 8,295); again: 5,159
- *   socket() without the walk (stack_depth=0)      1,351 (was 3,623)
+ *   socket() without the walk (stack_depth=0)      1,143 (was 3,623)
  *   accept() with the walk                         5,783 (was 8,343)
  *   SSL_new() with the walk                        5,735 (was 8,295)
- *   epoll_ctl() (its one-frame stack)              2,743 (was 7,255)
- *   close()                                          663
+ *   epoll_ctl() (its one-frame stack)              2,759 (was 7,255)
+ *   close()                                          503 (was 367)
  * So libunwind's walk takes about 4.4 KiB. In a CPython thread the traceback takes 2 KiB more
  * than the walk (6,255 against 4,255 bytes below a ctypes call's frame).
  * A walk is taken only when SL_WALK_BUDGET bytes are left below the hook's frame, and a Python

@@ -320,50 +320,41 @@ static void after_apply(void)
  * and again, and comparing a few words is cheaper than hashing and looking a stack up. Four
  * entries, because a server thread alternates between accept's stack and epoll_ctl's.
  *
- * An entry is the stack's id and a hash of its frames, not the frames (static TLS comes out of
- * every thread's stack: four entries of 16 frames took 544 bytes). A hit is confirmed against
- * the stored stack itself, with the lock held: a hash that collides costs a lookup, never a
- * wrong stack. */
+ * An entry points at the stack's frames in the store instead of holding a copy (static TLS
+ * comes out of every thread's stack: four copies of 16 frames took 544 bytes). Interned stacks
+ * are never freed or moved, and the lock is held while they are compared. */
 #define LAST_ENTRIES 4
 struct last_stack {
-	uint64_t hash;
+	const uint64_t *pcs;
 	uint32_t id;
+	uint32_t n;
 };
 static __thread struct last_stack last[LAST_ENTRIES] SL_TLS_MODEL;
 static __thread unsigned last_next SL_TLS_MODEL;
 
-static uint64_t capture_hash(const struct sl_capture *cap)
+/* A few words, compared inline: a call to memcmp costs more than the comparison. */
+static int same_stack(const struct last_stack *e, const struct sl_capture *cap)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ cap->n;
-	for (unsigned i = 0; i < cap->n; i++)
-		h = (h ^ cap->pcs[i]) * 0x100000001b3ull;
-	return h ^ (h >> 29);
-}
-
-/* Whether stack id holds exactly the captured frames. A few words, compared inline: a call to
- * memcmp costs more than the comparison. */
-static int same_stack(uint32_t id, const struct sl_capture *cap)
-{
-	unsigned depth;
-	const uint64_t *w;
-	if (sl_stacks_get(sl_rt.stacks, id, &depth, &w) != SL_STACK_NATIVE || depth != cap->n)
+	if (e->n != cap->n || !e->id)
 		return 0;
 	for (unsigned i = 0; i < cap->n; i++)
-		if (w[i] != cap->pcs[i])
+		if (e->pcs[i] != cap->pcs[i])
 			return 0;
 	return 1;
 }
 
 static uint32_t intern_native(const struct sl_capture *cap)
 {
-	uint64_t h = capture_hash(cap);
 	for (unsigned i = 0; i < LAST_ENTRIES; i++)
-		if (last[i].id && last[i].hash == h && same_stack(last[i].id, cap))
+		if (same_stack(&last[i], cap))
 			return last[i].id;
 	uint32_t id = sl_stacks_add_native(sl_rt.stacks, cap->pcs, cap->n);
-	if (id) {
+	unsigned depth;
+	const uint64_t *pcs;
+	if (id && sl_stacks_get(sl_rt.stacks, id, &depth, &pcs) == SL_STACK_NATIVE && depth == cap->n) {
 		struct last_stack *e = &last[last_next++ % LAST_ENTRIES];
-		e->hash = h;
+		e->pcs = pcs;
+		e->n = depth;
 		e->id = id;
 	}
 	return id;
@@ -415,7 +406,7 @@ static void commit_on_own_stack(void *p)
 	commit_here(a->ev, a->cap);
 }
 
-static void commit(struct sl_event *ev, const struct sl_capture *cap)
+static inline __attribute__((always_inline)) void commit(struct sl_event *ev, const struct sl_capture *cap)
 {
 	if (SL_LIKELY(sl_stack_room() >= COMMIT_BUDGET)) {
 		commit_here(ev, cap);
