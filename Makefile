@@ -41,9 +41,12 @@ $(B)/pic/preload/vfork.o: preload/vfork.S
 	$(CC) -fPIC -c $< -o $@
 
 # The preload links nothing but libc: libunwind, libdw and libssl are opened with dlopen when
-# needed, so they never take part in the host program's symbol resolution.
+# needed, so they never take part in the host program's symbol resolution. -z now binds its
+# calls into libc at load: bound lazily, a hook's first call to a libc function ran the
+# loader's resolver on the program's stack, which saves the whole vector state there (2.7 KiB
+# with AVX-512) and crashed a thread with little stack left (docs/reliability.md, issue 10).
 $(B)/libsockleak.so: $(PRELOAD_OBJ)
-	$(CC) -shared -o $@ $^ -Wl,-z,nodelete -Wl,--no-undefined -ldl -lpthread
+	$(CC) -shared -o $@ $^ -Wl,-z,nodelete -Wl,-z,now -Wl,--no-undefined -ldl -lpthread
 
 include testapps/testapps.mk
 include tests/unit/unit.mk

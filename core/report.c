@@ -45,6 +45,12 @@ static const struct sl_stack_text *stack_text(struct sl_report *r, unsigned p, u
 		if (!st->frames)
 			return NULL;
 		for (unsigned i = 0; i < depth; i++) {
+			/* A walk skipped for want of stack: said in words, where the frames would be. */
+			if (depth == 1 && w[i] == SL_STACK_NOT_TAKEN_PC) {
+				st->frames[i].pc = w[i];
+				st->frames[i].function = SL_STACK_NOT_TAKEN_TEXT;
+				break;
+			}
 			/* Every frame is a return address: the capture starts in the caller of the hook. */
 			if (r->syms[p])
 				sl_sym_frame(r->syms[p], w[i], 1, &st->frames[i]);
@@ -446,6 +452,10 @@ static void print_frames(struct sl_out *out, const struct sl_stack_text *st, con
 		return;
 	for (unsigned i = 0; i < st->nframes; i++) {
 		const struct sl_frame *f = &st->frames[i];
+		if (f->pc == SL_STACK_NOT_TAKEN_PC) {
+			sl_out_printf(out, "%s%s\n", indent, SL_STACK_NOT_TAKEN_TEXT);
+			continue;
+		}
 		sl_out_printf(out, "%s#%u 0x%" PRIx64, indent, i, f->pc);
 		if (f->function)
 			sl_out_printf(out, " in %s", f->function);

@@ -13,6 +13,11 @@
 
 #define SL_STACK_MAX_DEPTH 64
 
+/* The one frame of a native stack that was not taken: the thread had too little stack left for
+ * the walk (preload/preload.h). No return address can be 1; the report prints it as words. */
+#define SL_STACK_NOT_TAKEN_PC 1
+#define SL_STACK_NOT_TAKEN_TEXT "(stack not taken: too little stack left in this thread)"
+
 enum sl_stack_kind { SL_STACK_NATIVE = 1, SL_STACK_PYTHON = 2 };
 
 struct sl_pyframe {

@@ -289,7 +289,7 @@ static unsigned long write_report(void)
 	return errors;
 }
 
-void sl_finish(int how, int status, int status_known, int *exit_override)
+static void finish(int how, int status, int status_known, int *exit_override)
 {
 	*exit_override = status;
 	if (sl_vfork_child || !sl_rt.ready || sl_rt.disabled)
@@ -339,6 +339,42 @@ void sl_finish(int how, int status, int status_known, int *exit_override)
 out:
 	sl_in_hook = guard;
 	errno = saved_errno;
+}
+
+/* The report runs on a stack of sockleak's own (ownstack.c): it takes about 32 KiB (symbolizing
+ * with libdw, grouping, formatting into a 16 KiB buffer), and exit() may come from a thread
+ * with a 16 KiB stack or _exit() from a handler on a signal's alternate stack. 1 MiB, reserved
+ * and not committed, leaves room for the program's signal handlers meanwhile. */
+#define REPORT_STACK_SIZE (1 << 20)
+#define REPORT_STACK_NEEDED (128 * 1024)
+
+struct finish_args {
+	int how, status, status_known;
+	int *exit_override;
+};
+
+static void finish_on_own_stack(void *p)
+{
+	struct finish_args *a = p;
+	finish(a->how, a->status, a->status_known, a->exit_override);
+}
+
+void sl_finish(int how, int status, int status_known, int *exit_override)
+{
+	*exit_override = status;
+	/* What finish() returns at once for, checked before a stack is mapped: a vforked child
+	 * must not map anything in its parent's memory. */
+	if (sl_vfork_child || !sl_rt.ready || sl_rt.disabled || sl_in_hook)
+		return;
+	struct finish_args a = {how, status, status_known, exit_override};
+	if (sl_on_own_stack(finish_on_own_stack, &a, REPORT_STACK_SIZE) == 0)
+		return;
+	/* No memory for a stack (RLIMIT_AS reached): a thread with room to spare makes the report
+	 * on its own stack, as before; a small one makes none rather than crash. */
+	if (sl_stack_room() >= REPORT_STACK_NEEDED)
+		finish(how, status, status_known, exit_override);
+	else
+		sl_disable("no memory could be mapped for the exit report's stack, and this thread's stack is too small for it");
 }
 
 /* Runs after the program's own destructors and atexit handlers (this library was initialized

@@ -73,17 +73,24 @@ static inline int sl_tracked(int fd)
 	return sl_state_peek(&sl_rt.state, fd) || (SL_UNLIKELY(sl_defer_tail != sl_defer_head) && sl_deferred_opens(fd));
 }
 
-/* What a hook captured before taking the lock. */
+/* A Python frame as the capture reads it, before its strings are interned. */
+struct sl_pyframe_raw {
+	const char *file;
+	const char *function;
+	uint32_t file_len, function_len;
+	uint32_t line;
+};
+
+/* What a hook captured before taking the lock. It lives in the hook's own frame, so it is kept
+ * small: the walk is written straight into pcs (room for sockleak's frames and the start frames
+ * it then drops), and the Python frames (2 KiB) are in a frame of their own, made only when a
+ * Python traceback is taken (runtime.c). */
+#define SL_STACK_FULL_WALK (SL_STACK_MAX_DEPTH + 8)
 struct sl_capture {
 	unsigned n;
-	uint64_t pcs[SL_STACK_MAX_DEPTH];
 	unsigned npy;
-	struct sl_pyframe_raw {
-		const char *file;
-		const char *function;
-		uint32_t file_len, function_len;
-		uint32_t line;
-	} py[SL_STACK_MAX_DEPTH];
+	uint64_t pcs[SL_STACK_FULL_WALK];
+	struct sl_pyframe_raw *py; /* SL_STACK_MAX_DEPTH frames, or NULL */
 };
 
 /* Records an event: applies it to the state (and the event log). Keeps errno. */
@@ -116,28 +123,70 @@ void sl_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* stack.c */
 int sl_stack_init(void);
+void sl_stack_main_thread(void);
 extern int (*sl_unw_backtrace)(void **buffer, int size);
+
+/* The stack a hook may use, and the room left on this thread's stack.
+ *
+ * Measured on x86-64 (Debian 12: glibc 2.36, libunwind 1.6.2, CPython 3.11) with
+ * `build/reliability/smallstack measure` (LD_BIND_NOW=1): the deepest byte a call touched below
+ * the program's calling frame, on a painted thread stack. Bare, each call takes 23 to 343 bytes.
+ *   socket(), first in its thread, with the walk   5,735 (was 8,295); again: 5,159
+ *   socket() without the walk (stack_depth=0)      1,143 (was 3,623)
+ *   accept() with the walk                         5,783 (was 8,343)
+ *   SSL_new() with the walk                        5,735 (was 8,295)
+ *   epoll_ctl() (its one-frame stack)              2,759 (was 7,255)
+ *   close()                                          503 (was 367)
+ * So libunwind's walk takes about 4.4 KiB. In a CPython thread the traceback takes 2 KiB more
+ * than the walk (6,255 against 4,255 bytes below a ctypes call's frame).
+ * A walk is taken only when SL_WALK_BUDGET bytes are left below the hook's frame, and a Python
+ * traceback only when SL_PYTHON_BUDGET are: the measured depth with room to spare for a signal
+ * frame meanwhile (about 3 KiB with AVX-512 state) and its handler. Otherwise the event's stack
+ * is the one frame SL_STACK_NOT_TAKEN_PC, which the report prints as "stack not taken". The rest
+ * of a hook always runs: its frames are kept small instead, and with less than 6 KiB left the
+ * event is committed on a stack mapped for it (runtime.c). */
+#define SL_WALK_BUDGET (12 * 1024)
+#define SL_PYTHON_BUDGET (16 * 1024)
+
+/* What this thread knows of its stack (stack.c): the room below sp is sp - sl_stack_lo, for sp
+ * in [sl_stack_lo + sl_stack_min, sl_stack_lo + sl_stack_min + sl_stack_span). A span of 0
+ * means nothing known yet. */
+extern __thread uintptr_t sl_stack_lo SL_TLS_MODEL, sl_stack_min SL_TLS_MODEL, sl_stack_span SL_TLS_MODEL;
+size_t sl_stack_room_slow(uintptr_t sp);
+
+/* The bytes left below sp on the stack it is on; SIZE_MAX when that cannot be learned (where
+ * process_vm_readv is refused): then the walk is taken, as before. */
+static inline size_t sl_stack_room(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	if (SL_LIKELY(sp - sl_stack_lo - sl_stack_min < sl_stack_span))
+		return sp - sl_stack_lo;
+	return sl_stack_room_slow(sp);
+}
 
 /* Takes the current stack, without sockleak's own frames and without the C runtime's start
  * frames at its bottom. Inlined into the one function that records an event with a stack:
  * libunwind pays for every frame it walks (about 100 instructions each), so sockleak's frames
  * and the start frames, walked only to be thrown away, are kept to a minimum (stack.c). */
-#define SL_STACK_FULL_WALK (SL_STACK_MAX_DEPTH + 8)
 int sl_stack_walk_size(const void *site);
-int sl_stack_finish(struct sl_capture *c, void **buf, int n, const void *site, int asked);
+int sl_stack_finish(struct sl_capture *c, int n, const void *site, int asked);
 
 static inline __attribute__((always_inline)) void sl_stack_capture_inline(struct sl_capture *c)
 {
-	void *buf[SL_STACK_FULL_WALK];
 	c->n = 0;
 	if (!sl_unw_backtrace)
 		return;
+	if (SL_UNLIKELY(sl_stack_room() < SL_WALK_BUDGET)) {
+		c->pcs[0] = SL_STACK_NOT_TAKEN_PC;
+		c->n = 1;
+		return;
+	}
 	const void *site = __builtin_return_address(0);
 	int asked = sl_stack_walk_size(site);
-	int n = sl_unw_backtrace(buf, asked);
-	if (SL_UNLIKELY(sl_stack_finish(c, buf, n, site, asked))) {
-		n = sl_unw_backtrace(buf, SL_STACK_FULL_WALK);
-		sl_stack_finish(c, buf, n, site, SL_STACK_FULL_WALK);
+	int n = sl_unw_backtrace((void **)c->pcs, asked);
+	if (SL_UNLIKELY(sl_stack_finish(c, n, site, asked))) {
+		n = sl_unw_backtrace((void **)c->pcs, SL_STACK_FULL_WALK);
+		sl_stack_finish(c, n, site, SL_STACK_FULL_WALK);
 	}
 }
 
@@ -155,10 +204,16 @@ static inline __attribute__((always_inline)) void sl_record_with_stack(struct sl
 	struct sl_capture cap;
 	cap.n = 0;
 	cap.npy = 0;
+	cap.py = NULL;
 	if (sl_rt.opt.stack_depth > 0)
 		sl_stack_capture_inline(&cap);
 	sl_commit_capture(ev, &cap, saved);
 }
+
+/* ownstack.c: runs fn(arg) on a stack of sockleak's own, mapped for the call (size bytes and
+ * a guard page below them), and returns 0; returns -1 without calling fn when no such stack
+ * could be mapped. */
+int sl_on_own_stack(void (*fn)(void *), void *arg, size_t size);
 
 /* modules.c: the modules now mapped (malloc'd array; free with sl_modules_free). */
 int sl_modules_collect(struct sl_module **out, unsigned *n);

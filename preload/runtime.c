@@ -28,9 +28,21 @@ __thread int *sl_errno_loc SL_TLS_MODEL;
  * interrupt each other (two different signals); the consumer never interrupts a producer. So a
  * producer reserves its slot (tail) before writing it, and the consumer copies an event out
  * before freeing its slot (head). A queue that shifted its entries and then counted down lost
- * the event of a handler that came in between (the signal storm test, one socket in 8,000). */
+ * the event of a handler that came in between (the signal storm test, one socket in 8,000).
+ *
+ * The ring is static TLS, which glibc carves out of every thread's stack: an entry keeps only
+ * what a deferred event has (no stack yet, no address: it is deferred before either is taken),
+ * 36 bytes rather than a whole struct sl_event's 56. */
 #define SL_DEFER_MAX 16
-static __thread struct sl_event deferred[SL_DEFER_MAX] SL_TLS_MODEL;
+struct deferred_event {
+	int64_t a, b;
+	uint64_t obj;
+	int32_t fd, fd2;
+	uint16_t type;
+} __attribute__((packed, aligned(4)));
+/* A field added to struct sl_event must be added here too, or deferred events lose it. */
+_Static_assert(sizeof(struct sl_event) == 56, "struct sl_event changed: keep struct deferred_event in step");
+static __thread struct deferred_event deferred[SL_DEFER_MAX] SL_TLS_MODEL;
 __thread unsigned sl_defer_head SL_TLS_MODEL, sl_defer_tail SL_TLS_MODEL; /* see sl_tracked */
 static __thread unsigned deferred_lost SL_TLS_MODEL;
 
@@ -46,7 +58,8 @@ static int pop_deferred(struct sl_event *ev)
 	if (!pending())
 		return 0;
 	unsigned h = __atomic_load_n(&sl_defer_head, __ATOMIC_RELAXED);
-	*ev = deferred[h % SL_DEFER_MAX];
+	const struct deferred_event *d = &deferred[h % SL_DEFER_MAX];
+	*ev = (struct sl_event){.type = d->type, .fd = d->fd, .fd2 = d->fd2, .a = d->a, .b = d->b, .obj = d->obj};
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	__atomic_store_n(&sl_defer_head, h + 1, __ATOMIC_RELAXED);
 	return 1;
@@ -163,6 +176,7 @@ static void do_init(void)
 	struct sl_state_config cfg = {.report_inherited = (int)sl_rt.opt.report_inherited};
 	sl_state_init(&sl_rt.state, &sl_rt.arena, sl_rt.stacks, &cfg);
 	sl_modules_self_range((const void *)&do_init, &sl_rt.self_lo, &sl_rt.self_hi);
+	sl_stack_main_thread();
 	if (!sl_rt.stacks) {
 		sl_rt.ready = 1;
 		sl_disable("out of memory at start-up");
@@ -226,11 +240,14 @@ void sl_defer(const struct sl_event *ev)
 	unsigned t = __atomic_load_n(&sl_defer_tail, __ATOMIC_RELAXED);
 	__atomic_store_n(&sl_defer_tail, t + 1, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	struct sl_event *slot = &deferred[t % SL_DEFER_MAX];
-	*slot = *ev;
-	/* The address lives in the caller's frame, gone by the time this is applied. */
-	slot->addr = NULL;
-	slot->addrlen = 0;
+	/* The address lives in the caller's frame, gone by the time this is applied: left out. */
+	struct deferred_event *slot = &deferred[t % SL_DEFER_MAX];
+	slot->type = ev->type;
+	slot->fd = ev->fd;
+	slot->fd2 = ev->fd2;
+	slot->a = ev->a;
+	slot->b = ev->b;
+	slot->obj = ev->obj;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
@@ -238,7 +255,7 @@ int sl_deferred_opens(int fd)
 {
 	unsigned h = __atomic_load_n(&sl_defer_head, __ATOMIC_RELAXED), n = pending();
 	for (unsigned i = 0; i < n && i < SL_DEFER_MAX; i++) {
-		const struct sl_event *e = &deferred[(h + i) % SL_DEFER_MAX];
+		const struct deferred_event *e = &deferred[(h + i) % SL_DEFER_MAX];
 		switch (e->type) {
 		case SL_EV_SOCKET:
 		case SL_EV_EPOLL_CREATE:
@@ -302,13 +319,16 @@ static void after_apply(void)
 
 /* The stacks this thread interned last: a program makes its sockets at a few call sites, again
  * and again, and comparing a few words is cheaper than hashing and looking a stack up. Four
- * entries, because a server thread alternates between accept's stack and epoll_ctl's. */
+ * entries, because a server thread alternates between accept's stack and epoll_ctl's.
+ *
+ * An entry points at the stack's frames in the store instead of holding a copy (static TLS
+ * comes out of every thread's stack: four copies of 16 frames took 544 bytes). Interned stacks
+ * are never freed or moved, and the lock is held while they are compared. */
 #define LAST_ENTRIES 4
-#define LAST_MAX 16
 struct last_stack {
-	unsigned n;
+	const uint64_t *pcs;
 	uint32_t id;
-	uint64_t pcs[LAST_MAX];
+	uint32_t n;
 };
 static __thread struct last_stack last[LAST_ENTRIES] SL_TLS_MODEL;
 static __thread unsigned last_next SL_TLS_MODEL;
@@ -330,16 +350,18 @@ static uint32_t intern_native(const struct sl_capture *cap)
 		if (same_stack(&last[i], cap))
 			return last[i].id;
 	uint32_t id = sl_stacks_add_native(sl_rt.stacks, cap->pcs, cap->n);
-	if (id && cap->n <= LAST_MAX) {
+	unsigned depth;
+	const uint64_t *pcs;
+	if (id && sl_stacks_get(sl_rt.stacks, id, &depth, &pcs) == SL_STACK_NATIVE && depth == cap->n) {
 		struct last_stack *e = &last[last_next++ % LAST_ENTRIES];
-		memcpy(e->pcs, cap->pcs, cap->n * sizeof(uint64_t));
-		e->n = cap->n;
+		e->pcs = pcs;
+		e->n = depth;
 		e->id = id;
 	}
 	return id;
 }
 
-static void commit(struct sl_event *ev, const struct sl_capture *cap)
+static void commit_here(struct sl_event *ev, const struct sl_capture *cap)
 {
 	sl_lock();
 	if (sl_rt.state.exited || sl_rt.disabled) {
@@ -365,6 +387,35 @@ static void commit(struct sl_event *ev, const struct sl_capture *cap)
 		deferred_lost = 0;
 		sl_disable("too many socket calls from signal handlers inside sockleak's own code");
 	}
+}
+
+/* Committing an event (taking the lock, interning the stack, applying the event, writing it
+ * to the log) needs about 3 KiB of stack below the hook's frame; a thread with less room left
+ * (a signal handler on a small alternate stack, a program deep in its own recursion) commits
+ * on a stack mapped for the call instead: slower, but neither a crash nor an event lost. */
+#define COMMIT_BUDGET (6 * 1024)
+#define COMMIT_STACK_SIZE (64 * 1024)
+
+struct commit_args {
+	struct sl_event *ev;
+	const struct sl_capture *cap;
+};
+
+static void commit_on_own_stack(void *p)
+{
+	struct commit_args *a = p;
+	commit_here(a->ev, a->cap);
+}
+
+static inline __attribute__((always_inline)) void commit(struct sl_event *ev, const struct sl_capture *cap)
+{
+	if (SL_LIKELY(sl_stack_room() >= COMMIT_BUDGET)) {
+		commit_here(ev, cap);
+		return;
+	}
+	struct commit_args a = {ev, cap};
+	if (sl_on_own_stack(commit_on_own_stack, &a, COMMIT_STACK_SIZE) < 0)
+		sl_disable("a thread had too little stack left to record a socket call, and no memory could be mapped for one");
 }
 
 /* Applies what signal handlers deferred after this thread's last drain (after_apply): a signal
@@ -399,13 +450,30 @@ void sl_record(struct sl_event *ev)
 	*err = saved;
 }
 
+/* The Python traceback, in a frame of its own: its frames take 2 KiB of stack, which the hooks
+ * of a program without Python should not pay for. Taken only with room for CPython's calls. */
+static __attribute__((noinline)) void commit_with_python(struct sl_event *ev, struct sl_capture *cap)
+{
+	struct sl_pyframe_raw py[SL_STACK_MAX_DEPTH];
+	cap->py = py;
+	if (sl_stack_room() >= SL_PYTHON_BUDGET) {
+		sl_python_capture(cap);
+	} else if (cap->n == 0) {
+		cap->pcs[0] = SL_STACK_NOT_TAKEN_PC;
+		cap->n = 1;
+	}
+	commit(ev, cap);
+	cap->py = NULL;
+}
+
 /* The second half of sl_record_with_stack (preload.h), after the capture made in the hook's
  * own frame: the Python traceback, the commit, and leaving sockleak. */
 void sl_commit_capture(struct sl_event *ev, struct sl_capture *cap, int saved_errno)
 {
 	if (sl_python_ready && sl_rt.opt.python)
-		sl_python_capture(cap);
-	commit(ev, cap);
+		commit_with_python(ev, cap);
+	else
+		commit(ev, cap);
 	sl_in_hook = 0;
 	if (SL_UNLIKELY(pending()))
 		drain_deferred();
@@ -425,6 +493,7 @@ void sl_record_with_caller(struct sl_event *ev, const void *caller)
 	cap.pcs[0] = (uint64_t)(uintptr_t)caller;
 	cap.n = 1;
 	cap.npy = 0;
+	cap.py = NULL;
 	sl_commit_capture(ev, &cap, saved);
 }
 

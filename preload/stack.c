@@ -1,6 +1,12 @@
 /* Creation stacks, captured with libunwind. */
 #include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "preload.h"
 #include "unwind_pipe.h"
@@ -38,6 +44,109 @@ int sl_stack_init(void)
 	return sl_unw_backtrace ? 0 : -1;
 }
 
+/* ---- the room left on this thread's stack ---- */
+
+__thread uintptr_t sl_stack_lo SL_TLS_MODEL, sl_stack_min SL_TLS_MODEL, sl_stack_span SL_TLS_MODEL;
+
+/* The main thread's stack, learned at start-up (its pthread_getattr_np reads /proc/self/maps
+ * with stdio). The top is __libc_stack_end, a little under the true top (the arguments and
+ * environment sit above it), and the stack may grow down to RLIMIT_STACK below the true top:
+ * counting the limit from __libc_stack_end errs on the side of less room. An unlimited stack is
+ * taken as room without end. */
+extern void *__libc_stack_end;
+static pthread_t main_thread;
+static uintptr_t main_lo, main_span;
+static int vm_read_refused; /* process_vm_readv is refused (a seccomp filter) */
+
+void sl_stack_main_thread(void)
+{
+	main_thread = pthread_self();
+	uintptr_t top = (uintptr_t)__libc_stack_end;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= top)
+		main_lo = 0;
+	else
+		main_lo = top - rl.rlim_cur;
+	main_span = top - main_lo;
+}
+
+/* How many pages below the stack pointer are readable, up to PROBE_PAGES: one byte of each is
+ * read with process_vm_readv on our own process, which stops at the first page it cannot read
+ * (a thread stack's guard page, or nothing mapped) and needs no descriptor. -1 if refused. */
+#define PROBE_PAGES 5
+_Static_assert((PROBE_PAGES - 1) * 4096 >= SL_PYTHON_BUDGET && SL_PYTHON_BUDGET >= SL_WALK_BUDGET,
+	       "a probe must see past the largest budget");
+static int readable_pages_below(uintptr_t page0, uintptr_t page)
+{
+	char sink[PROBE_PAGES];
+	struct iovec local = {.iov_base = sink, .iov_len = sizeof(sink)};
+	struct iovec remote[PROBE_PAGES];
+	for (int i = 0; i < PROBE_PAGES; i++) {
+		remote[i].iov_base = (void *)(page0 - (uintptr_t)(i + 1) * page);
+		remote[i].iov_len = 1;
+	}
+	ssize_t n = process_vm_readv(getpid(), &local, 1, remote, PROBE_PAGES, 0);
+	if (n >= 0)
+		return (int)n;
+	if (errno == EFAULT)
+		return 0;
+	return -1;
+}
+
+/* Not known yet, or not from here: the stack pointer is outside the range this thread learned.
+ *
+ * The main thread's range is its stack's. Another thread's is learned by probing: the pages
+ * below the stack pointer are read until one cannot be (the guard page glibc puts below every
+ * thread stack) or until PROBE_PAGES, more than any budget. pthread_getattr_np would give the
+ * bounds, but it calls realloc, and a hook must not (a signal handler may have interrupted
+ * malloc). [lo, lo + span) is then the range known to be this stack, and room is counted from
+ * lo; when lo is not the stack's end but only as far as the probe went, min is set so that the
+ * range answers only for room of at least PROBE_PAGES - 1 pages, and nearer lo it probes again.
+ * A signal's alternate stack is told by sigaltstack, not probed: it often lies in the heap. */
+size_t sl_stack_room_slow(uintptr_t sp)
+{
+	if (main_span && sp - main_lo < main_span && pthread_equal(pthread_self(), main_thread)) {
+		sl_stack_lo = main_lo;
+		sl_stack_min = 0;
+		sl_stack_span = main_span;
+		return sp - main_lo;
+	}
+	stack_t ss;
+	int saved = errno;
+	if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp - (uintptr_t)ss.ss_sp < ss.ss_size) {
+		errno = saved;
+		return sp - (uintptr_t)ss.ss_sp;
+	}
+	if (vm_read_refused) {
+		errno = saved;
+		return SIZE_MAX;
+	}
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t page0 = sp & ~(page - 1);
+	int n = readable_pages_below(page0, page);
+	errno = saved;
+	if (n < 0) {
+		vm_read_refused = 1;
+		return SIZE_MAX;
+	}
+	uintptr_t lo = page0 - (uintptr_t)n * page, top = page0 + page;
+	int end_found = n < PROBE_PAGES;
+	/* Joined to what this thread knew, when the two ranges meet: both are readable, and one. */
+	uintptr_t old_top = sl_stack_lo + sl_stack_min + sl_stack_span;
+	if (sl_stack_span && sl_stack_lo <= top && lo <= old_top) {
+		if (sl_stack_lo < lo) {
+			lo = sl_stack_lo;
+			end_found = sl_stack_min == 0;
+		}
+		if (old_top > top)
+			top = old_top;
+	}
+	sl_stack_lo = lo;
+	sl_stack_min = end_found ? 0 : (PROBE_PAGES - 1) * page;
+	sl_stack_span = top - lo - sl_stack_min;
+	return sp - lo;
+}
+
 /* The capture itself is sl_stack_capture_inline (preload.h): inlined where the event is
  * recorded, so that libunwind walks one frame of sockleak's fewer for every stack. */
 int (*sl_unw_backtrace)(void **buffer, int size);
@@ -70,54 +179,63 @@ int sl_stack_walk_size(const void *pc)
 	return e->own + e->k + (e->start_pc ? 1 : 0);
 }
 
-/* Takes the program's frames out of a walk into c. Returns 1 when the walk was a short one that
- * did not end as learned, so that a full walk is needed. */
-int sl_stack_finish(struct sl_capture *c, void **buf, int n, const void *pc, int asked)
+/* Takes the program's frames out of the walk in c->pcs (n return addresses, sockleak's own
+ * frames first), in place. Returns 1 when the walk was a short one that did not end as
+ * learned, so that a full walk is needed. */
+int sl_stack_finish(struct sl_capture *c, int n, const void *pc, int asked)
 {
 	unsigned want = (unsigned)sl_rt.opt.stack_depth;
 	struct site *e = site_slot(pc);
+	uint64_t *w = c->pcs;
 	int own = 0;
-	while (own < n && (uint64_t)buf[own] >= sl_rt.self_lo && (uint64_t)buf[own] < sl_rt.self_hi)
+	while (own < n && w[own] >= sl_rt.self_lo && w[own] < sl_rt.self_hi)
 		own++;
 	c->n = 0;
 	if (asked != SL_STACK_FULL_WALK) {
 		/* A short walk: exactly the learned shape, or nothing. */
-		if (own != e->own || (e->start_pc && (n != asked || (uint64_t)buf[n - 1] != e->start_pc)))
+		if (own != e->own || (e->start_pc && (n != asked || w[n - 1] != e->start_pc)))
 			return 1;
-		for (int i = own; i < own + e->k && i < n; i++)
-			c->pcs[c->n++] = (uint64_t)buf[i];
+		unsigned k = e->k < n - own ? e->k : (unsigned)(n - own);
+		memmove(w, w + own, k * sizeof(*w));
+		c->n = k;
 		return 0;
 	}
 	/* A full walk: the program's frames (sockleak's wrapper around main left out), then the
 	 * start frames cut from the bottom. A thread's stack ends in the C library (start_thread,
-	 * clone3); the main thread's in it and then _start, in the program itself. */
-	uint64_t frames[SL_STACK_FULL_WALK];
+	 * clone3); the main thread's in it and then _start, in the program itself. The frames are
+	 * moved down over sockleak's; first_own is where the first of sockleak's frames after the
+	 * program's was in the walk (n if none), and first_own_pc its address. */
 	unsigned m = 0;
-	for (int i = own; i < n; i++)
-		if ((uint64_t)buf[i] < sl_rt.self_lo || (uint64_t)buf[i] >= sl_rt.self_hi)
-			frames[m++] = (uint64_t)buf[i];
+	int first_own = n;
+	uint64_t first_own_pc = 0;
+	for (int i = own; i < n; i++) {
+		if (w[i] < sl_rt.self_lo || w[i] >= sl_rt.self_hi) {
+			w[m++] = w[i];
+		} else if (first_own == n) {
+			first_own = i;
+			first_own_pc = w[i];
+		}
+	}
 	unsigned kept = m;
 	int complete = n < SL_STACK_FULL_WALK;
-	if (complete && kept >= 2 && !in_libc(frames[kept - 1]) && in_libc(frames[kept - 2]))
+	if (complete && kept >= 2 && !in_libc(w[kept - 1]) && in_libc(w[kept - 2]))
 		kept--;
-	while (complete && kept > 0 && in_libc(frames[kept - 1]))
+	while (complete && kept > 0 && in_libc(w[kept - 1]))
 		kept--;
 	if (kept == 0)
 		kept = m; /* nothing but start frames: keep them rather than nothing */
-	for (unsigned i = 0; i < kept && c->n < want; i++)
-		c->pcs[c->n++] = frames[i];
+	c->n = kept < want ? kept : want;
 	/* Learn the site's shape, for a short walk to repeat: only when the program's frames kept
 	 * are the walk's frames right after sockleak's, one for one. */
 	e->pc = NULL;
-	for (unsigned i = 0; i < c->n; i++)
-		if ((uint64_t)buf[own + (int)i] != c->pcs[i])
-			return 0;
+	if (first_own < own + (int)c->n)
+		return 0;
 	if (c->n < kept) {
 		/* Cut by stack_depth: a short walk of exactly these many frames is the same cut. */
 		e->start_pc = 0;
 	} else if (complete && kept < m && own + (int)c->n < n) {
 		/* The frame below the program's: a start frame (or sockleak's wrapper around main). */
-		e->start_pc = (uint64_t)buf[own + (int)c->n];
+		e->start_pc = first_own == own + (int)c->n ? first_own_pc : w[c->n];
 	} else {
 		return 0;
 	}
