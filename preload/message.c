@@ -82,7 +82,9 @@ void sl_sigpipe_restore(struct sl_quiet_sigpipe *q)
 	sigaddset(&set, SIGPIPE);
 	if (!q->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
 		const struct timespec zero = {0, 0};
+		int saved = errno;
 		sigtimedwait(&set, NULL, &zero);
+		errno = saved;
 	}
 	pthread_sigmask(SIG_SETMASK, &q->old, NULL);
 }

@@ -142,3 +142,13 @@ def test_message_never_reaches_a_socket_on_fd2():
             p = run([PYTHON, script], env=preloaded("fail_alloc_after=%d" % n), timeout=30)
             expect((p.returncode, p.stdout) == (want.returncode, want.stdout),
                    "n=%d: status %d, output %r" % (n, p.returncode, p.stdout))
+
+
+def test_message_is_one_line_whatever_it_holds():
+    # A report path with a newline in it: the message naming it stays one "sockleak: " line.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "no\nsuch", "r.json")
+        p = run([NEVER_CLOSED], env=preloaded("json=" + path), timeout=30)
+    lines = [l for l in p.stderr.splitlines() if "r.json" in l or "such" in l]
+    expect(p.returncode == 23 and len(lines) == 1 and lines[0].startswith("sockleak: cannot write the JSON report to ")
+           and "/no?such/r.json: " in lines[0], "status %d, lines %s" % (p.returncode, lines))
