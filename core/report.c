@@ -738,7 +738,11 @@ static void json_tls(struct sl_json *j, const struct sl_tls *x, const struct sl_
 		sl_json_int(j, x->results[i]);
 	sl_json_end(j);
 	sl_json_kv_int(j, "shutdown_calls", x->n_results);
+	sl_json_kv_bool(j, "one_way_close", x->one_way);
+	sl_json_kv_bool(j, "fatal_alert", x->fatal);
 	sl_json_kv_bool(j, "freed", x->freed);
+	sl_json_kv_int(j, "up_refs", x->up_refs);
+	sl_json_kv_int(j, "frees", x->frees);
 	sl_json_kv_string(j, "bound", x->bind == SL_TLS_BIND_TRAFFIC ? "traffic" : x->bind ? "fd" : NULL);
 	sl_json_key(j, "freed_at");
 	if (it->ssl_freed_at)

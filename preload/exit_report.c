@@ -2,19 +2,17 @@
  * written, and the exit status may change. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../core/out.h"
 #include "../core/report.h"
 #include "../core/suppress.h"
+#include "message.h"
 #include "preload.h"
 
 void sl_exit_phase(int phase, int status, int status_known)
@@ -46,61 +44,6 @@ static void expand_path(const char *tmpl, char *out, size_t size)
 	out[n < size ? n : size - 1] = '\0';
 }
 
-/* fd 2 as the process started with it. The text report goes to fd 2 only while it is still that
- * file: a program that closed stderr and was handed a socket as fd 2 once sent the report to its
- * network peer. One fstat at load time. */
-static struct {
-	int open;
-	dev_t dev;
-	ino_t ino;
-} start_stderr;
-
-__attribute__((constructor)) static void remember_stderr(void)
-{
-	struct stat st;
-	if (fstat(2, &st) == 0) {
-		start_stderr.open = 1;
-		start_stderr.dev = st.st_dev;
-		start_stderr.ino = st.st_ino;
-	}
-}
-
-/* Whether fd 2 held a tracked transport or epoll set at exit (set by sl_finish, under the lock). */
-static int stderr_tracked;
-
-/* Why the text report must not go to fd 2, or NULL when fd 2 is still the starting stderr. */
-static const char *stderr_refusal(void)
-{
-	if (stderr_tracked)
-		return "fd 2 is a socket the program uses, not its stderr";
-	if (!start_stderr.open)
-		return "fd 2 was not open when the process started";
-	struct stat st;
-	if (fstat(2, &st) < 0)
-		return "fd 2 is closed";
-	if (st.st_dev != start_stderr.dev || st.st_ino != start_stderr.ino)
-		return "fd 2 is no longer the stderr the process started with";
-	return NULL;
-}
-
-/* Set while the report is written: whether sockleak's messages may go to fd 2. */
-static int stderr_refused;
-
-/* sl_message, unless fd 2 is no longer stderr: then the message would go to the program's
- * socket, or into a file the program made, as the report did. */
-static void report_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void report_message(const char *fmt, ...)
-{
-	if (stderr_refused)
-		return;
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	sl_message("%s", buf);
-}
-
 static const char *file_kind(mode_t mode)
 {
 	return S_ISLNK(mode) ? "it is a symbolic link" : S_ISFIFO(mode) ? "it is a FIFO"
@@ -123,7 +66,7 @@ static int open_report_file(const char *what, const char *tmpl, int append)
 	if (fd >= 0)
 		return fd;
 	if (errno != EEXIST) {
-		report_message("cannot write the %s to %s: %s", what, path, strerror(errno));
+		sl_message("cannot write the %s to %s: %s", what, path, strerror(errno));
 		return -1;
 	}
 	/* It exists. Look before opening (opening a device or a FIFO may act or block), then make
@@ -131,7 +74,7 @@ static int open_report_file(const char *what, const char *tmpl, int append)
 	struct stat st, fst;
 	const char *why = NULL;
 	if (lstat(path, &st) < 0) {
-		report_message("cannot write the %s to %s: %s", what, path, strerror(errno));
+		sl_message("cannot write the %s to %s: %s", what, path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode))
@@ -141,22 +84,22 @@ static int open_report_file(const char *what, const char *tmpl, int append)
 	else if (st.st_nlink != 1)
 		why = "it has other hard links";
 	if (why) {
-		report_message("cannot write the %s to %s: %s", what, path, why);
+		sl_message("cannot write the %s to %s: %s", what, path, why);
 		return -1;
 	}
 	fd = open(path, flags);
 	if (fd < 0) {
-		report_message("cannot write the %s to %s: %s", what, path, strerror(errno));
+		sl_message("cannot write the %s to %s: %s", what, path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &fst) < 0 || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino || !S_ISREG(fst.st_mode) ||
 	    fst.st_uid != geteuid() || fst.st_nlink != 1) {
-		report_message("cannot write the %s to %s: it was replaced while being opened", what, path);
+		sl_message("cannot write the %s to %s: it was replaced while being opened", what, path);
 		close(fd);
 		return -1;
 	}
 	if (!append && ftruncate(fd, 0) < 0) {
-		report_message("cannot write the %s to %s: %s", what, path, strerror(errno));
+		sl_message("cannot write the %s to %s: %s", what, path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -172,46 +115,14 @@ static void ask_addresses(void *ctx, struct sl_state *s, const struct sl_transpo
 		sl_fill_addrs_locked(fd);
 }
 
-/* Writing to a pipe whose reader is gone raises SIGPIPE: stderr such a pipe once killed the
- * program at exit, even with exitcode=0, before the JSON was written. SIGPIPE is blocked while
- * the report is written, and one that sockleak's own writes left pending is taken back before
- * the mask is restored: the program never sees it. One that was pending before stays. */
-struct quiet_sigpipe {
-	sigset_t old;
-	int was_pending;
-};
-
-static void sigpipe_block(struct quiet_sigpipe *q)
-{
-	sigset_t set, pending;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, &q->old);
-	q->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
-}
-
-static void sigpipe_restore(struct quiet_sigpipe *q)
-{
-	sigset_t set, pending;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	if (!q->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
-		const struct timespec zero = {0, 0};
-		int saved = errno;
-		sigtimedwait(&set, NULL, &zero);
-		errno = saved;
-	}
-	pthread_sigmask(SIG_SETMASK, &q->old, NULL);
-}
-
 /* Builds and writes the report: the JSON first, so that it never depends on the text report.
  * Returns the number of error findings. */
 static unsigned long write_report(void)
 {
-	struct quiet_sigpipe q;
-	sigpipe_block(&q);
-	const char *stderr_why = stderr_refusal();
-	stderr_refused = stderr_why != NULL;
+	/* The text report goes to fd 2 under the guards every sockleak message takes. */
+	struct sl_quiet_sigpipe q;
+	sl_sigpipe_block(&q);
+	const char *stderr_why = sl_stderr_refusal();
 	struct sl_module *mods = NULL;
 	unsigned nmods = 0;
 	sl_modules_collect(&mods, &nmods);
@@ -235,7 +146,7 @@ static unsigned long write_report(void)
 	if (sl_rt.opt.suppressions[0]) {
 		supp = sl_supp_load(sl_rt.opt.suppressions, err, sizeof(err));
 		if (!supp)
-			report_message("%s (findings reported unsuppressed)", err);
+			sl_message("%s (findings reported unsuppressed)", err);
 	}
 	if (sl_rt.opt.default_suppressions && sl_supp_add_defaults(&supp, err, sizeof(err)) < 0)
 		sl_message("%s (findings reported unsuppressed)", err);
@@ -243,7 +154,7 @@ static unsigned long write_report(void)
 	struct sl_report r;
 	unsigned long errors = 0;
 	if (sl_report_build(&r, &proc, 1, &cfg) < 0) {
-		report_message("out of memory while building the report");
+		sl_message("out of memory while building the report");
 	} else {
 		errors = r.errors;
 		int text_fd = -1, text_own = 0;
@@ -267,7 +178,7 @@ static unsigned long write_report(void)
 				sl_out_init(&out, fd);
 				sl_report_json(&r, &out);
 				if (sl_out_flush(&out))
-					report_message("the JSON report could not be written: %s", strerror(out.error));
+					sl_message("the JSON report could not be written: %s", strerror(out.error));
 				close(fd);
 			}
 		}
@@ -276,7 +187,7 @@ static unsigned long write_report(void)
 			sl_out_init(&out, text_fd);
 			sl_report_text(&r, &out, sl_rt.opt.verbosity > 0);
 			if (sl_out_flush(&out))
-				report_message("the report could not be written: %s", strerror(out.error));
+				sl_message("the report could not be written: %s", strerror(out.error));
 			if (text_own)
 				close(text_fd);
 		}
@@ -284,8 +195,7 @@ static unsigned long write_report(void)
 	sl_report_free(&r);
 	sl_supp_free(supp);
 	sl_modules_free(mods, nmods);
-	stderr_refused = 0;
-	sigpipe_restore(&q);
+	sl_sigpipe_restore(&q);
 	return errors;
 }
 
@@ -315,7 +225,7 @@ static void finish(int how, int status, int status_known, int *exit_override)
 		sl_rt.exit_status_known = 1;
 	}
 	sl_state_for_each_open(&sl_rt.state, ask_addresses, NULL);
-	stderr_tracked = sl_state_peek(&sl_rt.state, 2);
+	sl_stderr_tracked = sl_state_peek(&sl_rt.state, 2);
 	sl_tls_observe_live_locked();
 	const char *note = sl_tls_visibility_note(sl_main_function());
 	if (note)

@@ -67,24 +67,6 @@ static int pop_deferred(struct sl_event *ev)
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-void sl_message(const char *fmt, ...)
-{
-	char buf[1024];
-	int saved = errno;
-	memcpy(buf, "sockleak: ", 10);
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf + 10, sizeof(buf) - 11, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	size_t len = 10 + ((size_t)n < sizeof(buf) - 11 ? (size_t)n : sizeof(buf) - 12);
-	buf[len++] = '\n';
-	ssize_t w = write(2, buf, len);
-	(void)w;
-	errno = saved;
-}
-
 void sl_disable(const char *why)
 {
 	if (__atomic_exchange_n(&sl_rt.disabled, 1, __ATOMIC_ACQ_REL))

@@ -26,6 +26,8 @@
  *   corrupt    (mem only) a damaged record arrives: SSL_read fails, OpenSSL sends a fatal alert
  *              and marks the session shut down; SSL_free, close (CPython's
  *              test_start_tls_client_corrupted_ssl)
+ *   corruptopen (mem only) as corrupt, but the socket is never closed: the JSON report's tls
+ *              object says fatal_alert
  *   notfreed   a clean two-way shutdown, close, but never SSL_free
  *   quiet      SSL_set_quiet_shutdown(1) then SSL_shutdown: nothing sent, by choice
  *   nginx      the peer closes first; then quiet shutdown and SSL_set_shutdown(3), like nginx
@@ -178,7 +180,7 @@ int main(int argc, char **argv)
 			SSL_free(ssl); /* only a reference: the session goes on */
 		CHECK(drive(ssl, SSL_shutdown, 0) == 0);
 		CHECK(drive(ssl, SSL_shutdown, 20) == 1);
-	} else if (!strcmp(ending, "corrupt")) {
+	} else if (!strcmp(ending, "corrupt") || !strcmp(ending, "corruptopen")) {
 		CHECK(mem_style);
 		static const unsigned char junk[5 + 64] = {0x17, 0x03, 0x03, 0x00, 64};
 		CHECK(BIO_write(rbio, junk, sizeof(junk)) == (int)sizeof(junk));
@@ -217,7 +219,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(ending, "notfreed") != 0)
 		SSL_free(ssl);
-	close(sock);
+	if (strcmp(ending, "corruptopen") != 0)
+		close(sock);
 	SSL_CTX_free(ctx);
 	return 0;
 }
