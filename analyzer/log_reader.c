@@ -295,7 +295,8 @@ static int read_stack(struct sl_image *img, uint64_t off, const unsigned char *p
 static int event_known(unsigned type)
 {
 	return (type >= SL_EV_SOCKET && type <= SL_EV_INHERIT_EPOLL) ||
-	       (type >= SL_EV_SSL_NEW && type <= SL_EV_SSL_INHERIT);
+	       (type >= SL_EV_SSL_NEW && type <= SL_EV_SSL_INHERIT) ||
+	       (type >= SL_EV_CLOSE_BEGIN && type <= SL_EV_BLIND); /* issue 10 */
 }
 
 static int fd_ok(int32_t fd)

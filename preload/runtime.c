@@ -351,7 +351,8 @@ static void commit(struct sl_event *ev, const struct sl_capture *cap)
 		ev->pystack = sl_python_intern(cap);
 	/* A socket closed during exit-time cleanup will be reported: its addresses are worth a
 	 * system call now, while the descriptor still exists. */
-	if (ev->type == SL_EV_CLOSE && sl_rt.state.exit_phase)
+	if ((ev->type == SL_EV_CLOSE || (ev->type == SL_EV_CLOSE_BEGIN && ev->fd == ev->fd2)) &&
+	    sl_rt.state.exit_phase)
 		sl_fill_addrs_locked(ev->fd);
 	sl_apply_locked(ev);
 	if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr))
