@@ -964,6 +964,29 @@ int sl_state_for_each_flagged(struct sl_state *s, sl_transport_fn fn, void *ctx)
 	return 0;
 }
 
+/* ---- blind spots ---- */
+
+unsigned sl_blind_notes(const struct sl_state *s, const char **out, unsigned max, char *buf, unsigned size)
+{
+	unsigned n = 0;
+	if ((s->blind & SL_BLIND_CLONE_UNSAFE) && n < max)
+		out[n++] = "this process was made by clone() while another thread was inside sockleak: the "
+			   "sockets it inherited are not tracked, only those it made";
+	if ((s->blind & SL_BLIND_IO_URING) && n < max)
+		out[n++] = "this process set up an io_uring: sockets it opens or closes through io_uring are not "
+			   "visible to sockleak";
+	if ((s->blind & SL_BLIND_GO) && n < max)
+		out[n++] = "this is a Go program: it makes its own system calls, so its sockets are not visible "
+			   "to sockleak";
+	if (s->unseen_closes && n < max) {
+		snprintf(buf, size, "%llu socket%s closed where sockleak could not see it (a raw system call or "
+			 "io_uring): not reported as never-closed", (unsigned long long)s->unseen_closes,
+			 s->unseen_closes == 1 ? " was" : "s were");
+		out[n++] = buf;
+	}
+	return n;
+}
+
 /* ---- names ---- */
 
 const char *sl_role_name(int role)

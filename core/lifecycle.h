@@ -192,6 +192,10 @@ void sl_state_snapshot(const struct sl_state *s, sl_emit_fn emit, void *ctx);
 typedef void (*sl_transport_fn)(void *ctx, const struct sl_transport *t);
 int sl_state_for_each_flagged(struct sl_state *s, sl_transport_fn fn, void *ctx);
 
+/* The notes a report carries for what sockleak could not see in this process (enum sl_blind,
+ * closes found at exit). buf (size bytes) holds a note with a count. Returns how many. */
+unsigned sl_blind_notes(const struct sl_state *s, const char **out, unsigned max, char *buf, unsigned size);
+
 /* Names used in reports and JSON: "tcp", "udp", "unix", ...; "inet", "inet6", ...; roles. */
 const char *sl_role_name(int role);
 const char *sl_family_name(int domain);

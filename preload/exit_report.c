@@ -79,6 +79,8 @@ static unsigned long write_report(void)
 	const char *note = sl_tls_visibility_note(sl_main_function());
 	if (note)
 		proc.notes[proc.nnotes++] = note;
+	unsigned blind = sl_blind_spot_notes(proc.notes + proc.nnotes, 4 - proc.nnotes);
+	proc.nnotes += blind;
 	char err[512];
 	struct sl_suppressions *supp = NULL;
 	if (sl_rt.opt.suppressions[0]) {
@@ -93,7 +95,7 @@ static unsigned long write_report(void)
 		sl_message("out of memory while building the report");
 	} else {
 		errors = r.errors;
-		if (sl_rt.opt.report && (r.nitems > 0 || sl_rt.opt.verbosity > 0)) {
+		if (sl_rt.opt.report && (r.nitems > 0 || blind > 0 || sl_rt.opt.verbosity > 0)) {
 			int fd = sl_rt.opt.log_path[0] ? open_output(sl_rt.opt.log_path, 0) : 2;
 			if (fd >= 0) {
 				struct sl_out out;
@@ -132,7 +134,9 @@ void sl_finish(int how, int status, int status_known, int *exit_override)
 	 * may be held right here, and the state half-updated. Exit without a report. */
 	if (sl_in_hook)
 		return;
-	/* A child made by a raw clone() never ran the fork handlers: its state is the parent's. */
+	/* A child made by a raw clone() that reached no hook yet becomes a child of its own here;
+	 * should it still hold the parent's pid, its state is the parent's: no report. */
+	sl_check_new_process();
 	if (getpid() != sl_rt.pid)
 		return;
 	int saved_errno = errno;
@@ -148,6 +152,7 @@ void sl_finish(int how, int status, int status_known, int *exit_override)
 		sl_rt.exit_status = status;
 		sl_rt.exit_status_known = 1;
 	}
+	sl_blind_spots_at_exit();
 	sl_state_for_each_open(&sl_rt.state, ask_addresses, NULL);
 	const char *note = sl_tls_visibility_note(sl_main_function());
 	if (note)
