@@ -58,7 +58,7 @@ static inline int sl_active(void)
 {
 	if (SL_UNLIKELY(sl_vfork_child))
 		return 0;
-	if (SL_UNLIKELY(!*sl_live))
+	if (SL_UNLIKELY(!__atomic_load_n(__atomic_load_n(&sl_live, __ATOMIC_RELAXED), __ATOMIC_RELAXED)))
 		return sl_active_slow();
 	return !sl_rt.disabled;
 }

@@ -202,17 +202,19 @@ volatile int *sl_live = &not_live;
  * forked child gets it zeroed, and sl_fork_child sets the word again. */
 static void arm_live(void)
 {
-	if (sl_live == &not_live) {
-		void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (page != MAP_FAILED && madvise(page, 4096, MADV_WIPEONFORK) == 0) {
-			sl_live = page;
-		} else {
-			if (page != MAP_FAILED)
-				munmap(page, 4096);
-			sl_live = &live_fallback;
-		}
+	if (sl_live != &not_live) {
+		__atomic_store_n(sl_live, 1, __ATOMIC_RELEASE);
+		return;
 	}
-	__atomic_store_n(sl_live, 1, __ATOMIC_RELEASE);
+	volatile int *live = &live_fallback;
+	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page != MAP_FAILED && madvise(page, 4096, MADV_WIPEONFORK) == 0)
+		live = page;
+	else if (page != MAP_FAILED)
+		munmap(page, 4096);
+	/* The word first, then the pointer: a thread that sees the page sees it armed. */
+	__atomic_store_n(live, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&sl_live, live, __ATOMIC_RELEASE);
 }
 
 static void become_child(int parent);
@@ -226,7 +228,7 @@ static void forget_stack_cache(void);
 static void cloned_child(void)
 {
 	int zero = 0;
-	if (!__atomic_compare_exchange_n(sl_live, &zero, 2, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+	if (!__atomic_compare_exchange_n((int *)sl_live, &zero, 2, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return;
 	int saved_errno = errno;
 	int guard = sl_in_hook;
@@ -258,24 +260,34 @@ static void cloned_child(void)
 	errno = saved_errno;
 }
 
+/* Whether this is a process made by a raw clone that has not become a child of its own yet.
+ * Not before the page is armed: initialization may have set ready and not armed it yet. Not
+ * inside sockleak on this thread: a fork's handlers are running, and sl_fork_child arms the
+ * word again. */
+static int raw_clone_child(void)
+{
+	volatile int *live = __atomic_load_n(&sl_live, __ATOMIC_ACQUIRE);
+	return live != &not_live && !__atomic_load_n(live, __ATOMIC_ACQUIRE) && !sl_in_hook && !sl_vfork_child;
+}
+
 int sl_active_slow(void)
 {
-	if (!sl_rt.ready) {
-		if (sl_in_hook)
-			return 0;
-		sl_init();
-		return *sl_live && !sl_rt.disabled;
+	if (__atomic_load_n(&sl_live, __ATOMIC_ACQUIRE) == &not_live) {
+		if (!sl_rt.ready) {
+			if (sl_in_hook)
+				return 0;
+			sl_init();
+		}
+		return !sl_rt.disabled;
 	}
-	/* Inside sockleak on this thread (a fork's handlers are running): the fork child handler
-	 * sets the word again. */
-	if (!sl_in_hook && !sl_vfork_child && !*sl_live)
+	if (raw_clone_child())
 		cloned_child();
 	return !sl_rt.disabled;
 }
 
 void sl_check_new_process(void)
 {
-	if (sl_rt.ready && !sl_in_hook && !sl_vfork_child && !*sl_live)
+	if (raw_clone_child())
 		cloned_child();
 }
 
