@@ -295,6 +295,7 @@ static int read_stack(struct sl_image *img, uint64_t off, const unsigned char *p
 static int event_known(unsigned type)
 {
 	return (type >= SL_EV_SOCKET && type <= SL_EV_RESTORE_TLS) ||
+	       (type >= SL_EV_CLOSE_BEGIN && type <= SL_EV_BLIND) || /* issue 10 */
 	       (type >= SL_EV_SSL_NEW && type <= SL_EV_SSL_UP_REF);
 }
 

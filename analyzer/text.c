@@ -180,8 +180,13 @@ void sl_text_write(struct sl_out *out, struct sl_report *r, const struct sl_run 
 		plural(out, run->n, "process");
 		sl_out_puts(out, ", ");
 		plural(out, r->transports_seen, "transport");
+		int noted = 0;
+		for (unsigned i = 0; i < run->n; i++)
+			noted |= run->v[i]->nnotes > 0;
 		if (run->nlost)
 			sl_out_puts(out, ": nothing found in what was recorded, but evidence was lost\n");
+		else if (r->nitems == 0 && noted) /* what sockleak could not see: not "all finished properly" */
+			sl_out_puts(out, ", no findings; see the notes above for what sockleak could not see\n");
 		else if (r->nitems == 0)
 			sl_out_printf(out, ", all finished properly%s\n", r->suppressed ? " (some findings suppressed)" : "");
 		else

@@ -42,10 +42,15 @@ enum sl_event_type {
 	SL_EV_RESTORE_EPOLL = 25,/* fd, obj = epoll id, a = inherited */
 	SL_EV_RESTORE_REG = 26,  /* fd = epoll set, fd2 = registered number, a = an open descriptor of the
 				  * transport | fd_closed << 32, b = events */
-	SL_EV_RESTORE_TLS = 27,  /* an SSL object: obj, a = facts (15 bits, as SSL_INHERIT) | freed << 15 |
-				  * inherited << 16 | shutdown calls << 17 (8 bits) | bound to the transport
-				  * restored last << 25, b = the first 8 SSL_shutdown results; or, with
-				  * a = 1 << 26, the SSL_free stacks of the one restored last */
+	SL_EV_RESTORE_TLS = 27,  /* an SSL object: obj, a = its facts (as SSL_INHERIT), fd2 = freed | inherited << 1 |
+				  * bound to the transport restored last << 2 | shutdown calls << 8,
+				  * b = the first 8 SSL_shutdown results; or, with fd2 = 1 << 3, the
+				  * SSL_free stacks of the one restored last */
+	/* 28-31: closes the kernel confirms, and blind spots (issue 10) */
+	SL_EV_CLOSE_BEGIN = 28,  /* fd = first, fd2 = last (inclusive), obj = key: a close is under way */
+	SL_EV_CLOSE_END = 29,    /* obj = key; a = enum sl_close_outcome; b = kernel's answer (CANCELLED) */
+	SL_EV_CLOSE_UNSEEN = 30, /* fd: at exit, the kernel no longer has this socket there */
+	SL_EV_BLIND = 31,        /* a = enum sl_blind bits: sockets sockleak cannot see in this process */
 	/* TLS (OpenSSL); obj is the SSL object's address */
 	SL_EV_SSL_NEW = 32,      /* a = quiet shutdown inherited from the context */
 	SL_EV_SSL_FREE = 33,
@@ -79,6 +84,18 @@ enum sl_exit_how {
 	SL_EXIT_HOW_QUICK = 2,     /* quick_exit() */
 	SL_EXIT_HOW_KILLED = 3,    /* analyzer only: the log ends without an exit */
 };
+
+/* How a close under way (SL_EV_CLOSE_BEGIN) ended. */
+enum sl_close_outcome {
+	SL_CLOSE_FAILED = 0,    /* the kernel closed nothing (close_range: EINVAL, EPERM, ENOSYS) */
+	SL_CLOSE_DONE = 1,      /* closed (close() returning EINTR or EIO has closed too) */
+	SL_CLOSE_CANCELLED = 2, /* close() cancelled at its cancellation point: b says what the number is
+				 * now: -1 not open, -2 open but not a socket, else domain << 16 | type */
+	SL_CLOSE_NOT_OPEN = 3,  /* EBADF: the number was not open, closed earlier behind sockleak's back */
+};
+
+/* SL_EV_BLIND's a: what sockleak cannot see in this process. */
+enum sl_blind { SL_BLIND_IO_URING = 1, SL_BLIND_GO = 2, SL_BLIND_CLONE_UNSAFE = 4 };
 
 /* SL_EV_SHUTDOWN's a when the peer ended the stream: a read returned end of file, or the
  * connection was reset. Recorded only for sockets in a process that has made a TLS session. */

@@ -246,9 +246,17 @@ void sl_state_list_finished(struct sl_state *s, struct sl_transport *t)
 /* A descriptor of t is closed (or replaced by dup2). With unseen, the close happened behind
  * sockleak's back (a descriptor number turned up again without a close it could see): the
  * transport is ended without judging how. */
+static void socket_fd_gone(struct sl_state *s, struct sl_transport *t, int fd, int unseen);
+
 static void close_socket_fd(struct sl_state *s, struct sl_transport *t, int fd, int unseen)
 {
 	fdtab_set(s, fd, NULL);
+	socket_fd_gone(s, t, fd, unseen);
+}
+
+/* The same, once the number has left the table (a close under way that the kernel confirmed). */
+static void socket_fd_gone(struct sl_state *s, struct sl_transport *t, int fd, int unseen)
+{
 	t->fd = fd;
 	if (--t->nfds > 0) {
 		/* The open file lives on through another descriptor: the kernel keeps every
@@ -319,9 +327,8 @@ static void judge_registrations(struct sl_state *s, struct sl_epoll *ep, enum sl
 	}
 }
 
-static void close_epoll_fd(struct sl_state *s, struct sl_epoll *ep, int fd)
+static void epoll_fd_gone(struct sl_state *s, struct sl_epoll *ep, int fd)
 {
-	fdtab_set(s, fd, NULL);
 	ep->fd = fd;
 	if (--ep->nfds > 0)
 		return;
@@ -329,6 +336,12 @@ static void close_epoll_fd(struct sl_state *s, struct sl_epoll *ep, int fd)
 	while (ep->regs)
 		unlink_reg(s, ep->regs);
 	sl_arena_free(s->arena, ep, sizeof(*ep));
+}
+
+static void close_epoll_fd(struct sl_state *s, struct sl_epoll *ep, int fd)
+{
+	fdtab_set(s, fd, NULL);
+	epoll_fd_gone(s, ep, fd);
 }
 
 static struct sl_reg *find_reg(struct sl_transport *t, struct sl_epoll *ep, int fd)
@@ -409,6 +422,123 @@ static void close_range_event(struct sl_state *s, int first, int last)
 	}
 }
 
+/* ---- closes under way ----
+ *
+ * A close is recorded in two steps, because the kernel may refuse it: close_range() fails with
+ * EINVAL, or EPERM or ENOSYS under a seccomp filter, and a close() cancelled at its cancellation
+ * point closes nothing. Recording the close as done before the call made sockleak forget
+ * sockets that were still open, and miss their leaks. Recording it after the call is no better:
+ * another thread may be handed the number the moment the kernel frees it, and its socket()
+ * must find the number free. So the begin takes the descriptors out of the table and holds
+ * their objects aside; the end either finishes them with every rule of a close, or puts them
+ * back. The key (obj) tells concurrent closes apart. */
+
+struct sl_closing_fd {
+	int32_t fd;
+	struct sl_obj *obj;
+};
+
+struct sl_closing {
+	struct sl_closing *next;
+	uint64_t key;
+	uint32_t n;
+	struct sl_closing_fd e[];
+};
+
+static size_t closing_size(uint32_t n)
+{
+	return sizeof(struct sl_closing) + n * sizeof(struct sl_closing_fd);
+}
+
+static uint32_t count_tracked(const struct sl_state *s, int first, int last)
+{
+	uint32_t n = 0;
+	for (unsigned c = (unsigned)first >> SL_FDTAB_CHUNK_BITS; c < s->fdtab_chunks; c++) {
+		struct sl_obj **chunk = s->fdtab[c];
+		if (!chunk)
+			continue;
+		for (unsigned i = 0; i < SL_FDTAB_CHUNK; i++) {
+			long fd = (long)c * SL_FDTAB_CHUNK + i;
+			if (fd > last)
+				return n;
+			if (fd >= first && chunk[i])
+				n++;
+		}
+	}
+	return n;
+}
+
+static void close_begin_event(struct sl_state *s, const struct sl_event *ev)
+{
+	int first = ev->fd < 0 ? 0 : ev->fd, last = ev->fd2;
+	if (first > last)
+		return;
+	uint32_t n = count_tracked(s, first, last);
+	if (n == 0)
+		return;
+	struct sl_closing *c = sl_arena_alloc(s->arena, closing_size(n));
+	if (!c) {
+		/* No room to hold them aside: close them now, as before. */
+		close_range_event(s, first, last);
+		return;
+	}
+	c->key = ev->obj;
+	c->n = 0;
+	for (unsigned ch = (unsigned)first >> SL_FDTAB_CHUNK_BITS; ch < s->fdtab_chunks && c->n < n; ch++) {
+		struct sl_obj **chunk = s->fdtab[ch];
+		if (!chunk)
+			continue;
+		for (unsigned i = 0; i < SL_FDTAB_CHUNK && c->n < n; i++) {
+			long fd = (long)ch * SL_FDTAB_CHUNK + i;
+			if (fd < first || !chunk[i])
+				continue;
+			c->e[c->n].fd = (int32_t)fd;
+			c->e[c->n].obj = chunk[i];
+			c->n++;
+			fdtab_set(s, (int)fd, NULL);
+		}
+	}
+	c->next = s->closing;
+	s->closing = c;
+}
+
+/* Whether what the kernel has at the number now (SL_CLOSE_CANCELLED's b) is still obj. */
+static int still_there(const struct sl_obj *obj, int64_t now)
+{
+	if (obj->kind == SL_OBJ_EPOLL)
+		return now == -2;
+	const struct sl_transport *t = (const struct sl_transport *)obj;
+	return now >= 0 && (int)(now >> 16) == t->domain && (int)(now & 0xffff) == t->type;
+}
+
+static void close_end_event(struct sl_state *s, const struct sl_event *ev)
+{
+	struct sl_closing **p = &s->closing;
+	while (*p && (*p)->key != ev->obj)
+		p = &(*p)->next;
+	struct sl_closing *c = *p;
+	if (!c)
+		return; /* nothing was held aside: no tracked descriptor was in the range */
+	*p = c->next;
+	for (uint32_t i = 0; i < c->n; i++) {
+		int fd = c->e[i].fd;
+		struct sl_obj *o = c->e[i].obj;
+		int undo = ev->a == SL_CLOSE_FAILED || (ev->a == SL_CLOSE_CANCELLED && still_there(o, ev->b));
+		/* The number is ours again only if nothing took it meanwhile: the kernel did not free
+		 * it, so anything there now came through a close sockleak could not see. */
+		if (undo && !sl_state_lookup(s, fd)) {
+			fdtab_set(s, fd, o);
+			continue;
+		}
+		int unseen = undo || ev->a == SL_CLOSE_NOT_OPEN;
+		if (o->kind == SL_OBJ_SOCKET)
+			socket_fd_gone(s, (struct sl_transport *)o, fd, unseen);
+		else
+			epoll_fd_gone(s, (struct sl_epoll *)o, fd);
+	}
+	sl_arena_free(s->arena, c, closing_size(c->n));
+}
+
 /* ---- exit ---- */
 
 struct exit_ctx {
@@ -487,6 +617,11 @@ static void forked_event(struct sl_state *s, const struct sl_event *ev)
 	s->done_tail = NULL;
 	s->transports_seen = 0;
 	s->forked = 1;
+	/* A close under way belongs to a thread the child does not have, and the child's log
+	 * starts from the table alone (sl_state_snapshot): drop it here too, so both agree. */
+	s->closing = NULL;
+	s->unseen_closes = 0;
+	s->blind = 0;
 	if ((uint64_t)ev->a > s->next_transport_id)
 		s->next_transport_id = (uint64_t)ev->a;
 	if ((uint64_t)ev->b > s->next_epoll_id)
@@ -689,6 +824,21 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 		break;
 	case SL_EV_CLOSE_RANGE:
 		close_range_event(s, ev->fd, ev->fd2);
+		break;
+	case SL_EV_CLOSE_BEGIN:
+		close_begin_event(s, ev);
+		break;
+	case SL_EV_CLOSE_END:
+		close_end_event(s, ev);
+		break;
+	case SL_EV_CLOSE_UNSEEN:
+		if ((t = socket_at(s, ev->fd)) != NULL) {
+			s->unseen_closes++;
+			close_socket_fd(s, t, ev->fd, 1);
+		}
+		break;
+	case SL_EV_BLIND:
+		s->blind |= (uint32_t)ev->a;
 		break;
 	case SL_EV_SHUTDOWN:
 		if ((t = socket_at(s, ev->fd)) != NULL && ev->a == SL_SHUT_PEER) {
@@ -1118,6 +1268,29 @@ int sl_state_for_each_flagged(struct sl_state *s, sl_transport_fn fn, void *ctx)
 		fn(ctx, v[k]);
 	sl_arena_free(s->arena, v, n * sizeof(*v));
 	return 0;
+}
+
+/* ---- blind spots ---- */
+
+unsigned sl_blind_notes(const struct sl_state *s, const char **out, unsigned max, char *buf, unsigned size)
+{
+	unsigned n = 0;
+	if ((s->blind & SL_BLIND_CLONE_UNSAFE) && n < max)
+		out[n++] = "this process was made by clone() while another thread was inside sockleak: the "
+			   "sockets it inherited are not tracked, only those it made";
+	if ((s->blind & SL_BLIND_IO_URING) && n < max)
+		out[n++] = "this process set up an io_uring: sockets it opens or closes through io_uring are not "
+			   "visible to sockleak";
+	if ((s->blind & SL_BLIND_GO) && n < max)
+		out[n++] = "this is a Go program: it makes its own system calls, so its sockets are not visible "
+			   "to sockleak";
+	if (s->unseen_closes && n < max) {
+		snprintf(buf, size, "%llu socket%s closed where sockleak could not see it (a raw system call or "
+			 "io_uring): not reported as never-closed", (unsigned long long)s->unseen_closes,
+			 s->unseen_closes == 1 ? " was" : "s were");
+		out[n++] = buf;
+	}
+	return n;
 }
 
 /* ---- names ---- */

@@ -112,6 +112,8 @@ struct sl_reg {
 #define SL_FDTAB_CHUNK (1u << SL_FDTAB_CHUNK_BITS)
 #define SL_FDTAB_MAX_CHUNKS (1u << 14) /* descriptors up to 64M are tracked */
 
+struct sl_closing; /* a close under way: lifecycle.c */
+
 struct sl_state_config {
 	int report_inherited; /* flag transports inherited through fork too */
 };
@@ -132,6 +134,9 @@ struct sl_state {
 	int want_addr[16];                          /* see sl_state_take_want_addr */
 	int n_want_addr;
 	struct sl_tls_table *tls;                   /* lifecycle_tls.c */
+	struct sl_closing *closing;                 /* closes under way (SL_EV_CLOSE_BEGIN) */
+	uint64_t unseen_closes;  /* sockets found closed at exit where sockleak could not see it */
+	uint32_t blind;          /* enum sl_blind bits (SL_EV_BLIND) */
 	uint8_t exit_phase;   /* enum sl_exit_phase: the first cleanup that began */
 	uint8_t exited;       /* the process exited (or died): the state is final */
 	uint8_t exit_how;     /* enum sl_exit_how */
@@ -194,6 +199,10 @@ void sl_state_segment_snapshot(const struct sl_state *s, uint32_t segment, sl_em
  * returns -1 when that fails. */
 typedef void (*sl_transport_fn)(void *ctx, const struct sl_transport *t);
 int sl_state_for_each_flagged(struct sl_state *s, sl_transport_fn fn, void *ctx);
+
+/* The notes a report carries for what sockleak could not see in this process (enum sl_blind,
+ * closes found at exit). buf (size bytes) holds a note with a count. Returns how many. */
+unsigned sl_blind_notes(const struct sl_state *s, const char **out, unsigned max, char *buf, unsigned size);
 
 /* Names used in reports and JSON: "tcp", "udp", "unix", ...; "inet", "inet6", ...; roles. */
 const char *sl_role_name(int role);

@@ -647,7 +647,14 @@ static void report_text(struct sl_report *r, struct sl_out *out, int verbose)
 		sl_out_printf(out, "sockleak: note: %s\n", r->sym_status);
 	if (r->nitems == 0) {
 		sl_supp_print_used(r->cfg->supp, out);
-		if (verbose)
+		unsigned notes = 0;
+		for (unsigned p = 0; p < r->nprocs; p++)
+			notes += r->procs[p].nnotes;
+		/* Notes say what sockleak could not see: "all finished properly" would claim too much. */
+		if (verbose && notes)
+			sl_out_printf(out, "sockleak: %lu transport%s, no findings; see the notes above for what "
+				      "sockleak could not see\n", r->transports_seen, r->transports_seen == 1 ? "" : "s");
+		else if (verbose)
 			sl_out_printf(out, "sockleak: %lu transport%s, all finished properly%s\n", r->transports_seen,
 				      r->transports_seen == 1 ? "" : "s", r->suppressed ? " (some findings suppressed)" : "");
 		return;

@@ -141,6 +141,8 @@ static unsigned long write_report(void)
 	const char *note = sl_tls_visibility_note(sl_main_function());
 	if (note)
 		proc.notes[proc.nnotes++] = note;
+	unsigned blind = sl_blind_spot_notes(proc.notes + proc.nnotes, 4 - proc.nnotes);
+	proc.nnotes += blind;
 	char err[512];
 	struct sl_suppressions *supp = NULL;
 	if (sl_rt.opt.suppressions[0]) {
@@ -158,7 +160,7 @@ static unsigned long write_report(void)
 	} else {
 		errors = r.errors;
 		int text_fd = -1, text_own = 0;
-		if (sl_rt.opt.report && (r.nitems > 0 || sl_rt.opt.verbosity > 0)) {
+		if (sl_rt.opt.report && (r.nitems > 0 || blind > 0 || sl_rt.opt.verbosity > 0)) {
 			if (sl_rt.opt.log_path[0]) {
 				/* A program that closed stderr may have its fd 2 handed to this file. */
 				text_fd = open_report_file("report", sl_rt.opt.log_path, 1);
@@ -208,7 +210,9 @@ static void finish(int how, int status, int status_known, int *exit_override)
 	 * may be held right here, and the state half-updated. Exit without a report. */
 	if (sl_in_hook)
 		return;
-	/* A child made by a raw clone() never ran the fork handlers: its state is the parent's. */
+	/* A child made by a raw clone() that reached no hook yet becomes a child of its own here;
+	 * should it still hold the parent's pid, its state is the parent's: no report. */
+	sl_check_new_process();
 	if (getpid() != sl_rt.pid)
 		return;
 	int saved_errno = errno;
@@ -224,6 +228,7 @@ static void finish(int how, int status, int status_known, int *exit_override)
 		sl_rt.exit_status = status;
 		sl_rt.exit_status_known = 1;
 	}
+	sl_blind_spots_at_exit();
 	sl_state_for_each_open(&sl_rt.state, ask_addresses, NULL);
 	sl_stderr_tracked = sl_state_peek(&sl_rt.state, 2);
 	sl_tls_observe_live_locked();

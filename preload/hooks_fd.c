@@ -1,7 +1,11 @@
 /* Interposers for the calls that copy and close descriptors. */
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -12,13 +16,6 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
-
-static void record_close(int fd)
-{
-	sl_runtimes_check_exit();
-	struct sl_event ev = {.type = SL_EV_CLOSE, .fd = fd};
-	sl_record(&ev);
-}
 
 static void record_dup(int oldfd, int newfd)
 {
@@ -35,8 +32,74 @@ static void record_close_range(long first, long last)
 	sl_record(&ev);
 }
 
-/* Record the close first: another thread may be handed this descriptor number by socket() or
- * accept() the moment the real close returns, and its event must find the number free. */
+/* A close in two steps (core/lifecycle.c, "closes under way"): the begin, before the real call,
+ * takes the numbers out of the table, since another thread may be handed one of them by socket()
+ * or accept() the moment the kernel frees it; the end, after the call, says what the kernel did.
+ * The key is the address of the hook's own frame: no two closes under way share one. */
+static void record_close_begin(long first, long last, uint64_t key)
+{
+	sl_runtimes_check_exit();
+	struct sl_event ev = {.type = SL_EV_CLOSE_BEGIN, .fd = (int)(first > INT_MAX ? INT_MAX : first),
+			      .fd2 = (int)(last > INT_MAX ? INT_MAX : last), .obj = key};
+	sl_record(&ev);
+}
+
+static void record_close_end(uint64_t key, int outcome, int64_t now)
+{
+	struct sl_event ev = {.type = SL_EV_CLOSE_END, .obj = key, .a = outcome, .b = now};
+	sl_record(&ev);
+}
+
+/* What close() returned, as the kernel meant it: on Linux a close that fails with EINTR or EIO
+ * has closed the descriptor all the same; EBADF says it was not open. */
+static int close_outcome(long r)
+{
+	return r == 0 || errno != EBADF ? SL_CLOSE_DONE : SL_CLOSE_NOT_OPEN;
+}
+
+struct close_call {
+	int fd;
+	uint64_t key;
+	int (*real)(int);
+};
+
+/* close() is a cancellation point: a thread cancelled there leaves it without closing (glibc
+ * acts on the cancellation before the system call). Ask the kernel what the number is now, so
+ * that the end finishes the transport only if it is gone. */
+static void close_cancelled(void *arg)
+{
+	const struct close_call *c = arg;
+	int saved = errno;
+	int64_t now = -1;
+	if (fcntl(c->fd, F_GETFD) >= 0) {
+		int domain, type;
+		socklen_t len = sizeof(domain);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0) {
+			len = sizeof(type);
+			if (getsockopt(c->fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+				type = 0;
+			now = ((int64_t)domain << 16) | (type & 0xffff);
+		} else {
+			now = -2;
+		}
+	}
+	record_close_end(c->key, SL_CLOSE_CANCELLED, now);
+	errno = saved;
+}
+
+/* The begin and the real call, with close_cancelled as the cleanup should the thread be
+ * cancelled in between: in a function of their own, whose only state across the cancellation
+ * setjmp is c. */
+static __attribute__((noinline)) int close_cancellable(struct close_call *volatile c)
+{
+	int r;
+	pthread_cleanup_push(close_cancelled, c);
+	record_close_begin(c->fd, c->fd, c->key);
+	r = c->real(c->fd);
+	pthread_cleanup_pop(0);
+	return r;
+}
+
 SL_EXPORT int close(int fd)
 {
 	SL_REAL(close);
@@ -45,19 +108,34 @@ SL_EXPORT int close(int fd)
 		errno = EBADF;
 		return -1;
 	}
-	if (sl_tracked(fd) && sl_active())
-		record_close(fd);
-	return SL_CALL(close, -1, fd);
+	if (!sl_tracked(fd) || !sl_active())
+		return SL_CALL(close, -1, fd);
+	if (SL_UNLIKELY(!real_close)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	struct close_call c = {.fd = fd, .key = (uint64_t)(uintptr_t)&c, .real = real_close};
+	int r = close_cancellable(&c);
+	record_close_end(c.key, close_outcome(r), 0);
+	return r;
 }
 
+/* close_range closes nothing when it fails: EINVAL for unknown flags, EPERM or ENOSYS under a
+ * seccomp filter, ENOMEM when CLOSE_RANGE_UNSHARE cannot copy the table. */
 SL_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
 	SL_REAL(close_range);
-	if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && sl_active())
-		record_close_range(first, last);
-	return SL_CALL(close_range, -1, first, last, flags);
+	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last || !sl_active())
+		return SL_CALL(close_range, -1, first, last, flags);
+	uint64_t key = (uint64_t)(uintptr_t)&key;
+	record_close_begin(first, last, key);
+	int r = SL_CALL(close_range, -1, first, last, flags);
+	record_close_end(key, r == 0 ? SL_CLOSE_DONE : SL_CLOSE_FAILED, 0);
+	return r;
 }
 
+/* closefrom() returns nothing and does not fail: glibc closes one by one when close_range is
+ * refused, and aborts if it cannot. */
 SL_EXPORT void closefrom(int lowfd)
 {
 	SL_REAL(closefrom);
@@ -148,14 +226,79 @@ SL_EXPORT long syscall(long number, ...)
 		errno = EBADF;
 		return -1;
 	}
-	if (number == SYS_close && sl_tracked((int)a[0]) && sl_active())
-		record_close((int)a[0]);
-	else if (number == SYS_close_range && !(a[2] & CLOSE_RANGE_CLOEXEC) &&
-		 (unsigned long)a[0] <= (unsigned long)a[1] && sl_active())
-		record_close_range((unsigned int)a[0], (unsigned int)a[1]);
+	uint64_t key = (uint64_t)(uintptr_t)&key;
+	int closing = 0;
+	if (number == SYS_close && sl_tracked((int)a[0]) && sl_active()) {
+		record_close_begin((int)a[0], (int)a[0], key);
+		closing = 1;
+	} else if (number == SYS_close_range && !(a[2] & CLOSE_RANGE_CLOEXEC) &&
+		   (unsigned long)a[0] <= (unsigned long)a[1] && sl_active()) {
+		record_close_begin((unsigned int)a[0], (unsigned int)a[1], key);
+		closing = 2;
+	}
 	long r = SL_CALL(syscall, -1, number, a[0], a[1], a[2], a[3], a[4], a[5]);
-	if (r >= 0 && (number == SYS_dup3 || number == SYS_dup2) && (sl_tracked((int)a[0]) || sl_tracked((int)a[1])) &&
-	    sl_active())
-		record_dup((int)a[0], (int)a[1]);
+	if (closing) {
+		record_close_end(key, closing == 1 ? close_outcome(r) : r == 0 ? SL_CLOSE_DONE : SL_CLOSE_FAILED, 0);
+		return r;
+	}
+	if (r < 0 || !sl_active())
+		return r;
+	/* The calls that make or copy descriptors, made through syscall() rather than their libc
+	 * wrappers: recorded as the wrappers' hooks record them (issue 10, item 14). */
+	struct sl_event ev = {0};
+	switch (number) {
+	case SYS_socket:
+		ev = (struct sl_event){.type = SL_EV_SOCKET, .fd = (int)r, .a = (int)a[0], .b = (int)a[1]};
+		sl_record_with_stack(&ev);
+		break;
+	case SYS_socketpair: {
+		const int *sv = (const int *)a[3];
+		ev = (struct sl_event){.type = SL_EV_SOCKETPAIR, .fd = sv[0], .fd2 = sv[1], .a = (int)a[0], .b = (int)a[1]};
+		sl_record_with_stack(&ev);
+		break;
+	}
+	case SYS_accept:
+	case SYS_accept4: {
+		const socklen_t *len = (const socklen_t *)a[2];
+		ev = (struct sl_event){.type = SL_EV_ACCEPT, .fd = (int)a[0], .fd2 = (int)r};
+		if (a[1] && len && *len > 0) {
+			ev.addr = (const void *)a[1];
+			ev.addrlen = (uint16_t)(*len < SL_EVENT_ADDR_MAX ? *len : SL_EVENT_ADDR_MAX);
+		}
+		sl_record_with_stack(&ev);
+		break;
+	}
+	case SYS_dup:
+		if (sl_tracked((int)a[0]))
+			record_dup((int)a[0], (int)r);
+		break;
+	case SYS_dup2:
+	case SYS_dup3:
+		if ((int)a[0] != (int)a[1] && (sl_tracked((int)a[0]) || sl_tracked((int)a[1])))
+			record_dup((int)a[0], (int)a[1]);
+		break;
+	case SYS_fcntl:
+		if (((int)a[1] == F_DUPFD || (int)a[1] == F_DUPFD_CLOEXEC) && sl_tracked((int)a[0]))
+			record_dup((int)a[0], (int)r);
+		break;
+	case SYS_epoll_create:
+	case SYS_epoll_create1:
+		ev = (struct sl_event){.type = SL_EV_EPOLL_CREATE, .fd = (int)r};
+		sl_record(&ev);
+		break;
+	case SYS_epoll_ctl:
+		if (sl_tracked((int)a[0]) && sl_tracked((int)a[2])) {
+			const struct epoll_event *e = (const struct epoll_event *)a[3];
+			ev = (struct sl_event){.type = SL_EV_EPOLL_CTL, .fd = (int)a[0], .fd2 = (int)a[2], .a = (int)a[1],
+					       .b = e && (int)a[1] != EPOLL_CTL_DEL ? (int64_t)e->events : 0};
+			sl_record_with_caller(&ev, __builtin_return_address(0));
+		}
+		break;
+	case SYS_io_uring_setup:
+		/* Its submissions open and close descriptors in the kernel, out of sight. */
+		ev = (struct sl_event){.type = SL_EV_BLIND, .a = SL_BLIND_IO_URING};
+		sl_record(&ev);
+		break;
+	}
 	return r;
 }

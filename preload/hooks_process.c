@@ -1,5 +1,7 @@
 /* Interposers for the process's life: main's return, every exit path, fork, vfork and exec. */
+#include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -189,24 +191,40 @@ SL_EXEC_HOOK(execveat, (int dirfd, const char *path, char *const argv[], char *c
 	     (dirfd, path, argv, envp, flags))
 
 /* The execl family takes its arguments as a list; glibc turns them into an array and calls
- * execve internally (out of reach of the interposer above), so they are rebuilt here. */
-#define SL_MAX_EXECL_ARGS 4096
-#define COLLECT_ARGS(first, ap, argv, n)                                                               \
+ * execve internally (out of reach of the interposer above), so they are rebuilt here exactly as
+ * glibc does it: count the list first, then an array of exactly that size on the stack. A fixed
+ * cap (4,096 once) dropped the arguments past it, and execle then read envp from an argument's
+ * slot (EFAULT). The count stops at INT_MAX with E2BIG, as glibc's does. */
+#define SL_COUNT_ARGS(arg, argc)                                                                       \
 	do {                                                                                           \
-		(argv)[0] = (char *)(first);                                                           \
-		(n) = 1;                                                                               \
-		while ((argv)[(n) - 1] && (n) < SL_MAX_EXECL_ARGS)                                     \
-			(argv)[(n)++] = va_arg(ap, char *);                                            \
-		(argv)[(n) - 1 < SL_MAX_EXECL_ARGS ? (n) - 1 : SL_MAX_EXECL_ARGS - 1] = NULL;          \
+		va_list count_ap;                                                                      \
+		va_start(count_ap, arg);                                                               \
+		for ((argc) = 1; va_arg(count_ap, const char *); (argc)++) {                           \
+			if ((argc) == INT_MAX) {                                                       \
+				va_end(count_ap);                                                      \
+				errno = E2BIG;                                                         \
+				return -1;                                                             \
+			}                                                                              \
+		}                                                                                      \
+		va_end(count_ap);                                                                      \
 	} while (0)
+
+/* Fills argv[0..argc] (argc + 1 slots) from the list and leaves ap after its NULL. */
+static void collect_args(char **argv, ptrdiff_t argc, const char *arg, va_list *ap)
+{
+	argv[0] = (char *)arg;
+	for (ptrdiff_t i = 1; i <= argc; i++)
+		argv[i] = va_arg(*ap, char *);
+}
 
 SL_EXPORT int execl(const char *path, const char *arg, ...)
 {
-	char *argv[SL_MAX_EXECL_ARGS];
-	int n;
+	ptrdiff_t argc;
+	SL_COUNT_ARGS(arg, argc);
+	char *argv[argc + 1];
 	va_list ap;
 	va_start(ap, arg);
-	COLLECT_ARGS(arg, ap, argv, n);
+	collect_args(argv, argc, arg, &ap);
 	va_end(ap);
 	extern char **environ;
 	return execve(path, argv, environ);
@@ -214,22 +232,25 @@ SL_EXPORT int execl(const char *path, const char *arg, ...)
 
 SL_EXPORT int execlp(const char *file, const char *arg, ...)
 {
-	char *argv[SL_MAX_EXECL_ARGS];
-	int n;
+	ptrdiff_t argc;
+	SL_COUNT_ARGS(arg, argc);
+	char *argv[argc + 1];
 	va_list ap;
 	va_start(ap, arg);
-	COLLECT_ARGS(arg, ap, argv, n);
+	collect_args(argv, argc, arg, &ap);
 	va_end(ap);
 	return execvp(file, argv);
 }
 
 SL_EXPORT int execle(const char *path, const char *arg, ...)
 {
-	char *argv[SL_MAX_EXECL_ARGS];
-	int n;
+	ptrdiff_t argc;
+	SL_COUNT_ARGS(arg, argc);
+	char *argv[argc + 1];
 	va_list ap;
 	va_start(ap, arg);
-	COLLECT_ARGS(arg, ap, argv, n);
+	collect_args(argv, argc, arg, &ap);
+	/* The environment is the slot right after the list's NULL. */
 	char **envp = va_arg(ap, char **);
 	va_end(ap);
 	return execve(path, argv, envp);

@@ -46,16 +46,20 @@ extern __thread int sl_vfork_child SL_TLS_MODEL;
 
 void sl_init(void);
 
-/* Whether hooks should record anything now. Cheap: two loads in the common case. */
+/* A word in a page mapped with MADV_WIPEONFORK, nonzero once sockleak is ready in this process:
+ * a process made by clone() without CLONE_VM (a raw clone, no glibc fork wrapper) sees it zero,
+ * and is noticed at its first hook without a system call (runtime.c). Before initialization it
+ * points to a zero word. */
+extern volatile int *sl_live;
+int sl_active_slow(void);
+
+/* Whether hooks should record anything now. Cheap: three loads in the common case. */
 static inline int sl_active(void)
 {
 	if (SL_UNLIKELY(sl_vfork_child))
 		return 0;
-	if (SL_UNLIKELY(!sl_rt.ready)) {
-		if (sl_in_hook)
-			return 0;
-		sl_init();
-	}
+	if (SL_UNLIKELY(!__atomic_load_n(__atomic_load_n(&sl_live, __ATOMIC_RELAXED), __ATOMIC_RELAXED)))
+		return sl_active_slow();
 	return !sl_rt.disabled;
 }
 
@@ -274,6 +278,11 @@ void sl_log_note(const char *text);
 void sl_log_rescan_modules(void);
 
 /* Fork handling (runtime.c): registered with pthread_atfork, and used by the _Fork hook. */
+/* A process made by a raw clone() is noticed here too (runtime.c), for exit paths. */
+void sl_check_new_process(void);
+/* blind_spots.c: at exit, with the lock held; then the notes for the report. */
+void sl_blind_spots_at_exit(void);
+unsigned sl_blind_spot_notes(const char **out, unsigned max);
 void sl_fork_prepare(void);
 void sl_fork_parent(void);
 void sl_fork_child(void);

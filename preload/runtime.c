@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -79,6 +80,7 @@ void sl_disable(const char *why)
  * pthread mutex cost four times as much (docs/performance.md). The futex calls are made with
  * the syscall instruction itself, not through syscall(), which sockleak interposes. */
 static void drain_deferred(void);
+static void arm_live(void);
 
 static long futex(int *word, int op, int val)
 {
@@ -177,6 +179,7 @@ static void do_init(void)
 		sl_python_init();
 	sl_runtimes_init();
 out:
+	arm_live();
 	sl_in_hook = saved_guard;
 	errno = saved_errno;
 }
@@ -184,6 +187,105 @@ out:
 void sl_init(void)
 {
 	pthread_once(&init_once, do_init);
+}
+
+/* ---- a new process that no fork handler announced ---- */
+
+static volatile int not_live;
+static volatile int live_fallback = 1; /* where MADV_WIPEONFORK is not available */
+volatile int *sl_live = &not_live;
+
+/* Marks this process as the one sockleak's state belongs to. The page is mapped once; a
+ * forked child gets it zeroed, and sl_fork_child sets the word again. */
+static void arm_live(void)
+{
+	if (sl_live != &not_live) {
+		__atomic_store_n(sl_live, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	volatile int *live = &live_fallback;
+	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page != MAP_FAILED && madvise(page, 4096, MADV_WIPEONFORK) == 0)
+		live = page;
+	else if (page != MAP_FAILED)
+		munmap(page, 4096);
+	/* The word first, then the pointer: a thread that sees the page sees it armed. */
+	__atomic_store_n(live, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&sl_live, live, __ATOMIC_RELEASE);
+}
+
+static void become_child(int parent);
+static void forget_stack_cache(void);
+
+/* This process was made by clone() without CLONE_VM and without glibc's fork (so no fork
+ * handler ran): its state is a copy of the parent's, and its event log the parent's file. It
+ * becomes a forked child here, at its first hook. If sockleak's lock was held at the clone,
+ * another thread of the parent was updating the state: the copy may be half-updated, and is
+ * never walked. The child then starts with nothing tracked, and its report says so. */
+static void cloned_child(void)
+{
+	int zero = 0;
+	if (!__atomic_compare_exchange_n((int *)sl_live, &zero, 2, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	int saved_errno = errno;
+	int guard = sl_in_hook;
+	sl_in_hook = 1;
+	int parent = (int)sl_rt.pid;
+	int unsafe = __atomic_load_n(&sl_rt.lock, __ATOMIC_RELAXED) != 0;
+	__atomic_store_n(&sl_rt.lock, 0, __ATOMIC_RELAXED);
+	if (unsafe && !sl_rt.disabled) {
+		long fail_after = sl_rt.arena.fail_after;
+		sl_arena_init(&sl_rt.arena);
+		sl_rt.arena.fail_after = fail_after;
+		sl_rt.stacks = sl_stacks_new(&sl_rt.arena);
+		struct sl_state_config cfg = {.report_inherited = (int)sl_rt.opt.report_inherited};
+		sl_state_init(&sl_rt.state, &sl_rt.arena, sl_rt.stacks, &cfg);
+		forget_stack_cache();
+		__atomic_store_n(&sl_defer_head, __atomic_load_n(&sl_defer_tail, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+		if (!sl_rt.stacks)
+			sl_rt.disabled = 1;
+	}
+	sl_lock();
+	become_child(parent);
+	if (unsafe && !sl_rt.state.exited && !sl_rt.disabled) {
+		struct sl_event ev = {.type = SL_EV_BLIND, .a = SL_BLIND_CLONE_UNSAFE};
+		sl_apply_locked(&ev);
+	}
+	sl_unlock();
+	__atomic_store_n(sl_live, 1, __ATOMIC_RELEASE);
+	sl_in_hook = guard;
+	errno = saved_errno;
+}
+
+/* Whether this is a process made by a raw clone that has not become a child of its own yet.
+ * Not before the page is armed: initialization may have set ready and not armed it yet. Not
+ * inside sockleak on this thread: a fork's handlers are running, and sl_fork_child arms the
+ * word again. */
+static int raw_clone_child(void)
+{
+	volatile int *live = __atomic_load_n(&sl_live, __ATOMIC_ACQUIRE);
+	return live != &not_live && !__atomic_load_n(live, __ATOMIC_ACQUIRE) && !sl_in_hook && !sl_vfork_child;
+}
+
+int sl_active_slow(void)
+{
+	if (__atomic_load_n(&sl_live, __ATOMIC_ACQUIRE) == &not_live) {
+		if (!sl_rt.ready) {
+			if (sl_in_hook)
+				return 0;
+			sl_init();
+		}
+		return !sl_rt.disabled;
+	}
+	if (raw_clone_child())
+		cloned_child();
+	return !sl_rt.disabled;
+}
+
+void sl_check_new_process(void)
+{
+	if (raw_clone_child())
+		cloned_child();
 }
 
 __attribute__((constructor)) static void sl_constructor(void)
@@ -315,6 +417,12 @@ struct last_stack {
 static __thread struct last_stack last[LAST_ENTRIES] SL_TLS_MODEL;
 static __thread unsigned last_next SL_TLS_MODEL;
 
+/* The stack ids cached here belong to a stack store that is being replaced (cloned_child). */
+static void forget_stack_cache(void)
+{
+	memset(last, 0, sizeof(last));
+}
+
 /* A few words, compared inline: a call to memcmp costs more than the comparison. */
 static int same_stack(const struct last_stack *e, const struct sl_capture *cap)
 {
@@ -356,7 +464,8 @@ static void commit_here(struct sl_event *ev, const struct sl_capture *cap)
 		ev->pystack = sl_python_intern(cap);
 	/* A socket closed during exit-time cleanup will be reported: its addresses are worth a
 	 * system call now, while the descriptor still exists. */
-	if (ev->type == SL_EV_CLOSE && sl_rt.state.exit_phase)
+	if ((ev->type == SL_EV_CLOSE || (ev->type == SL_EV_CLOSE_BEGIN && ev->fd == ev->fd2)) &&
+	    sl_rt.state.exit_phase)
 		sl_fill_addrs_locked(ev->fd);
 	sl_apply_locked(ev);
 	if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr))
@@ -520,7 +629,15 @@ void sl_fork_child(void)
 	__atomic_store_n(&sl_rt.lock, 0, __ATOMIC_RELAXED);
 	/* The parent is the process that forked, whose pid sockleak still holds: getppid() would
 	 * name init (or a subreaper) if the parent exited already. */
-	int parent = (int)sl_rt.pid;
+	become_child((int)sl_rt.pid);
+	arm_live();
+	sl_in_hook = fork_saved_guard;
+}
+
+/* A forked (or cloned) child takes its own pid, and its own event log that opens with what it
+ * inherited. Called with the lock held (or free in a process of one thread). */
+static void become_child(int parent)
+{
 	sl_rt.pid = getpid();
 	if (!sl_rt.state.exited && !sl_rt.disabled) {
 		/* Events deferred before the fork happened in the parent: part of what the child inherits. */
@@ -533,5 +650,4 @@ void sl_fork_child(void)
 				      .b = (int64_t)sl_rt.state.next_epoll_id};
 		sl_state_apply(&sl_rt.state, &ev);
 	}
-	sl_in_hook = fork_saved_guard;
 }

@@ -225,6 +225,60 @@ static void test_close_range(void)
 	teardown(&fx);
 }
 
+static void close_ev(struct fixture *fx, int type, int fd, int fd2, uint64_t key, int64_t a, int64_t b)
+{
+	struct sl_event e = {.type = (uint16_t)type, .fd = fd, .fd2 = fd2, .obj = key, .a = a, .b = b};
+	sl_state_apply(&fx->s, &e);
+}
+
+/* Issue 10, item 10: a close in two steps, confirmed or undone by what the kernel did. */
+static void test_close_begin_end(void)
+{
+	struct fixture fx;
+	setup(&fx, 0);
+	for (int fd = 3; fd <= 6; fd++)
+		tcp(&fx, fd); /* ids 1-4 */
+	/* Another thread is handed number 3 while the close of 3 is under way: a new transport. */
+	close_ev(&fx, SL_EV_CLOSE_BEGIN, 3, 3, 1, 0, 0);
+	CHECK(sl_state_lookup(&fx.s, 3) == NULL);
+	tcp(&fx, 3); /* id 5 */
+	close_ev(&fx, SL_EV_CLOSE_END, 0, 0, 1, SL_CLOSE_DONE, 0);
+	/* A close_range the kernel refused: both put back. */
+	close_ev(&fx, SL_EV_CLOSE_BEGIN, 4, 5, 2, 0, 0);
+	CHECK(sl_state_lookup(&fx.s, 4) == NULL && sl_state_lookup(&fx.s, 5) == NULL);
+	close_ev(&fx, SL_EV_CLOSE_END, 0, 0, 2, SL_CLOSE_FAILED, 0);
+	CHECK(sl_state_lookup(&fx.s, 4) != NULL && sl_state_lookup(&fx.s, 5) != NULL);
+	/* A cancelled close, the same socket still there: undone. */
+	close_ev(&fx, SL_EV_CLOSE_BEGIN, 6, 6, 3, 0, 0);
+	close_ev(&fx, SL_EV_CLOSE_END, 0, 0, 3, SL_CLOSE_CANCELLED, ((int64_t)AF_INET << 16) | SOCK_STREAM);
+	CHECK(sl_state_lookup(&fx.s, 6) != NULL);
+	/* A cancelled close, the number no longer open: closed. */
+	tcp(&fx, 7); /* id 6 */
+	close_ev(&fx, SL_EV_CLOSE_BEGIN, 7, 7, 4, 0, 0);
+	close_ev(&fx, SL_EV_CLOSE_END, 0, 0, 4, SL_CLOSE_CANCELLED, -1);
+	CHECK(sl_state_lookup(&fx.s, 7) == NULL);
+	/* An end with no begin (nothing tracked was in range) changes nothing. */
+	close_ev(&fx, SL_EV_CLOSE_END, 0, 0, 99, SL_CLOSE_DONE, 0);
+	/* Confirmed during exit-time cleanup: closed-at-exit. */
+	tcp(&fx, 8); /* id 7 */
+	ev(&fx, SL_EV_EXIT_PHASE, 0, 0, SL_EXIT_PHASE_MAIN_RETURNED, 0);
+	close_ev(&fx, SL_EV_CLOSE_BEGIN, 8, 8, 5, 0, 0);
+	close_ev(&fx, SL_EV_CLOSE_END, 0, 0, 5, SL_CLOSE_DONE, 0);
+	/* Closed out of sight, found at exit: no finding. */
+	tcp(&fx, 9); /* id 8 */
+	ev(&fx, SL_EV_CLOSE_UNSEEN, 9, 0, 0, 0);
+	CHECK(fx.s.unseen_closes == 1 && sl_state_lookup(&fx.s, 9) == NULL);
+	exit_now(&fx);
+	struct collected c = flagged(&fx);
+	CHECK(c.n == 5);
+	CHECK(c.ids[0] == 2 && c.flags[0] == F(NEVER_CLOSED));
+	CHECK(c.ids[1] == 3 && c.flags[1] == F(NEVER_CLOSED));
+	CHECK(c.ids[2] == 4 && c.flags[2] == F(NEVER_CLOSED));
+	CHECK(c.ids[3] == 5 && c.flags[3] == F(NEVER_CLOSED));
+	CHECK(c.ids[4] == 7 && c.flags[4] == F(CLOSED_AT_EXIT));
+	teardown(&fx);
+}
+
 static void test_tls_abandoned_at_close_is_listed_once(void)
 {
 	/* Regression: a TLS finding raised while its socket was finishing listed the transport
@@ -803,6 +857,7 @@ int main(void)
 		{"closed at exit, and dup2 closes", test_closed_at_exit_and_dup2_close},
 		{"unseen close is not a leak", test_unseen_close_is_not_a_leak},
 		{"close_range", test_close_range},
+		{"close begin and end", test_close_begin_end},
 		{"TLS abandoned at close, listed once", test_tls_abandoned_at_close_is_listed_once},
 		{"TLS endings", test_tls_endings},
 		{"TLS unbound session", test_tls_unbound_gets_its_own_entry},
