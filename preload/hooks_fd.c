@@ -212,6 +212,28 @@ SL_EXPORT int fcntl64(int fd, int cmd, ...)
 	return fcntl_common(real_fcntl64, fd, cmd, arg);
 }
 
+/* The system calls the syscall() interposer records after they return. */
+static int syscall_makes_descriptors(long number)
+{
+	switch (number) {
+	case SYS_socket:
+	case SYS_socketpair:
+	case SYS_accept:
+	case SYS_accept4:
+	case SYS_dup:
+	case SYS_dup2:
+	case SYS_dup3:
+	case SYS_fcntl:
+	case SYS_epoll_create:
+	case SYS_epoll_create1:
+	case SYS_epoll_ctl:
+	case SYS_io_uring_setup:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* libuv (and so Node.js) closes descriptors with syscall(SYS_close, fd). */
 SL_EXPORT long syscall(long number, ...)
 {
@@ -241,7 +263,10 @@ SL_EXPORT long syscall(long number, ...)
 		record_close_end(key, closing == 1 ? close_outcome(r) : r == 0 ? SL_CLOSE_DONE : SL_CLOSE_FAILED, 0);
 		return r;
 	}
-	if (r < 0 || !sl_active())
+	/* Only the calls below start sockleak: a library may call syscall() for anything while it
+	 * holds a lock of its own (jemalloc opens /proc files with syscall(SYS_open) inside its
+	 * initialization), and sockleak's start-up must not run, and take locks, inside that. */
+	if (r < 0 || !syscall_makes_descriptors(number) || !sl_active())
 		return r;
 	/* The calls that make or copy descriptors, made through syscall() rather than their libc
 	 * wrappers: recorded as the wrappers' hooks record them (issue 10, item 14). */
