@@ -16,6 +16,7 @@
 #include "../core/report.h"
 #include "../core/suppress.h"
 #include "preload.h"
+#include "report_out.h"
 
 void sl_exit_phase(int phase, int status, int status_known)
 {
@@ -69,9 +70,9 @@ __attribute__((constructor)) static void remember_stderr(void)
 static int stderr_tracked;
 
 /* Why the text report must not go to fd 2, or NULL when fd 2 is still the starting stderr. */
-static const char *stderr_refusal(void)
+const char *sl_stderr_refusal(int fd2_tracked)
 {
-	if (stderr_tracked)
+	if (fd2_tracked)
 		return "fd 2 is a socket the program uses, not its stderr";
 	if (!start_stderr.open)
 		return "fd 2 was not open when the process started";
@@ -114,7 +115,7 @@ static const char *file_kind(mode_t mode)
  * name. A symbolic link planted there once made sockleak overwrite its target, a FIFO hung the
  * program at exit, and a file made by another user received the report. Returns the descriptor,
  * or -1 after one message naming the path and the reason. */
-static int open_report_file(const char *what, const char *tmpl, int append)
+int sl_open_report_file(const char *what, const char *tmpl, int append)
 {
 	char path[4096];
 	expand_path(tmpl, path, sizeof(path));
@@ -176,12 +177,7 @@ static void ask_addresses(void *ctx, struct sl_state *s, const struct sl_transpo
  * program at exit, even with exitcode=0, before the JSON was written. SIGPIPE is blocked while
  * the report is written, and one that sockleak's own writes left pending is taken back before
  * the mask is restored: the program never sees it. One that was pending before stays. */
-struct quiet_sigpipe {
-	sigset_t old;
-	int was_pending;
-};
-
-static void sigpipe_block(struct quiet_sigpipe *q)
+void sl_sigpipe_block(struct quiet_sigpipe *q)
 {
 	sigset_t set, pending;
 	sigemptyset(&set);
@@ -190,7 +186,7 @@ static void sigpipe_block(struct quiet_sigpipe *q)
 	q->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
 }
 
-static void sigpipe_restore(struct quiet_sigpipe *q)
+void sl_sigpipe_restore(struct quiet_sigpipe *q)
 {
 	sigset_t set, pending;
 	sigemptyset(&set);
@@ -209,8 +205,8 @@ static void sigpipe_restore(struct quiet_sigpipe *q)
 static unsigned long write_report(void)
 {
 	struct quiet_sigpipe q;
-	sigpipe_block(&q);
-	const char *stderr_why = stderr_refusal();
+	sl_sigpipe_block(&q);
+	const char *stderr_why = sl_stderr_refusal(stderr_tracked);
 	stderr_refused = stderr_why != NULL;
 	struct sl_module *mods = NULL;
 	unsigned nmods = 0;
@@ -250,7 +246,7 @@ static unsigned long write_report(void)
 		if (sl_rt.opt.report && (r.nitems > 0 || sl_rt.opt.verbosity > 0)) {
 			if (sl_rt.opt.log_path[0]) {
 				/* A program that closed stderr may have its fd 2 handed to this file. */
-				text_fd = open_report_file("report", sl_rt.opt.log_path, 1);
+				text_fd = sl_open_report_file("report", sl_rt.opt.log_path, 1);
 				text_own = 1;
 				if (text_fd < 0)
 					r.text_refused = "log_path could not be opened safely";
@@ -260,8 +256,9 @@ static unsigned long write_report(void)
 				text_fd = 2;
 			}
 		}
+		r.checkpoint_json = sl_checkpoints_json(&r.ncheckpoints);
 		if (sl_rt.opt.json[0]) {
-			int fd = open_report_file("JSON report", sl_rt.opt.json, 0);
+			int fd = sl_open_report_file("JSON report", sl_rt.opt.json, 0);
 			if (fd >= 0) {
 				struct sl_out out;
 				sl_out_init(&out, fd);
@@ -285,7 +282,7 @@ static unsigned long write_report(void)
 	sl_supp_free(supp);
 	sl_modules_free(mods, nmods);
 	stderr_refused = 0;
-	sigpipe_restore(&q);
+	sl_sigpipe_restore(&q);
 	return errors;
 }
 
