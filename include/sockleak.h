@@ -15,6 +15,7 @@
 #ifndef SOCKLEAK_H
 #define SOCKLEAK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -24,6 +25,10 @@ extern "C" {
 /* Weak: NULL when libsockleak.so is not preloaded. */
 extern uint64_t sockleak_mark(void) __attribute__((weak));
 extern unsigned long sockleak_check(uint64_t mark, const char *label) __attribute__((weak));
+/* As sockleak_check, but the text goes into buf (cut to size, '\0'-terminated; "" when nothing
+ * was found) instead of stderr or log_path. */
+extern unsigned long sockleak_check_text(uint64_t mark, const char *label, char *buf, size_t size)
+	__attribute__((weak));
 
 #ifdef __cplusplus
 }
@@ -33,5 +38,8 @@ extern unsigned long sockleak_check(uint64_t mark, const char *label) __attribut
  * expanded inside itself, and (name) is the function.) */
 #define sockleak_mark() (sockleak_mark ? (sockleak_mark)() : (uint64_t)0)
 #define sockleak_check(mark, label) (sockleak_check ? (sockleak_check)((mark), (label)) : 0UL)
+#define sockleak_check_text(mark, label, buf, size)                                               \
+	(sockleak_check_text ? (sockleak_check_text)((mark), (label), (buf), (size))               \
+			     : ((size) > 0 ? ((buf)[0] = '\0', 0UL) : 0UL))
 
 #endif

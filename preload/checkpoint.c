@@ -140,8 +140,12 @@ static void write_text(const char *text, size_t len)
 		close(fd);
 }
 
-SL_EXPORT unsigned long sockleak_check(uint64_t mark, const char *label)
+/* With buf, the text goes there (cut to size, '\0'-terminated) instead of the report's
+ * destination: for the pytest plugin, which shows it in the test's failure. */
+static unsigned long check(uint64_t mark, const char *label, char *buf, size_t size)
 {
+	if (buf && size > 0)
+		buf[0] = '\0';
 	if (mark == 0 || !sl_active() || sl_in_hook)
 		return 0;
 	if (!label)
@@ -179,12 +183,27 @@ SL_EXPORT unsigned long sockleak_check(uint64_t mark, const char *label)
 		sl_message("out of memory while checking \"%s\"", label);
 		found = 0;
 	}
-	if (text)
+	if (text && buf && size > 0) {
+		size_t n = text_len < size - 1 ? text_len : size - 1;
+		memcpy(buf, text, n);
+		buf[n] = '\0';
+	} else if (text) {
 		write_text(text, text_len);
+	}
 	free(text);
 	sl_supp_free(supp);
 	sl_sigpipe_restore(&q);
 	sl_in_hook = 0;
 	errno = saved_errno;
 	return (unsigned long)found;
+}
+
+SL_EXPORT unsigned long sockleak_check(uint64_t mark, const char *label)
+{
+	return check(mark, label, NULL, 0);
+}
+
+SL_EXPORT unsigned long sockleak_check_text(uint64_t mark, const char *label, char *buf, size_t size)
+{
+	return check(mark, label, buf, size);
 }

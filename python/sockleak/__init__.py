@@ -20,16 +20,21 @@ active() says which.
 
 import ctypes
 
-__all__ = ["active", "mark", "check", "checkpoint"]
+__all__ = ["active", "mark", "check", "check_text", "checkpoint"]
 
-_mark = _check = None
+_TEXT_MAX = 1 << 20  # check_text's text is cut there
+
+_mark = _check = _check_text = None
 try:
     _self = ctypes.CDLL(None)  # the program and everything loaded globally: the preload among them
     _mark = _self.sockleak_mark
     _check = _self.sockleak_check
+    _check_text = _self.sockleak_check_text
 except (OSError, AttributeError):
-    _mark = _check = None
+    _mark = _check = _check_text = None
 else:
+    _check_text.restype = ctypes.c_ulong
+    _check_text.argtypes = [ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
     _mark.restype = ctypes.c_uint64
     _mark.argtypes = []
     _check.restype = ctypes.c_ulong
@@ -54,6 +59,17 @@ def check(mark, label="checkpoint"):
     if isinstance(label, str):
         label = label.encode("utf-8", "replace")
     return int(_check(mark, label))
+
+
+def check_text(mark, label="checkpoint"):
+    """As check(), but returns (count, report text) instead of writing the text out."""
+    if _check_text is None or not mark:
+        return 0, ""
+    if isinstance(label, str):
+        label = label.encode("utf-8", "replace")
+    buf = ctypes.create_string_buffer(_TEXT_MAX)
+    n = int(_check_text(mark, label, buf, _TEXT_MAX))
+    return n, buf.value.decode("utf-8", "replace")
 
 
 class checkpoint:
