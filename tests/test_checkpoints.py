@@ -6,7 +6,7 @@ import os
 import re
 import tempfile
 
-from common import PRELOAD, PYTHON, ROOT, TlsPeer, expect, preload_env, run
+from common import PYTHON, ROOT, SOCKLEAK, TlsPeer, expect, preload_env, run
 
 SRC = os.path.join(ROOT, "tests", "checkpoints")
 PYDIR = os.path.join(ROOT, "python")
@@ -80,6 +80,19 @@ def test_c_check_applies_suppressions_and_log_path():
         text = open(log).read()
         expect(re.findall(r"^Transport #(\d+)", text, re.M) == ["4"], text)
         expect("1 suppressed" in text, text)
+
+
+def test_c_check_under_sockleak_run():
+    """Under `sockleak run` the preload logs events instead of reporting: a check still writes
+    its text at once (the run's JSON has no checkpoints: see README, Tests that leak)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = build_marks(tmp)
+        p = run([SOCKLEAK, "run", "--", exe], env=bare_env(), cwd=tmp)
+        expect(p.returncode == 0, "exit status %d: %s" % (p.returncode, p.stderr))
+        expect(p.stdout == "mark=1 n=2 n2=0 n3=0 text=0\n", p.stdout)
+        expect(len(re.findall(r'sockleak: checkpoint "first part": 2 transports made since the mark', p.stderr)) == 1,
+               p.stderr)
+        expect("all finished properly" in p.stderr, p.stderr)
 
 
 PY_SCRIPT = """
