@@ -293,7 +293,7 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 	switch (f->flag) {
 	case SL_FLAG_NEVER_CLOSED:
 		if (f->when == SL_WHEN_CHECKPOINT)
-			snprintf(buf, size, "still open (fd %d) at the checkpoint%s", f->fd, shut);
+			snprintf(buf, size, "still open (fd %d) %s%s", f->fd, r->live_view ? "now" : "at the checkpoint", shut);
 		else if (s->exit_how == SL_EXIT_HOW__EXIT)
 			snprintf(buf, size, "still open (fd %d) when the process called _exit(): nothing ever closed it%s",
 				 f->fd, shut);
@@ -325,8 +325,8 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 			snprintf(buf, size, "the epoll set (fd %d) was closed while this socket was still registered "
 				 "(fd %d): EPOLL_CTL_ADD was never matched by EPOLL_CTL_DEL", f->epoll_fd, f->fd);
 		else if (f->when == SL_WHEN_CHECKPOINT)
-			snprintf(buf, size, "still registered in the epoll set (fd %d) under fd %d at the checkpoint",
-				 f->epoll_fd, f->fd);
+			snprintf(buf, size, "still registered in the epoll set (fd %d) under fd %d %s", f->epoll_fd,
+				 f->fd, r->live_view ? "now" : "at the checkpoint");
 		else
 			snprintf(buf, size, "still registered in the epoll set (fd %d) under fd %d when %s: "
 				 "EPOLL_CTL_ADD was never matched by EPOLL_CTL_DEL", f->epoll_fd, f->fd,
@@ -615,7 +615,9 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 static void print_summary(const struct sl_report *r, struct sl_out *out)
 {
 	sl_out_puts(out, "SUMMARY: sockleak: ");
-	if (r->checkpoint)
+	if (r->live_view)
+		sl_out_puts(out, "live view: ");
+	else if (r->checkpoint)
 		sl_out_printf(out, "checkpoint \"%s\": ", r->checkpoint);
 	sl_out_printf(out, "%lu error%s, %lu warning%s in %zu of %lu transport%s", r->errors,
 		      r->errors == 1 ? "" : "s", r->warnings, r->warnings == 1 ? "" : "s", r->nitems, r->transports_seen,
@@ -672,7 +674,11 @@ static void report_text(struct sl_report *r, struct sl_out *out, int verbose)
 				e += r->items[k].errors;
 				w += r->items[k].warnings;
 			}
-			if (r->checkpoint)
+			if (r->live_view)
+				sl_out_printf(out, "==%d==sockleak: live view: %zu transport%s open now in %s (pid %d)\n",
+					      pr->pid, n, n == 1 ? "" : "s",
+					      pr->argc > 0 && pr->argv[0] ? pr->argv[0] : "?", pr->pid);
+			else if (r->checkpoint)
 				sl_out_printf(out, "==%d==%s: sockleak: checkpoint \"%s\": %zu transport%s made since the "
 					      "mark still unfinished in %s (pid %d)\n", pr->pid, e ? "ERROR" : "WARNING",
 					      r->checkpoint, n, n == 1 ? "" : "s",

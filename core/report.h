@@ -87,6 +87,7 @@ struct sl_report {
 	uint32_t *nstack_texts;
 	const char *text_refused;            /* why the preload did not write the text report, or NULL */
 	const char *checkpoint;              /* a checkpoint's report: its label (sockleak_check) */
+	int live_view;                       /* ... made on dump_signal: every open transport */
 	char *const *checkpoint_json;        /* exit JSON: the checkpoints made before, one JSON object
 					        each (sl_report_checkpoint_json) */
 	unsigned ncheckpoints;

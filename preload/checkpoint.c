@@ -5,6 +5,7 @@
  * where the exit report goes, with its safety checks; the JSON of each checkpoint is kept for
  * the exit JSON's "checkpoints". */
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,7 @@ static void ask_addresses(void *ctx, struct sl_state *s, const struct sl_transpo
 
 /* Builds the checkpoint's report under the lock (the copies share TLS records with the live
  * state) and renders it into memory. Returns the number of findings reported, or -1. */
-static long build_locked(uint64_t mark, const char *label, struct sl_suppressions *supp,
+static long build_locked(uint64_t mark, const char *label, int live, struct sl_suppressions *supp,
 			 const struct sl_module *mods, unsigned nmods, char **text, size_t *text_len, char **json)
 {
 	sl_state_for_each_open(&sl_rt.state, ask_addresses, &mark);
@@ -89,6 +90,7 @@ static long build_locked(uint64_t mark, const char *label, struct sl_suppression
 	long found = -1;
 	if (sl_report_build_checkpoint(&r, &proc, &cfg, list, n, label) == 0) {
 		found = (long)r.nitems;
+		r.live_view = live;
 		if (r.nitems > 0) {
 			struct sl_out out;
 			sl_out_init_mem(&out);
@@ -99,13 +101,15 @@ static long build_locked(uint64_t mark, const char *label, struct sl_suppression
 			} else {
 				free(out.mem);
 			}
-			sl_out_init_mem(&out);
-			sl_report_checkpoint_json(&r, &out);
-			sl_out_write(&out, "", 1); /* the terminating '\0' */
-			if (sl_out_flush(&out) == 0)
-				*json = out.mem;
-			else
-				free(out.mem);
+			if (!live) {
+				sl_out_init_mem(&out);
+				sl_report_checkpoint_json(&r, &out);
+				sl_out_write(&out, "", 1); /* the terminating '\0' */
+				if (sl_out_flush(&out) == 0)
+					*json = out.mem;
+				else
+					free(out.mem);
+			}
 		}
 	}
 	sl_report_free(&r);
@@ -142,7 +146,7 @@ static void write_text(const char *text, size_t len)
 
 /* With buf, the text goes there (cut to size, '\0'-terminated) instead of the report's
  * destination: for the pytest plugin, which shows it in the test's failure. */
-static unsigned long check(uint64_t mark, const char *label, char *buf, size_t size)
+unsigned long sl_checkpoint_check(uint64_t mark, const char *label, char *buf, size_t size, int live)
 {
 	if (buf && size > 0)
 		buf[0] = '\0';
@@ -173,7 +177,7 @@ static unsigned long check(uint64_t mark, const char *label, char *buf, size_t s
 	sl_modules_collect(&mods, &nmods);
 	sl_lock();
 	if (!sl_rt.state.exited && !sl_rt.finished) {
-		found = build_locked(mark, label, supp, mods, nmods, &text, &text_len, &json);
+		found = build_locked(mark, label, live, supp, mods, nmods, &text, &text_len, &json);
 		if (json)
 			keep_json(json);
 	}
@@ -182,6 +186,17 @@ static unsigned long check(uint64_t mark, const char *label, char *buf, size_t s
 	if (found < 0) {
 		sl_message("out of memory while checking \"%s\"", label);
 		found = 0;
+	}
+	if (live && !text) {
+		/* A live view always answers, so that 'sockleak dump' knows it was heard. */
+		char line[128];
+		int len = snprintf(line, sizeof(line), "SUMMARY: sockleak: live view: no transport open now (pid %d)\n",
+				   (int)getpid());
+		text = malloc((size_t)len + 1);
+		if (text) {
+			memcpy(text, line, (size_t)len + 1);
+			text_len = (size_t)len;
+		}
 	}
 	if (text && buf && size > 0) {
 		size_t n = text_len < size - 1 ? text_len : size - 1;
@@ -200,10 +215,10 @@ static unsigned long check(uint64_t mark, const char *label, char *buf, size_t s
 
 SL_EXPORT unsigned long sockleak_check(uint64_t mark, const char *label)
 {
-	return check(mark, label, NULL, 0);
+	return sl_checkpoint_check(mark, label, NULL, 0, 0);
 }
 
 SL_EXPORT unsigned long sockleak_check_text(uint64_t mark, const char *label, char *buf, size_t size)
 {
-	return check(mark, label, buf, size);
+	return sl_checkpoint_check(mark, label, buf, size, 0);
 }

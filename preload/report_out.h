@@ -24,4 +24,10 @@ void sl_sigpipe_restore(struct quiet_sigpipe *q);
 /* The checkpoints made so far, as JSON objects, for the exit JSON (checkpoint.c). */
 char *const *sl_checkpoints_json(unsigned *n);
 
+/* sockleak_check's work (checkpoint.c). With buf, the text goes there instead of stderr or
+ * log_path; live: a live view (dump_signal), kept out of the exit JSON. */
+#include <stddef.h>
+#include <stdint.h>
+unsigned long sl_checkpoint_check(uint64_t mark, const char *label, char *buf, size_t size, int live);
+
 #endif

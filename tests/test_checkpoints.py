@@ -4,6 +4,7 @@
 import json
 import os
 import re
+import subprocess
 import tempfile
 
 from common import PYTHON, ROOT, SOCKLEAK, TlsPeer, expect, preload_env, run
@@ -248,3 +249,74 @@ def test_pytest_plugin_without_the_preload():
         expect(p.stderr.count("sockleak: not preloaded") == 1 and "the per-test leak checks are off" in p.stderr,
                p.stderr)
         expect("warning" not in p.stdout.lower(), p.stdout)
+
+
+SERVER = """
+import socket, sys
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen()
+c = socket.create_connection(l.getsockname())
+a, _ = l.accept()
+print("ready", [s.fileno() for s in (l, c, a)], flush=True)
+sys.stdin.readline()
+a.close()
+c.close()
+print("half", flush=True)
+sys.stdin.readline()
+l.close()
+print("done", flush=True)
+"""
+
+
+def test_live_view_with_sockleak_dump():
+    """dump_signal: the server goes on after each view, with the descriptor numbers it has bare."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "server.py")
+        with open(script, "w") as f:
+            f.write(SERVER)
+        bare = subprocess.run([PYTHON, script], env=bare_env(), input="\n\n", capture_output=True, text=True,
+                              timeout=60)
+        log = os.path.join(tmp, "view.%p.log")
+        env = preload_env("dump_signal=SIGUSR2:log_path=" + log)
+        proc = subprocess.Popen([PYTHON, script], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            first = proc.stdout.readline()
+            d1 = run([SOCKLEAK, "dump", str(proc.pid)], env=bare_env(), timeout=60)
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            second = proc.stdout.readline()
+            d2 = run([SOCKLEAK, "dump", str(proc.pid)], env=bare_env(), timeout=60)
+            out, err = proc.communicate("\n", timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        expect(first + second + out == bare.stdout, "the program must see what it sees bare: %r vs %r" %
+               (first + second + out, bare.stdout))
+        expect(proc.returncode == 0 and err == "", "exit status %d: %s" % (proc.returncode, err))
+        expect(d1.returncode == 0, "dump: %d %s" % (d1.returncode, d1.stderr))
+        expect(re.search(r"^==%d==sockleak: live view: 3 transports open now in " % proc.pid, d1.stdout, re.M),
+               d1.stdout)
+        expect([d.split(",")[0] for d in re.findall(r"^Transport #\d+: (.*)$", d1.stdout, re.M)] ==
+               ["tcp4 listener", "tcp4 client", "tcp4 accepted"], d1.stdout)
+        expect("still open (fd 4) now" in d1.stdout and 'File "%s", line 6, in <module>' % script in d1.stdout,
+               d1.stdout)
+        expect(d2.returncode == 0 and [d.split(",")[0] for d in re.findall(r"^Transport #\d+: (.*)$", d2.stdout, re.M)]
+               == ["tcp4 listener"], d2.stdout)
+
+
+def test_dump_refuses_a_process_without_dump_signal():
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen([PYTHON, "-c", "import sys; sys.stdin.read()"], env=preload_env(),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            d = run([SOCKLEAK, "dump", str(proc.pid)], env=bare_env(), timeout=60)
+            out, err = proc.communicate("", timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        expect(d.returncode == 1 and "was not started with dump_signal" in d.stderr, (d.returncode, d.stderr))
+        expect(proc.returncode == 0, "the process must not be signalled: status %d" % proc.returncode)
