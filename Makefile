@@ -108,3 +108,18 @@ deb: $(B)/libsockleak.so $(B)/sockleak-report
 
 clean:
 	rm -rf $(B)
+
+# Checkpoints (issue 14): the C header and the Python module (with its pytest plugin).
+# `make install` installs them; a separate rule, so that other parts of install stay apart.
+PREFIX    ?= /usr/local
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
+.PHONY: install install-checkpoints uninstall uninstall-checkpoints
+install: install-checkpoints
+install-checkpoints:
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PYTHONDIR)/sockleak
+	install -m 644 include/sockleak.h $(DESTDIR)$(PREFIX)/include/sockleak.h
+	install -m 644 python/sockleak/__init__.py python/sockleak/pytest.py $(DESTDIR)$(PYTHONDIR)/sockleak/
+uninstall: uninstall-checkpoints
+uninstall-checkpoints:
+	rm -f $(DESTDIR)$(PREFIX)/include/sockleak.h
+	rm -rf $(DESTDIR)$(PYTHONDIR)/sockleak

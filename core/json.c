@@ -61,6 +61,12 @@ void sl_json_end(struct sl_json *j)
 	j->depth--;
 }
 
+void sl_json_raw(struct sl_json *j, const char *json)
+{
+	element(j);
+	sl_out_puts(j->out, json);
+}
+
 static void escaped(struct sl_out *o, const char *s, unsigned long n)
 {
 	static const char hex[] = "0123456789abcdef";

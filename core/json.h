@@ -28,6 +28,8 @@ void sl_json_string_n(struct sl_json *j, const char *s, unsigned long n);
 void sl_json_int(struct sl_json *j, int64_t v);
 void sl_json_bool(struct sl_json *j, int v);
 void sl_json_null(struct sl_json *j);
+/* An element already written as JSON (one compact value), e.g. a fragment made earlier. */
+void sl_json_raw(struct sl_json *j, const char *json);
 /* Finishes the document with a newline. */
 void sl_json_finish(struct sl_json *j);
 

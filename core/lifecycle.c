@@ -1293,6 +1293,105 @@ unsigned sl_blind_notes(const struct sl_state *s, const char **out, unsigned max
 	return n;
 }
 
+/* ---- checkpoints (issue 14) ---- */
+
+struct checkpoint_ctx {
+	uint64_t mark;
+	struct sl_transport *v;
+	long n, cap;
+	int failed;
+};
+
+static struct sl_finding *checkpoint_finding(struct sl_transport *c, enum sl_flag flag, int fd)
+{
+	struct sl_finding *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->flag = (uint8_t)flag;
+	f->when = SL_WHEN_CHECKPOINT;
+	f->fd = fd;
+	f->epoll_fd = -1;
+	struct sl_finding **tail = &c->findings;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = f;
+	c->flags |= (uint16_t)(1u << flag);
+	return f;
+}
+
+static void checkpoint_obj(void *vctx, struct sl_state *s, const struct sl_transport *t, int fd)
+{
+	(void)s;
+	struct checkpoint_ctx *x = vctx;
+	if (x->failed || t->id < x->mark || (t->state & SL_T_INHERITED))
+		return;
+	if (x->n == x->cap) {
+		long ncap = x->cap ? x->cap * 2 : 16;
+		struct sl_transport *nv = realloc(x->v, (size_t)ncap * sizeof(*nv));
+		if (!nv) {
+			x->failed = 1;
+			return;
+		}
+		x->v = nv;
+		x->cap = ncap;
+	}
+	struct sl_transport *c = &x->v[x->n++];
+	*c = *t;
+	c->fd = fd;
+	c->findings = NULL;
+	c->flags = 0;
+	c->next = NULL;
+	if (!checkpoint_finding(c, SL_FLAG_NEVER_CLOSED, fd)) {
+		x->failed = 1;
+		return;
+	}
+	for (const struct sl_reg *r = t->regs; r; r = r->t_next) {
+		if (c->flags & (1u << SL_FLAG_READER_NOT_REMOVED))
+			break; /* one finding per flag, as at exit */
+		struct sl_finding *f = checkpoint_finding(c, SL_FLAG_READER_NOT_REMOVED, r->fd);
+		if (!f) {
+			x->failed = 1;
+			return;
+		}
+		f->epoll_fd = r->ep->fd;
+		f->epoll_id = r->ep->id;
+		f->stack = r->stack;
+		f->pystack = r->pystack;
+		f->events = r->events;
+	}
+}
+
+static int by_id_value(const void *a, const void *b)
+{
+	const struct sl_transport *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+long sl_state_checkpoint(struct sl_state *s, uint64_t mark, struct sl_transport **out)
+{
+	struct checkpoint_ctx x = {mark, NULL, 0, 0, 0};
+	sl_state_for_each_open(s, checkpoint_obj, &x);
+	if (x.failed) {
+		sl_state_checkpoint_free(x.v, x.n);
+		*out = NULL;
+		return -1;
+	}
+	if (x.n > 1)
+		qsort(x.v, (size_t)x.n, sizeof(*x.v), by_id_value);
+	*out = x.v;
+	return x.n;
+}
+
+void sl_state_checkpoint_free(struct sl_transport *v, long n)
+{
+	for (long i = 0; i < n; i++)
+		for (struct sl_finding *f = v[i].findings, *next; f; f = next) {
+			next = f->next;
+			free(f);
+		}
+	free(v);
+}
+
 /* ---- names ---- */
 
 const char *sl_role_name(int role)

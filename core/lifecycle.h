@@ -50,6 +50,7 @@ enum sl_finding_when {
 	SL_WHEN_EPOLL_CLOSED = 1,  /* found when the epoll set was closed */
 	SL_WHEN_CLOSE = 2,         /* found when a descriptor was closed */
 	SL_WHEN_SSL_FREE = 3,      /* found when the SSL object was freed */
+	SL_WHEN_CHECKPOINT = 4,    /* found by sockleak_check: unfinished when the program asked */
 };
 
 struct sl_tls; /* lifecycle_tls.c */
@@ -203,6 +204,22 @@ int sl_state_for_each_flagged(struct sl_state *s, sl_transport_fn fn, void *ctx)
 /* The notes a report carries for what sockleak could not see in this process (enum sl_blind,
  * closes found at exit). buf (size bytes) holds a note with a count. Returns how many. */
 unsigned sl_blind_notes(const struct sl_state *s, const char **out, unsigned max, char *buf, unsigned size);
+
+/* Issue 14, checkpoints. A mark is the id the next transport will get: every transport made
+ * after it has an id >= the mark (never 0). */
+static inline uint64_t sl_state_mark(const struct sl_state *s)
+{
+	return s->next_transport_id + 1;
+}
+
+/* The transports made since a mark (not inherited) that are unfinished now: still open. Each is
+ * returned as a copy carrying the findings an exit now would raise on it (never-closed, and
+ * reader-not-removed for a registration still in an epoll set), with when = SL_WHEN_CHECKPOINT,
+ * so that the report renders it as it renders an exit finding. The live state is not changed.
+ * *out is a malloc'd array in order of id (free with sl_state_checkpoint_free, NULL when there
+ * is none). Returns how many, or -1 when memory ran out. */
+long sl_state_checkpoint(struct sl_state *s, uint64_t mark, struct sl_transport **out);
+void sl_state_checkpoint_free(struct sl_transport *v, long n);
 
 /* Names used in reports and JSON: "tcp", "udp", "unix", ...; "inet", "inet6", ...; roles. */
 const char *sl_role_name(int role);

@@ -180,7 +180,8 @@ static void add_item(void *vctx, const struct sl_transport *t)
  * analyzer's, which knows every process's modules at once, so a run of hundreds of processes
  * loads each module's debug information once); without, each process gets its own. */
 static int build(struct sl_report *r, struct sl_report_proc *procs, unsigned nprocs,
-		 const struct sl_report_config *cfg, struct sl_symbolizer *shared)
+		 const struct sl_report_config *cfg, struct sl_symbolizer *shared,
+		 const struct sl_transport *list, long nlist)
 {
 	memset(r, 0, sizeof(*r));
 	r->procs = procs;
@@ -196,7 +197,7 @@ static int build(struct sl_report *r, struct sl_report_proc *procs, unsigned npr
 	for (unsigned p = 0; p < nprocs && rc == 0; p++) {
 		struct sl_state *s = procs[p].state;
 		r->transports_seen += s->transports_seen;
-		if (!s->done_head)
+		if (list ? nlist <= 0 : !s->done_head)
 			continue; /* nothing to report: skip symbolization entirely */
 		uint32_t nst = sl_stacks_count(s->stacks);
 		r->stack_texts[p] = calloc((size_t)nst + 1, sizeof(**r->stack_texts));
@@ -211,7 +212,9 @@ static int build(struct sl_report *r, struct sl_report_proc *procs, unsigned npr
 				r->sym_status = sl_sym_status(r->syms[p]);
 		}
 		b.p = p;
-		if (sl_state_for_each_flagged(s, add_item, &b) < 0 || b.failed)
+		for (long i = 0; list && i < nlist; i++)
+			add_item(&b, &list[i]);
+		if ((!list && sl_state_for_each_flagged(s, add_item, &b) < 0) || b.failed)
 			rc = -1;
 	}
 	/* Every stack the report shows is symbolized by now. A shared symbolizer is the caller's
@@ -224,13 +227,21 @@ static int build(struct sl_report *r, struct sl_report_proc *procs, unsigned npr
 int sl_report_build(struct sl_report *r, struct sl_report_proc *procs, unsigned nprocs,
 		    const struct sl_report_config *cfg)
 {
-	return build(r, procs, nprocs, cfg, NULL);
+	return build(r, procs, nprocs, cfg, NULL, NULL, 0);
+}
+
+int sl_report_build_checkpoint(struct sl_report *r, struct sl_report_proc *proc, const struct sl_report_config *cfg,
+			       const struct sl_transport *list, long n, const char *label)
+{
+	int rc = build(r, proc, 1, cfg, NULL, list ? list : (const struct sl_transport *)"", n);
+	r->checkpoint = label;
+	return rc;
 }
 
 int sl_report_build_shared(struct sl_report *r, struct sl_report_proc *procs, unsigned nprocs,
 			   const struct sl_report_config *cfg, struct sl_symbolizer *sym)
 {
-	return build(r, procs, nprocs, cfg, sym);
+	return build(r, procs, nprocs, cfg, sym, NULL, 0);
 }
 
 void sl_report_free(struct sl_report *r)
@@ -287,7 +298,9 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 			   : (t->state & SL_T_SHUT_RD) ? " (shut down for reading, never closed)" : "";
 	switch (f->flag) {
 	case SL_FLAG_NEVER_CLOSED:
-		if (s->exit_how == SL_EXIT_HOW__EXIT)
+		if (f->when == SL_WHEN_CHECKPOINT)
+			snprintf(buf, size, "still open (fd %d) %s%s", f->fd, r->live_view ? "now" : "at the checkpoint", shut);
+		else if (s->exit_how == SL_EXIT_HOW__EXIT)
 			snprintf(buf, size, "still open (fd %d) when the process called _exit(): nothing ever closed it%s",
 				 f->fd, shut);
 		else
@@ -317,6 +330,9 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 		else if (f->when == SL_WHEN_EPOLL_CLOSED)
 			snprintf(buf, size, "the epoll set (fd %d) was closed while this socket was still registered "
 				 "(fd %d): EPOLL_CTL_ADD was never matched by EPOLL_CTL_DEL", f->epoll_fd, f->fd);
+		else if (f->when == SL_WHEN_CHECKPOINT)
+			snprintf(buf, size, "still registered in the epoll set (fd %d) under fd %d %s", f->epoll_fd,
+				 f->fd, r->live_view ? "now" : "at the checkpoint");
 		else
 			snprintf(buf, size, "still registered in the epoll set (fd %d) under fd %d when %s: "
 				 "EPOLL_CTL_ADD was never matched by EPOLL_CTL_DEL", f->epoll_fd, f->fd,
@@ -611,7 +627,12 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 
 static void print_summary(const struct sl_report *r, struct sl_out *out)
 {
-	sl_out_printf(out, "SUMMARY: sockleak: %lu error%s, %lu warning%s in %zu of %lu transport%s", r->errors,
+	sl_out_puts(out, "SUMMARY: sockleak: ");
+	if (r->live_view)
+		sl_out_puts(out, "live view: ");
+	else if (r->checkpoint)
+		sl_out_printf(out, "checkpoint \"%s\": ", r->checkpoint);
+	sl_out_printf(out, "%lu error%s, %lu warning%s in %zu of %lu transport%s", r->errors,
 		      r->errors == 1 ? "" : "s", r->warnings, r->warnings == 1 ? "" : "s", r->nitems, r->transports_seen,
 		      r->transports_seen == 1 ? "" : "s");
 	int first = 1;
@@ -673,9 +694,19 @@ static void report_text(struct sl_report *r, struct sl_out *out, int verbose)
 				e += r->items[k].errors;
 				w += r->items[k].warnings;
 			}
-			sl_out_printf(out, "==%d==%s: sockleak: %zu transport%s not finished properly in %s (pid %d)\n",
-				      pr->pid, e ? "ERROR" : "WARNING", n, n == 1 ? "" : "s",
-				      pr->argc > 0 && pr->argv[0] ? pr->argv[0] : "?", pr->pid);
+			if (r->live_view)
+				sl_out_printf(out, "==%d==sockleak: live view: %zu transport%s open now in %s (pid %d)\n",
+					      pr->pid, n, n == 1 ? "" : "s",
+					      pr->argc > 0 && pr->argv[0] ? pr->argv[0] : "?", pr->pid);
+			else if (r->checkpoint)
+				sl_out_printf(out, "==%d==%s: sockleak: checkpoint \"%s\": %zu transport%s made since the "
+					      "mark still unfinished in %s (pid %d)\n", pr->pid, e ? "ERROR" : "WARNING",
+					      r->checkpoint, n, n == 1 ? "" : "s",
+					      pr->argc > 0 && pr->argv[0] ? pr->argv[0] : "?", pr->pid);
+			else
+				sl_out_printf(out, "==%d==%s: sockleak: %zu transport%s not finished properly in %s (pid %d)\n",
+					      pr->pid, e ? "ERROR" : "WARNING", n, n == 1 ? "" : "s",
+					      pr->argc > 0 && pr->argv[0] ? pr->argv[0] : "?", pr->pid);
 			sl_out_puts(out, "\n");
 			last_proc = it->proc;
 		}
@@ -871,6 +902,23 @@ static void json_proc_fields(struct sl_json *j, const struct sl_report_proc *p)
 	sl_json_end(j);
 }
 
+void sl_report_checkpoint_json(const struct sl_report *r, struct sl_out *out)
+{
+	struct sl_json j;
+	sl_json_init(&j, out, 0);
+	sl_json_object(&j);
+	sl_json_kv_string(&j, "label", r->checkpoint);
+	sl_json_kv_int(&j, "pid", r->nprocs > 0 ? r->procs[0].pid : 0);
+	sl_json_kv_int(&j, "count", (int64_t)r->nitems);
+	sl_json_kv_int(&j, "suppressed", (int64_t)r->suppressed);
+	sl_json_key(&j, "transports");
+	sl_json_array(&j);
+	for (size_t i = 0; i < r->nitems; i++)
+		json_transport(r, &j, &r->items[i]);
+	sl_json_end(&j);
+	sl_json_end(&j);
+}
+
 void sl_report_json(const struct sl_report *r, struct sl_out *out)
 {
 	struct sl_json j;
@@ -914,6 +962,11 @@ void sl_report_json(const struct sl_report *r, struct sl_out *out)
 	}
 	sl_json_end(&j);
 	sl_json_kv_string(&j, "text_report_refused", r->text_refused);
+	sl_json_key(&j, "checkpoints");
+	sl_json_array(&j);
+	for (unsigned i = 0; i < r->ncheckpoints; i++)
+		sl_json_raw(&j, r->checkpoint_json[i]);
+	sl_json_end(&j);
 	sl_json_key(&j, "processes");
 	sl_json_array(&j);
 	for (unsigned p = 0; p < r->nprocs; p++) {

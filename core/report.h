@@ -89,6 +89,11 @@ struct sl_report {
 	struct sl_stack_text **stack_texts;  /* per process, indexed by stack id */
 	uint32_t *nstack_texts;
 	const char *text_refused;            /* why the preload did not write the text report, or NULL */
+	const char *checkpoint;              /* a checkpoint's report: its label (sockleak_check) */
+	int live_view;                       /* ... made on dump_signal: every open transport */
+	char *const *checkpoint_json;        /* exit JSON: the checkpoints made before, one JSON object
+					        each (sl_report_checkpoint_json) */
+	unsigned ncheckpoints;
 };
 
 /* Builds the report. Returns 0, or -1 when memory ran out. */
@@ -98,6 +103,10 @@ int sl_report_build(struct sl_report *r, struct sl_report_proc *procs, unsigned 
  * the report): the analyzer's, which knows every process's modules at once (analyzer/symbols.c). */
 int sl_report_build_shared(struct sl_report *r, struct sl_report_proc *procs, unsigned nprocs,
 			   const struct sl_report_config *cfg, struct sl_symbolizer *sym);
+/* A checkpoint's report (issue 14): items from a list of transports (sl_state_checkpoint's
+ * copies) instead of the state's finished ones, under a heading naming the label. */
+int sl_report_build_checkpoint(struct sl_report *r, struct sl_report_proc *proc, const struct sl_report_config *cfg,
+			       const struct sl_transport *list, long n, const char *label);
 void sl_report_free(struct sl_report *r);
 
 /* The text report, in the sanitizer tradition; nothing at all when there is nothing to say
@@ -105,6 +114,10 @@ void sl_report_free(struct sl_report *r);
 void sl_report_text(struct sl_report *r, struct sl_out *out, int verbose);
 /* The JSON report (docs/json-report.md). */
 void sl_report_json(const struct sl_report *r, struct sl_out *out);
+
+/* One checkpoint as a compact JSON object {"label", "pid", "count", "transports": [...]}: the
+ * exit JSON lists them under "checkpoints". */
+void sl_report_checkpoint_json(const struct sl_report *r, struct sl_out *out);
 
 /* The one-line explanation of a finding, in the words of the program's kind (Python or not). */
 const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it,

@@ -14,6 +14,7 @@
 #include "../core/suppress.h"
 #include "message.h"
 #include "preload.h"
+#include "report_out.h"
 
 void sl_exit_phase(int phase, int status, int status_known)
 {
@@ -57,7 +58,7 @@ static const char *file_kind(mode_t mode)
  * name. A symbolic link planted there once made sockleak overwrite its target, a FIFO hung the
  * program at exit, and a file made by another user received the report. Returns the descriptor,
  * or -1 after one message naming the path and the reason. */
-static int open_report_file(const char *what, const char *tmpl, int append)
+int sl_open_report_file(const char *what, const char *tmpl, int append)
 {
 	char path[4096];
 	expand_path(tmpl, path, sizeof(path));
@@ -163,7 +164,7 @@ static unsigned long write_report(void)
 		if (sl_rt.opt.report && (r.nitems > 0 || blind > 0 || sl_rt.opt.verbosity > 0)) {
 			if (sl_rt.opt.log_path[0]) {
 				/* A program that closed stderr may have its fd 2 handed to this file. */
-				text_fd = open_report_file("report", sl_rt.opt.log_path, 1);
+				text_fd = sl_open_report_file("report", sl_rt.opt.log_path, 1);
 				text_own = 1;
 				if (text_fd < 0)
 					r.text_refused = "log_path could not be opened safely";
@@ -173,8 +174,9 @@ static unsigned long write_report(void)
 				text_fd = 2;
 			}
 		}
+		r.checkpoint_json = sl_checkpoints_json(&r.ncheckpoints);
 		if (sl_rt.opt.json[0]) {
-			int fd = open_report_file("JSON report", sl_rt.opt.json, 0);
+			int fd = sl_open_report_file("JSON report", sl_rt.opt.json, 0);
 			if (fd >= 0) {
 				struct sl_out out;
 				sl_out_init(&out, fd);
