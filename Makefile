@@ -112,7 +112,10 @@ clean:
 # Checkpoints (issue 14): the C header and the Python module (with its pytest plugin).
 # `make install` installs them; a separate rule, so that other parts of install stay apart.
 PREFIX    ?= /usr/local
-PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
+# Where Debian's python3 looks: /usr/lib/python3/dist-packages for the system's own packages (the
+# Debian package), /usr/local/lib/python3.N/dist-packages for what is installed by hand.
+PYVER     := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYVER)/dist-packages)
 .PHONY: install install-checkpoints uninstall uninstall-checkpoints
 install: install-checkpoints
 install-checkpoints:

@@ -5,6 +5,7 @@ every analyzer option accepted by 'sockleak run'."""
 
 import json
 import os
+import sys
 import re
 import shutil
 import subprocess
@@ -15,8 +16,13 @@ from common import BUILD, REPORT, ROOT, SOCKLEAK, expect, run
 PROGS = os.path.join(BUILD, "analyzer", "testprogs")
 LEAKY = os.path.join(PROGS, "leaky")
 
-INSTALLED = ["bin/sockleak", "lib/sockleak/libsockleak.so", "lib/sockleak/sockleak-report",
-             "share/man/man1/sockleak.1"] + sorted(
+PYVER = "%d.%d" % sys.version_info[:2]
+# The Python module goes where Debian's python3 finds it: lib/python3.N below /usr/local (or any
+# prefix but /usr), lib/python3 below /usr (the Debian package).
+MODULE = ["lib/python%s/dist-packages/sockleak/__init__.py" % PYVER,
+          "lib/python%s/dist-packages/sockleak/pytest.py" % PYVER]
+INSTALLED = ["bin/sockleak", "include/sockleak.h", "lib/sockleak/libsockleak.so", "lib/sockleak/sockleak-report",
+             "share/man/man1/sockleak.1"] + MODULE + sorted(
     "share/doc/sockleak/" + os.path.basename(p) for p in
     ["README.md"] + [os.path.join("docs", f) for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md")])
 
@@ -111,8 +117,9 @@ def test_make_install_uninstall_and_deb_from_a_removed_tree():
             expect("install ok installed" in q.stdout, "dependency %s is not a known package" % d)
         r = run(["dpkg-deb", "-c", deb])
         listed = sorted(l.split()[-1][2:] for l in r.stdout.splitlines() if not l.startswith("d"))
-        expect(listed == sorted("usr/" + f.replace(".1", ".1.gz") if f.endswith(".1") else "usr/" + f
-                                for f in INSTALLED), str(listed))
+        in_deb = [f.replace(".1", ".1.gz") if f.endswith(".1") else
+                  f.replace("lib/python%s/" % PYVER, "lib/python3/") for f in INSTALLED]
+        expect(listed == sorted("usr/" + f for f in in_deb), str(listed))
         expect(all(l.split()[1] == "root/root" for l in r.stdout.splitlines()), "owner not root:\n" + r.stdout)
         extracted = os.path.join(tmp, "x")
         r = run(["dpkg-deb", "-x", deb, extracted])
