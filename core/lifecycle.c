@@ -120,6 +120,21 @@ struct sl_finding *sl_state_raise(struct sl_state *s, struct sl_transport *t, en
 	return raise_finding(s, t, flag, when);
 }
 
+void sl_state_withdraw(struct sl_state *s, struct sl_transport *t, enum sl_flag flag)
+{
+	if (!(t->flags & (1u << flag)))
+		return;
+	for (struct sl_finding **p = &t->findings; *p; p = &(*p)->next) {
+		if ((*p)->flag == flag) {
+			struct sl_finding *f = *p;
+			*p = f->next;
+			sl_arena_free(s->arena, f, sizeof(*f));
+			break;
+		}
+	}
+	t->flags &= (uint16_t)~(1u << flag);
+}
+
 static void free_findings(struct sl_state *s, struct sl_transport *t)
 {
 	while (t->findings) {

@@ -149,6 +149,11 @@ struct sl_state {
 	struct sl_tls *restoring_tls;   /* and the SSL object SL_EV_RESTORE_TLS made last */
 };
 
+/* Takes back a finding raised on t, when a fact learned later shows it wrong (OpenSSL's state,
+ * read after the session's end, tells a fatal alert: lifecycle_tls.c). A transport left with no
+ * finding is not reported. */
+void sl_state_withdraw(struct sl_state *s, struct sl_transport *t, enum sl_flag flag);
+
 /* Prepares an empty state. The arena and stack store outlive it. */
 void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,
 		   const struct sl_state_config *cfg);

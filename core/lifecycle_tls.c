@@ -196,10 +196,17 @@ static void note_state(struct sl_state *s, struct sl_tls *x, const struct sl_eve
 	/* Once complete, a handshake is "not finished" again only after a fatal alert, sent or
 	 * received (OpenSSL 3.0 sets no shutdown bit when it sends one), or after the program
 	 * restarted it. After a fatal alert no close_notify can be sent. */
-	if (ev->a)
+	if (ev->a) {
 		x->handshake = 1;
-	else if (x->handshake && !x->restarted)
+	} else if (x->handshake && !x->restarted && !x->fatal) {
 		x->fatal = 1;
+		/* The session ended when its socket was closed (asyncio closes the socket, then frees
+		 * the SSL object), and only now does OpenSSL tell that a fatal alert had ended it:
+		 * the missing close_notify judged at that end was no fault of the program's. */
+		struct sl_transport *t = x->ended ? x->t : NULL;
+		if (t && !x->sent)
+			sl_state_withdraw(s, t, SL_FLAG_TLS_NO_CLOSE_NOTIFY);
+	}
 	/* A quiet shutdown sets both bits without sending anything; SSL_set_shutdown's bits are
 	 * the program's own choice, kept in set_shutdown. */
 	if (x->quiet)

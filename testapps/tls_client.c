@@ -28,6 +28,8 @@
  *              test_start_tls_client_corrupted_ssl)
  *   corruptopen (mem only) as corrupt, but the socket is never closed: the JSON report's tls
  *              object says fatal_alert
+ *   corruptclosefirst (mem only) as corrupt, but the socket is closed before SSL_free, as
+ *              asyncio's transport does: the fatal alert is learned only at SSL_free
  *   notfreed   a clean two-way shutdown, close, but never SSL_free
  *   quiet      SSL_set_quiet_shutdown(1) then SSL_shutdown: nothing sent, by choice
  *   nginx      the peer closes first; then quiet shutdown and SSL_set_shutdown(3), like nginx
@@ -180,7 +182,7 @@ int main(int argc, char **argv)
 			SSL_free(ssl); /* only a reference: the session goes on */
 		CHECK(drive(ssl, SSL_shutdown, 0) == 0);
 		CHECK(drive(ssl, SSL_shutdown, 20) == 1);
-	} else if (!strcmp(ending, "corrupt") || !strcmp(ending, "corruptopen")) {
+	} else if (!strcmp(ending, "corrupt") || !strcmp(ending, "corruptopen") || !strcmp(ending, "corruptclosefirst")) {
 		CHECK(mem_style);
 		static const unsigned char junk[5 + 64] = {0x17, 0x03, 0x03, 0x00, 64};
 		CHECK(BIO_write(rbio, junk, sizeof(junk)) == (int)sizeof(junk));
@@ -217,9 +219,12 @@ int main(int argc, char **argv)
 		CHECK(strcmp(ending, "none") == 0 || strcmp(ending, "implicit") == 0 ||
 		      strcmp(ending, "uprefearly") == 0);
 	}
+	int close_first = !strcmp(ending, "corruptclosefirst");
+	if (close_first)
+		close(sock);
 	if (strcmp(ending, "notfreed") != 0)
 		SSL_free(ssl);
-	if (strcmp(ending, "corruptopen") != 0)
+	if (!close_first && strcmp(ending, "corruptopen") != 0)
 		close(sock);
 	SSL_CTX_free(ctx);
 	return 0;

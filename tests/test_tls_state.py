@@ -69,6 +69,13 @@ def test_fatal_alert_is_not_a_missing_close_notify():
     check_client("mem-corrupt", [], None, 0)
 
 
+def test_fatal_alert_learned_after_the_socket_closed():
+    # asyncio's order (test_start_tls_client_corrupted_ssl, still flagged after issue 11 item 1):
+    # the transport closes its socket first, which ends the session before OpenSSL's state is
+    # read; the fatal alert is learned at SSL_free, and takes back the missing close_notify.
+    check_client("mem-corruptclosefirst", [], None, 0)
+
+
 # ---- item 2: SSL_up_ref ----
 
 def test_up_ref_session_ends_at_last_free():
