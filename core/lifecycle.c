@@ -80,11 +80,15 @@ static int judged(const struct sl_state *s, const struct sl_transport *t)
 	return !(t->state & SL_T_INHERITED) || s->cfg.report_inherited;
 }
 
+int sl_transport_addrs_known(const struct sl_transport *t)
+{
+	return sl_addr_complete(&t->local) &&
+	       (sl_addr_complete(&t->peer) || t->role == SL_ROLE_LISTENER || t->role == SL_ROLE_BOUND);
+}
+
 void sl_state_want_addr(struct sl_state *s, const struct sl_transport *t, int fd)
 {
-	int known = sl_addr_complete(&t->local) &&
-		    (sl_addr_complete(&t->peer) || t->role == SL_ROLE_LISTENER || t->role == SL_ROLE_BOUND);
-	if (known || fd < 0 || s->n_want_addr >= (int)(sizeof(s->want_addr) / sizeof(s->want_addr[0])))
+	if (sl_transport_addrs_known(t) || fd < 0 || s->n_want_addr >= (int)(sizeof(s->want_addr) / sizeof(s->want_addr[0])))
 		return;
 	s->want_addr[s->n_want_addr++] = fd;
 }
@@ -940,28 +944,20 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 	case SL_EV_RESTORE_FINDING:
 		rc = restore_finding(s, ev);
 		break;
-	case SL_EV_RESTORE_EPOLL: {
-		close_fd(s, ev->fd, 1);
-		struct sl_epoll *ep = new_epoll(s, ev->fd, ev->obj);
-		if (!ep)
-			rc = -1;
-		else
-			ep->inherited = ev->a & 1;
-		break;
-	}
 	case SL_EV_RESTORE_REG:
 		rc = restore_reg(s, ev);
 		break;
 	case SL_EV_RESTORE_TLS:
 		rc = sl_tls_restore(s, ev);
 		break;
-	case SL_EV_INHERIT_EPOLL: {
+	case SL_EV_INHERIT_EPOLL:
+	case SL_EV_RESTORE_EPOLL: {
 		close_fd(s, ev->fd, 1);
 		struct sl_epoll *ep = new_epoll(s, ev->fd, ev->obj);
 		if (!ep)
 			rc = -1;
 		else
-			ep->inherited = 1;
+			ep->inherited = ev->type == SL_EV_INHERIT_EPOLL || (ev->a & 1);
 		break;
 	}
 	default:

@@ -149,6 +149,9 @@ struct sl_state {
 	struct sl_tls *restoring_tls;   /* and the SSL object SL_EV_RESTORE_TLS made last */
 };
 
+/* Whether t's local address, and its peer's (a listener or a bound socket has none), are known. */
+int sl_transport_addrs_known(const struct sl_transport *t);
+
 /* Takes back a finding raised on t, when a fact learned later shows it wrong (OpenSSL's state,
  * read after the session's end, tells a fatal alert: lifecycle_tls.c). A transport left with no
  * finding is not reported. */

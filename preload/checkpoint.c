@@ -62,8 +62,7 @@ static void ask_addresses(void *ctx, struct sl_state *s, const struct sl_transpo
 	(void)s;
 	if (t->id < *(const uint64_t *)ctx)
 		return;
-	if (!sl_addr_complete(&t->local) ||
-	    (!sl_addr_complete(&t->peer) && t->role != SL_ROLE_LISTENER && t->role != SL_ROLE_BOUND))
+	if (!sl_transport_addrs_known(t))
 		sl_fill_addrs_locked(fd);
 }
 
@@ -79,17 +78,7 @@ static long build_locked(uint64_t mark, const char *label, int live, struct sl_s
 		return -1;
 	if (n == 0)
 		return 0;
-	struct sl_report_proc proc = {
-		.pid = (int)getpid(),
-		.ppid = (int)getppid(),
-		.argc = sl_rt.argc,
-		.argv = sl_rt.argv,
-		.state = &sl_rt.state,
-		.mods = mods,
-		.nmods = nmods,
-		.parent = -1,
-		.exec_of = -1,
-	};
+	struct sl_report_proc proc = sl_report_proc_self(mods, nmods);
 	struct sl_report_config cfg = {.symbolize = sl_rt.opt.symbolize, .supp = supp};
 	struct sl_report r;
 	long found = -1;
@@ -179,6 +168,7 @@ unsigned long sl_checkpoint_check(uint64_t mark, const char *label, char *buf, s
 	struct sl_module *mods = NULL;
 	unsigned nmods = 0;
 	sl_modules_collect(&mods, &nmods);
+	sl_modules_add_unloaded(&mods, &nmods);
 	sl_lock();
 	if (!sl_rt.state.exited && !sl_rt.finished) {
 		found = build_locked(mark, label, live, supp, mods, nmods, &text, &text_len, &json);

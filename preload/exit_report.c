@@ -107,12 +107,27 @@ int sl_open_report_file(const char *what, const char *tmpl, int append)
 	return fd;
 }
 
+struct sl_report_proc sl_report_proc_self(const struct sl_module *mods, unsigned nmods)
+{
+	struct sl_report_proc proc = {
+		.pid = (int)getpid(),
+		.ppid = (int)getppid(),
+		.argc = sl_rt.argc,
+		.argv = sl_rt.argv,
+		.state = &sl_rt.state,
+		.mods = mods,
+		.nmods = nmods,
+		.parent = -1,
+		.exec_of = -1,
+	};
+	return proc;
+}
+
 static void ask_addresses(void *ctx, struct sl_state *s, const struct sl_transport *t, int fd)
 {
 	(void)ctx;
 	(void)s;
-	if (!sl_addr_complete(&t->local) ||
-	    (!sl_addr_complete(&t->peer) && t->role != SL_ROLE_LISTENER && t->role != SL_ROLE_BOUND))
+	if (!sl_transport_addrs_known(t))
 		sl_fill_addrs_locked(fd);
 }
 
@@ -128,17 +143,7 @@ static unsigned long write_report(void)
 	unsigned nmods = 0;
 	sl_modules_collect(&mods, &nmods);
 	sl_modules_add_unloaded(&mods, &nmods);
-	struct sl_report_proc proc = {
-		.pid = (int)getpid(),
-		.ppid = (int)getppid(),
-		.argc = sl_rt.argc,
-		.argv = sl_rt.argv,
-		.state = &sl_rt.state,
-		.mods = mods,
-		.nmods = nmods,
-		.parent = -1,
-		.exec_of = -1,
-	};
+	struct sl_report_proc proc = sl_report_proc_self(mods, nmods);
 	const char *note = sl_tls_visibility_note(sl_main_function());
 	if (note)
 		proc.notes[proc.nnotes++] = note;

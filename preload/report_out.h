@@ -5,6 +5,11 @@
 
 #include "message.h"
 
+#include "../core/report.h"
+
+/* This process, as a report describes it: the exit report's and a checkpoint's. */
+struct sl_report_proc sl_report_proc_self(const struct sl_module *mods, unsigned nmods);
+
 /* Opens a report file safely (see exit_report.c). Returns the descriptor, or -1 after one
  * message. */
 int sl_open_report_file(const char *what, const char *tmpl, int append);
