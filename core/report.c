@@ -446,7 +446,27 @@ const char *sl_report_tls_text(const struct sl_tls *x, char *buf, size_t size)
 
 /* ---- text ---- */
 
-static void print_frames(struct sl_out *out, const struct sl_stack_text *st, const char *indent)
+/* A frame of the Python interpreter itself: the python3.x executable or libpython (Debian's have
+ * no symbols, so the module's name decides). Extension modules (_ssl, _socket) and libssl are not. */
+static int is_interpreter_frame(const struct sl_frame *f)
+{
+	if (!f->module)
+		return 0;
+	const char *base = strrchr(f->module, '/');
+	base = base ? base + 1 : f->module;
+	if (!strncmp(base, "libpython", 9))
+		return 1;
+	if (strncmp(base, "python", 6))
+		return 0;
+	for (const char *c = base + 6; *c; c++) /* python, python3, python3.11, python3.11d */
+		if (!(*c >= '0' && *c <= '9') && *c != '.' && *c != 'd' && *c != 'm' && *c != 'u')
+			return 0;
+	return 1;
+}
+
+/* fold: the stack has a Python traceback printed above it; the frames from the first one of the
+ * interpreter down are its machinery, already told by the traceback, and are counted instead. */
+static void print_frames(struct sl_out *out, const struct sl_stack_text *st, const char *indent, int fold)
 {
 	if (!st)
 		return;
@@ -455,6 +475,11 @@ static void print_frames(struct sl_out *out, const struct sl_stack_text *st, con
 		if (f->pc == SL_STACK_NOT_TAKEN_PC) {
 			sl_out_printf(out, "%s%s\n", indent, SL_STACK_NOT_TAKEN_TEXT);
 			continue;
+		}
+		if (fold && is_interpreter_frame(f)) {
+			unsigned rest = st->nframes - i;
+			sl_out_printf(out, "%s... %u interpreter frame%s\n", indent, rest, rest == 1 ? "" : "s");
+			return;
 		}
 		sl_out_printf(out, "%s#%u 0x%" PRIx64, indent, i, f->pc);
 		if (f->function)
@@ -566,12 +591,12 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 		else
 			sl_out_puts(out, "  SSL object made at:\n");
 		print_python(out, itf->where_py, "    ");
-		print_frames(out, itf->where, "    ");
+		print_frames(out, itf->where, "    ", itf->where_py && !r->cfg->native_frames_all);
 	}
 	if (it->ssl_freed_at || it->ssl_freed_py) {
 		sl_out_puts(out, "  SSL_free at:\n");
 		print_python(out, it->ssl_freed_py, "    ");
-		print_frames(out, it->ssl_freed_at, "    ");
+		print_frames(out, it->ssl_freed_at, "    ", it->ssl_freed_py && !r->cfg->native_frames_all);
 	}
 	if (it->group_size > 1) {
 		sl_out_printf(out, "  and %zu more transport%s like this one (same stack and findings), fd%s", it->group_size - 1,
@@ -604,7 +629,7 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 	}
 	if (it->opened_at) {
 		sl_out_puts(out, it->t->domain ? "  opened at:\n" : "  SSL object made at:\n");
-		print_frames(out, it->opened_at, "    ");
+		print_frames(out, it->opened_at, "    ", it->opened_py && !r->cfg->native_frames_all);
 	}
 	sl_out_puts(out, "\n");
 }

@@ -239,7 +239,9 @@ static unsigned long write_report(void)
 	}
 	if (sl_rt.opt.default_suppressions && sl_supp_add_defaults(&supp, err, sizeof(err)) < 0)
 		sl_message("%s (findings reported unsuppressed)", err);
-	struct sl_report_config cfg = {.symbolize = sl_rt.opt.symbolize, .supp = supp};
+	struct sl_report_config cfg = {.symbolize = sl_rt.opt.symbolize,
+					.supp = supp,
+					.native_frames_all = !strcmp(sl_rt.opt.native_frames, "all")};
 	struct sl_report r;
 	unsigned long errors = 0;
 	if (sl_report_build(&r, &proc, 1, &cfg) < 0) {
