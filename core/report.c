@@ -570,12 +570,18 @@ static void group_items(struct sl_report *r)
 static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_item *it)
 {
 	char desc[512], detail[1024];
-	sl_out_printf(out, "Transport #%" PRIu64 ": %s\n", it->t->id, sl_report_describe(it, desc, sizeof(desc)));
+	sl_out_paint(out, SL_PAINT_BOLD);
+	sl_out_printf(out, "Transport #%" PRIu64 ": %s", it->t->id, sl_report_describe(it, desc, sizeof(desc)));
+	sl_out_paint(out, SL_PAINT_RESET);
+	sl_out_puts(out, "\n");
 	for (unsigned i = 0; i < it->nfindings; i++) {
 		const struct sl_item_finding *itf = &it->findings[i];
 		const struct sl_flag_info *fi = &sl_flag_table[itf->f->flag];
-		sl_out_printf(out, "  %s (%s): %s\n", fi->id, sl_severity_name(fi->severity),
-			      sl_report_detail(r, it, itf, detail, sizeof(detail)));
+		sl_out_puts(out, "  ");
+		sl_out_paint(out, fi->severity == SL_SEV_ERROR ? SL_PAINT_ERROR : SL_PAINT_WARNING);
+		sl_out_printf(out, "%s (%s)", fi->id, sl_severity_name(fi->severity));
+		sl_out_paint(out, SL_PAINT_RESET);
+		sl_out_printf(out, ": %s\n", sl_report_detail(r, it, itf, detail, sizeof(detail)));
 	}
 	if (it->t->tls)
 		sl_out_printf(out, "  %s\n", sl_report_tls_text(it->t->tls, detail, sizeof(detail)));
@@ -636,6 +642,7 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 
 static void print_summary(const struct sl_report *r, struct sl_out *out)
 {
+	sl_out_paint(out, SL_PAINT_BOLD);
 	sl_out_printf(out, "SUMMARY: sockleak: %lu error%s, %lu warning%s in %zu of %lu transport%s", r->errors,
 		      r->errors == 1 ? "" : "s", r->warnings, r->warnings == 1 ? "" : "s", r->nitems, r->transports_seen,
 		      r->transports_seen == 1 ? "" : "s");
@@ -650,6 +657,7 @@ static void print_summary(const struct sl_report *r, struct sl_out *out)
 		sl_out_puts(out, ")");
 	if (r->suppressed)
 		sl_out_printf(out, "; %lu suppressed", r->suppressed);
+	sl_out_paint(out, SL_PAINT_RESET);
 	sl_out_puts(out, "\n");
 }
 
@@ -691,10 +699,12 @@ static void report_text(struct sl_report *r, struct sl_out *out, int verbose)
 				e += r->items[k].errors;
 				w += r->items[k].warnings;
 			}
-			sl_out_printf(out, "==%d==%s: sockleak: %zu transport%s not finished properly in %s (pid %d)\n",
+			sl_out_paint(out, e ? SL_PAINT_ERROR : SL_PAINT_WARNING);
+			sl_out_printf(out, "==%d==%s: sockleak: %zu transport%s not finished properly in %s (pid %d)",
 				      pr->pid, e ? "ERROR" : "WARNING", n, n == 1 ? "" : "s",
 				      pr->argc > 0 && pr->argv[0] ? pr->argv[0] : "?", pr->pid);
-			sl_out_puts(out, "\n");
+			sl_out_paint(out, SL_PAINT_RESET);
+			sl_out_puts(out, "\n\n");
 			last_proc = it->proc;
 		}
 		print_item(r, out, it);

@@ -114,6 +114,21 @@ static const char *file_kind(mode_t mode)
  * name. A symbolic link planted there once made sockleak overwrite its target, a FIFO hung the
  * program at exit, and a file made by another user received the report. Returns the descriptor,
  * or -1 after one message naming the path and the reason. */
+/* color=auto|always|never: auto colours only a terminal whose TERM is not "dumb", as the
+ * sanitizers do; errno is the program's and stays as it was. */
+static int paint_text(int fd)
+{
+	if (!strcmp(sl_rt.opt.color, "always"))
+		return 1;
+	if (strcmp(sl_rt.opt.color, "auto"))
+		return 0;
+	int saved = errno;
+	const char *term = getenv("TERM");
+	int tty = isatty(fd) && !(term && !strcmp(term, "dumb"));
+	errno = saved;
+	return tty;
+}
+
 static int open_report_file(const char *what, const char *tmpl, int append)
 {
 	char path[4096];
@@ -276,6 +291,7 @@ static unsigned long write_report(void)
 		if (text_fd >= 0) {
 			struct sl_out out;
 			sl_out_init(&out, text_fd);
+			out.color = paint_text(text_fd);
 			sl_report_text(&r, &out, sl_rt.opt.verbosity > 0);
 			if (sl_out_flush(&out))
 				report_message("the report could not be written: %s", strerror(out.error));

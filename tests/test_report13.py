@@ -99,3 +99,92 @@ def test_python_native_frames_folded_by_the_analyzer_too():
                 env=dict(env, SOCKLEAK_OPTIONS=""), timeout=120)
         expect(opened_at_lines(open(tmp + "/opt.txt").read()) == opened_at_lines(whole),
                "--native-frames all as the option")
+
+
+# ---- item 4: colour in the preload's own text report ----
+
+from common import BUILD  # noqa: E402
+
+LEAKY = os.path.join(BUILD, "analyzer", "testprogs", "leaky")
+RED, MAGENTA, BOLD, RESET = "\033[1;31m", "\033[1;35m", "\033[1m", "\033[0m"
+
+
+def leaky_on_a_pty(options, term="xterm"):
+    import pty
+    import subprocess
+    master, slave = pty.openpty()
+    got = b""
+    try:
+        p = subprocess.run([LEAKY, "udp", "warn"], env=preload_env(options, TERM=term), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=slave, timeout=60)
+        os.close(slave)
+        slave = None
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    return p.returncode, got.decode().replace("\r\n", "\n")
+
+
+def expect_painted(text):
+    lines = text.splitlines()
+    expect(re.match(r"^\033\[1;31m==\d+==ERROR: sockleak: 2 transports not finished properly in .*\033\[0m$",
+                    lines[0]), repr(lines[0]))
+    expect("\n  %snever-closed (error)%s: still open (fd 3)" % (RED, RESET) in text, repr(text))
+    expect("\n  %sclosed-while-registered (warning)%s: " % (MAGENTA, RESET) in text, repr(text))
+    expect("\n%sTransport #1: udp4 socket, fd 3, 0.0.0.0:0%s\n" % (BOLD, RESET) in text, repr(text))
+    expect(re.search(r"^\033\[1mSUMMARY: sockleak: 1 error, 1 warning .*\033\[0m$", text, re.M), repr(text))
+
+
+def plain_of(text):
+    return re.sub(r"==\d+==|pid \d+|0x[0-9a-f]+", "N", re.sub(r"\033\[[0-9;]*m", "", text))
+
+
+def test_preload_color_auto_on_a_terminal_only():
+    status, text = leaky_on_a_pty("")
+    expect(status == 23, "status %d" % status)
+    expect_painted(text)
+    status, dumb = leaky_on_a_pty("", term="dumb")
+    expect(status == 23 and "\033" not in dumb and "never-closed (error)" in dumb, "TERM=dumb: %r" % dumb)
+    status, never = leaky_on_a_pty("color=never")
+    expect(status == 23 and "\033" not in never and plain_of(text) == plain_of(never),
+           "never on a terminal: %r" % never)
+    p = run([LEAKY, "udp", "warn"], env=preload_env(None, TERM="xterm"))
+    expect(p.returncode == 23 and "\033" not in p.stderr and "never-closed (error)" in p.stderr,
+           "auto into a pipe: %r" % p.stderr)
+
+
+def test_preload_color_always_and_never_into_a_pipe_and_a_file():
+    p = run([LEAKY, "udp", "warn"], env=preload_env("color=always", TERM="dumb"))
+    expect(p.returncode == 23, "status %d" % p.returncode)
+    expect_painted(p.stderr)
+    q = run([LEAKY, "udp", "warn"], env=preload_env("color=never", TERM="xterm"))
+    expect(q.returncode == 23 and "\033" not in q.stderr and plain_of(p.stderr) == plain_of(q.stderr),
+           "never: the same report without colour:\n%r\n%r" % (p.stderr, q.stderr))
+    with tempfile.TemporaryDirectory() as tmp:
+        r = run([LEAKY, "udp", "warn"], env=preload_env("log_path=%s/t.txt:json=%s/r.json" % (tmp, tmp)))
+        text, js = open(tmp + "/t.txt").read(), open(tmp + "/r.json").read()
+    expect(r.returncode == 23 and "never-closed (error)" in text and "\033" not in text + js,
+           "auto into a file: no escape: %r" % text)
+    bad = run([LEAKY, "udp"], env=preload_env("color=yes"))
+    expect("sockleak: SOCKLEAK_OPTIONS: option 'color' takes auto, always or never, not 'yes'" in bad.stderr,
+           repr(bad.stderr))
+
+
+def test_preload_color_escapes_come_only_from_sockleak():
+    import subprocess
+    name = "leaky\033[31mX"
+    p = subprocess.run([name, "udp"], executable=LEAKY, env=preload_env("color=always"), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    first = p.stderr.splitlines()[0]
+    expect(first.startswith(RED) and re.search(r" in leaky\?\[31mX \(pid \d+\)\033\[0m$", first),
+           "the program's name cannot colour: %r" % first)
+    expect(p.stderr.count("\033") == 2 * p.stderr.count(RESET), "only sockleak's codes: %r" % p.stderr)
