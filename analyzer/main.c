@@ -55,6 +55,8 @@ static const char usage[] =
 	"  --exitcode N         exit status when the gate fails (default 23)\n"
 	"  --report-inherited   also judge the transports a forked child inherited (as report_inherited=1)\n"
 	"  --no-symbolize       leave frames as module+offset\n"
+	"  --native-frames WHICH  under a Python traceback: folded (the default; native frames down to\n"
+	"                       the interpreter's first, then a count) or all (as native_frames=all)\n"
 	"  --source-root DIR    SARIF: paths under DIR are written relative to it (default: the current\n"
 	"                       directory)\n"
 	"\n"
@@ -70,6 +72,7 @@ static const char usage[] =
 enum {
 	OPT_TEXT = 256, OPT_JSON, OPT_SARIF, OPT_JUNIT, OPT_SUPPRESSIONS, OPT_BASELINE, OPT_FAIL_ON, OPT_EXITCODE,
 	OPT_REPORT_INHERITED, OPT_NO_SYMBOLIZE, OPT_SOURCE_ROOT, OPT_VERSION, OPT_NO_DEFAULT_SUPPRESSIONS,
+	OPT_NATIVE_FRAMES,
 };
 
 static const struct option long_options[] = {
@@ -83,6 +86,7 @@ static const struct option long_options[] = {
 	{"exitcode", required_argument, NULL, OPT_EXITCODE},
 	{"report-inherited", no_argument, NULL, OPT_REPORT_INHERITED},
 	{"no-symbolize", no_argument, NULL, OPT_NO_SYMBOLIZE},
+	{"native-frames", required_argument, NULL, OPT_NATIVE_FRAMES},
 	{"no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS},
 	{"source-root", required_argument, NULL, OPT_SOURCE_ROOT},
 	{"quiet", no_argument, NULL, 'q'},
@@ -96,7 +100,7 @@ struct args {
 	const char *text, *json, *sarif, *junit, *suppressions, *baseline, *source_root;
 	enum sl_fail_on fail_on;
 	int exitcode;
-	int report_inherited, symbolize, quiet, verbose, default_suppressions;
+	int report_inherited, symbolize, quiet, verbose, default_suppressions, native_frames_all;
 };
 
 static int usage_error(const char *fmt, const char *what)
@@ -127,6 +131,11 @@ static int parse_args(int argc, char **argv, struct args *a, int *first_path)
 		case OPT_REPORT_INHERITED: a->report_inherited = 1; break;
 		case OPT_NO_SYMBOLIZE: a->symbolize = 0; break;
 		case OPT_NO_DEFAULT_SUPPRESSIONS: a->default_suppressions = 0; break;
+		case OPT_NATIVE_FRAMES:
+			if (strcmp(optarg, "folded") && strcmp(optarg, "all"))
+				return usage_error("--native-frames takes folded or all, not '%s'", optarg);
+			a->native_frames_all = !strcmp(optarg, "all");
+			break;
 		case 'q': a->quiet = 1; break;
 		case 'v': a->verbose = 1; break;
 		case 'h':
@@ -246,7 +255,7 @@ int main(int argc, char **argv)
 		return lost_fails ? EXIT_LOST : EXIT_INPUT;
 	}
 
-	struct sl_report_config rcfg = {.symbolize = a.symbolize, .supp = supp};
+	struct sl_report_config rcfg = {.symbolize = a.symbolize, .supp = supp, .native_frames_all = a.native_frames_all};
 	struct sl_report r;
 	int status = EXIT_PASSED;
 	/* One symbolizer for every process of the run (analyzer/symbols.c). */

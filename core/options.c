@@ -159,6 +159,14 @@ int sl_options_parse(struct sl_options *o, const char *text, char *err, size_t e
 		snprintf(err, errsize, "option 'epoll_stacks' is 0, 1 or 2, not %ld", o->epoll_stacks);
 		return -1;
 	}
+	if (strcmp(o->color, "auto") && strcmp(o->color, "always") && strcmp(o->color, "never")) {
+		snprintf(err, errsize, "option 'color' takes auto, always or never, not '%s'", o->color);
+		return -1;
+	}
+	if (strcmp(o->native_frames, "folded") && strcmp(o->native_frames, "all")) {
+		snprintf(err, errsize, "option 'native_frames' takes folded or all, not '%s'", o->native_frames);
+		return -1;
+	}
 	if (o->exitcode > 255) {
 		snprintf(err, errsize, "option 'exitcode' is an exit status, 0 to 255, not %ld", o->exitcode);
 		return -1;

@@ -17,6 +17,8 @@
 	X(epoll_stacks, INT, 1, "where EPOLL_CTL_ADD was called: 0 no, 1 the calling frame, 2 the stack")  \
 	X(report_inherited, BOOL, 0, "also judge transports a forked child inherited from its parent")    \
 	X(symbolize, BOOL, 1, "resolve frames to function, file and line (libdw)")                         \
+	X(color, STRING, "auto", "colour the text report: auto (when it goes to a terminal), always, never") \
+	X(native_frames, STRING, "folded", "under a Python traceback: folded (down to the interpreter) or all") \
 	X(suppressions, STRING, "", "file of flag:pattern lines whose findings are not reported")         \
 	X(default_suppressions, BOOL, 1, "apply the built-in suppressions of runtimes' own internals (trio)") \
 	X(tls, BOOL, 1, "track OpenSSL sessions (libssl.so.3)")                                            \

@@ -11,6 +11,7 @@ void sl_out_init(struct sl_out *o, int fd)
 	o->fd = fd;
 	o->error = 0;
 	o->printable = 0;
+	o->color = 0;
 	o->n = 0;
 	o->mem = NULL;
 	o->mem_len = o->mem_cap = 0;
@@ -95,6 +96,12 @@ void sl_out_write(struct sl_out *o, const char *s, size_t len)
 		run = i + 1;
 	}
 	put(o, s + run, len - run);
+}
+
+void sl_out_paint(struct sl_out *o, const char *code)
+{
+	if (o->color)
+		put(o, code, strlen(code));
 }
 
 void sl_out_puts(struct sl_out *o, const char *s)

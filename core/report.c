@@ -462,7 +462,27 @@ const char *sl_report_tls_text(const struct sl_tls *x, char *buf, size_t size)
 
 /* ---- text ---- */
 
-static void print_frames(struct sl_out *out, const struct sl_stack_text *st, const char *indent)
+/* A frame of the Python interpreter itself: the python3.x executable or libpython (Debian's have
+ * no symbols, so the module's name decides). Extension modules (_ssl, _socket) and libssl are not. */
+static int is_interpreter_frame(const struct sl_frame *f)
+{
+	if (!f->module)
+		return 0;
+	const char *base = strrchr(f->module, '/');
+	base = base ? base + 1 : f->module;
+	if (!strncmp(base, "libpython", 9))
+		return 1;
+	if (strncmp(base, "python", 6))
+		return 0;
+	for (const char *c = base + 6; *c; c++) /* python, python3, python3.11, python3.11d */
+		if (!(*c >= '0' && *c <= '9') && *c != '.' && *c != 'd' && *c != 'm' && *c != 'u')
+			return 0;
+	return 1;
+}
+
+/* fold: the stack has a Python traceback printed above it; the frames from the first one of the
+ * interpreter down are its machinery, already told by the traceback, and are counted instead. */
+static void print_frames(struct sl_out *out, const struct sl_stack_text *st, const char *indent, int fold)
 {
 	if (!st)
 		return;
@@ -471,6 +491,11 @@ static void print_frames(struct sl_out *out, const struct sl_stack_text *st, con
 		if (f->pc == SL_STACK_NOT_TAKEN_PC) {
 			sl_out_printf(out, "%s%s\n", indent, SL_STACK_NOT_TAKEN_TEXT);
 			continue;
+		}
+		if (fold && is_interpreter_frame(f)) {
+			unsigned rest = st->nframes - i;
+			sl_out_printf(out, "%s... %u interpreter frame%s\n", indent, rest, rest == 1 ? "" : "s");
+			return;
 		}
 		sl_out_printf(out, "%s#%u 0x%" PRIx64, indent, i, f->pc);
 		if (f->function)
@@ -561,12 +586,18 @@ static void group_items(struct sl_report *r)
 static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_item *it)
 {
 	char desc[512], detail[1024];
-	sl_out_printf(out, "Transport #%" PRIu64 ": %s\n", it->t->id, sl_report_describe(it, desc, sizeof(desc)));
+	sl_out_paint(out, SL_PAINT_BOLD);
+	sl_out_printf(out, "Transport #%" PRIu64 ": %s", it->t->id, sl_report_describe(it, desc, sizeof(desc)));
+	sl_out_paint(out, SL_PAINT_RESET);
+	sl_out_puts(out, "\n");
 	for (unsigned i = 0; i < it->nfindings; i++) {
 		const struct sl_item_finding *itf = &it->findings[i];
 		const struct sl_flag_info *fi = &sl_flag_table[itf->f->flag];
-		sl_out_printf(out, "  %s (%s): %s\n", fi->id, sl_severity_name(fi->severity),
-			      sl_report_detail(r, it, itf, detail, sizeof(detail)));
+		sl_out_puts(out, "  ");
+		sl_out_paint(out, fi->severity == SL_SEV_ERROR ? SL_PAINT_ERROR : SL_PAINT_WARNING);
+		sl_out_printf(out, "%s (%s)", fi->id, sl_severity_name(fi->severity));
+		sl_out_paint(out, SL_PAINT_RESET);
+		sl_out_printf(out, ": %s\n", sl_report_detail(r, it, itf, detail, sizeof(detail)));
 	}
 	if (it->t->tls)
 		sl_out_printf(out, "  %s\n", sl_report_tls_text(it->t->tls, detail, sizeof(detail)));
@@ -582,12 +613,12 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 		else
 			sl_out_puts(out, "  SSL object made at:\n");
 		print_python(out, itf->where_py, "    ");
-		print_frames(out, itf->where, "    ");
+		print_frames(out, itf->where, "    ", itf->where_py && !r->cfg->native_frames_all);
 	}
 	if (it->ssl_freed_at || it->ssl_freed_py) {
 		sl_out_puts(out, "  SSL_free at:\n");
 		print_python(out, it->ssl_freed_py, "    ");
-		print_frames(out, it->ssl_freed_at, "    ");
+		print_frames(out, it->ssl_freed_at, "    ", it->ssl_freed_py && !r->cfg->native_frames_all);
 	}
 	if (it->group_size > 1) {
 		sl_out_printf(out, "  and %zu more transport%s like this one (same stack and findings), fd%s", it->group_size - 1,
@@ -620,13 +651,14 @@ static void print_item(struct sl_report *r, struct sl_out *out, const struct sl_
 	}
 	if (it->opened_at) {
 		sl_out_puts(out, it->t->domain ? "  opened at:\n" : "  SSL object made at:\n");
-		print_frames(out, it->opened_at, "    ");
+		print_frames(out, it->opened_at, "    ", it->opened_py && !r->cfg->native_frames_all);
 	}
 	sl_out_puts(out, "\n");
 }
 
 static void print_summary(const struct sl_report *r, struct sl_out *out)
 {
+	sl_out_paint(out, SL_PAINT_BOLD);
 	sl_out_puts(out, "SUMMARY: sockleak: ");
 	if (r->live_view)
 		sl_out_puts(out, "live view: ");
@@ -646,6 +678,7 @@ static void print_summary(const struct sl_report *r, struct sl_out *out)
 		sl_out_puts(out, ")");
 	if (r->suppressed)
 		sl_out_printf(out, "; %lu suppressed", r->suppressed);
+	sl_out_paint(out, SL_PAINT_RESET);
 	sl_out_puts(out, "\n");
 }
 
@@ -694,20 +727,22 @@ static void report_text(struct sl_report *r, struct sl_out *out, int verbose)
 				e += r->items[k].errors;
 				w += r->items[k].warnings;
 			}
+			sl_out_paint(out, r->live_view ? SL_PAINT_BOLD : e ? SL_PAINT_ERROR : SL_PAINT_WARNING);
 			if (r->live_view)
-				sl_out_printf(out, "==%d==sockleak: live view: %zu transport%s open now in %s (pid %d)\n",
+				sl_out_printf(out, "==%d==sockleak: live view: %zu transport%s open now in %s (pid %d)",
 					      pr->pid, n, n == 1 ? "" : "s",
 					      pr->argc > 0 && pr->argv[0] ? pr->argv[0] : "?", pr->pid);
 			else if (r->checkpoint)
 				sl_out_printf(out, "==%d==%s: sockleak: checkpoint \"%s\": %zu transport%s made since the "
-					      "mark still unfinished in %s (pid %d)\n", pr->pid, e ? "ERROR" : "WARNING",
+					      "mark still unfinished in %s (pid %d)", pr->pid, e ? "ERROR" : "WARNING",
 					      r->checkpoint, n, n == 1 ? "" : "s",
 					      pr->argc > 0 && pr->argv[0] ? pr->argv[0] : "?", pr->pid);
 			else
-				sl_out_printf(out, "==%d==%s: sockleak: %zu transport%s not finished properly in %s (pid %d)\n",
+				sl_out_printf(out, "==%d==%s: sockleak: %zu transport%s not finished properly in %s (pid %d)",
 					      pr->pid, e ? "ERROR" : "WARNING", n, n == 1 ? "" : "s",
 					      pr->argc > 0 && pr->argv[0] ? pr->argv[0] : "?", pr->pid);
-			sl_out_puts(out, "\n");
+			sl_out_paint(out, SL_PAINT_RESET);
+			sl_out_puts(out, "\n\n");
 			last_proc = it->proc;
 		}
 		print_item(r, out, it);

@@ -39,6 +39,7 @@ struct sl_report_proc {
 struct sl_report_config {
 	int symbolize;
 	struct sl_suppressions *supp;
+	int native_frames_all; /* under a Python traceback, every native frame (not folded) */
 };
 
 struct sl_pytext {

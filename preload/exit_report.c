@@ -52,6 +52,21 @@ static const char *file_kind(mode_t mode)
 	       : S_ISCHR(mode) || S_ISBLK(mode) ? "it is a device" : "it is not a regular file";
 }
 
+/* color=auto|always|never: auto colours only a terminal whose TERM is not "dumb", as the
+ * sanitizers do; errno is the program's and stays as it was. */
+static int paint_text(int fd)
+{
+	if (!strcmp(sl_rt.opt.color, "always"))
+		return 1;
+	if (strcmp(sl_rt.opt.color, "auto"))
+		return 0;
+	int saved = errno;
+	const char *term = getenv("TERM");
+	int tty = isatty(fd) && !(term && !strcmp(term, "dumb"));
+	errno = saved;
+	return tty;
+}
+
 /* Opens a report file (what: "report" for the text, or "JSON report") for writing, truncated or appended
  * to. Reports hold argv, addresses and stacks, and are often written into shared folders: the
  * file is made new with mode 0600, or else must be a regular file of this user with no other
@@ -158,7 +173,9 @@ static unsigned long write_report(void)
 	}
 	if (sl_rt.opt.default_suppressions && sl_supp_add_defaults(&supp, err, sizeof(err)) < 0)
 		sl_message("%s (findings reported unsuppressed)", err);
-	struct sl_report_config cfg = {.symbolize = sl_rt.opt.symbolize, .supp = supp};
+	struct sl_report_config cfg = {.symbolize = sl_rt.opt.symbolize,
+					.supp = supp,
+					.native_frames_all = !strcmp(sl_rt.opt.native_frames, "all")};
 	struct sl_report r;
 	unsigned long errors = 0;
 	if (sl_report_build(&r, &proc, 1, &cfg) < 0) {
@@ -194,6 +211,7 @@ static unsigned long write_report(void)
 		if (text_fd >= 0) {
 			struct sl_out out;
 			sl_out_init(&out, text_fd);
+			out.color = paint_text(text_fd);
 			sl_report_text(&r, &out, sl_rt.opt.verbosity > 0);
 			if (sl_out_flush(&out))
 				sl_message("the report could not be written: %s", strerror(out.error));

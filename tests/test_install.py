@@ -153,7 +153,7 @@ def test_run_takes_every_option_of_the_analyzer():
     names = [n for n, _ in listed if n not in ("--help", "--version")]
     expect(len(names) >= 13 and "--source-root" in names, "the analyzer lists %s" % names)
     with tempfile.TemporaryDirectory(prefix="sockleak-opts-") as tmp:
-        values = {"FILE": os.path.join(tmp, "f"), "LEVEL": "never", "N": "42", "DIR": tmp}
+        values = {"FILE": os.path.join(tmp, "f"), "LEVEL": "never", "N": "42", "DIR": tmp, "WHICH": "all"}
         with open(os.path.join(tmp, "supp"), "w") as f:
             f.write("never-closed:nothing_matches_this\n")
         for name, meta in listed:
