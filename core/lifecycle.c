@@ -1167,16 +1167,9 @@ static void emit_transport(const struct sl_transport *t, int fd, sl_emit_fn emit
 		sl_tls_segment_emit(t->tls, 1, emit, ctx);
 }
 
-struct seg_ctx {
-	const struct sl_state *s;
-	sl_emit_fn emit;
-	void *ctx;
-	int pass; /* 0: sockets, 1: epoll sets, 2: registrations */
-};
-
 static void segment_obj(void *vctx, int fd, struct sl_obj *o)
 {
-	struct seg_ctx *sc = vctx;
+	struct snap_ctx *sc = vctx;
 	int nfds = o->kind == SL_OBJ_SOCKET ? (int)((struct sl_transport *)o)->nfds
 					    : (int)((struct sl_epoll *)o)->nfds;
 	int first = nfds > 1 ? first_fd_of(sc->s, fd, o) : fd;
@@ -1219,7 +1212,7 @@ static void segment_obj(void *vctx, int fd, struct sl_obj *o)
  * one kept only by the SSL object (closed, or the object's own report entry). */
 static void segment_tls(void *vctx, const struct sl_tls *x)
 {
-	struct seg_ctx *sc = vctx;
+	struct snap_ctx *sc = vctx;
 	const struct sl_transport *t = x->t;
 	if (t && (t->state & (SL_T_OPEN | SL_T_LISTED)))
 		return;
@@ -1239,7 +1232,7 @@ void sl_state_segment_snapshot(const struct sl_state *s, uint32_t segment, sl_em
 {
 	for (const struct sl_transport *t = s->done_head; t; t = t->next)
 		emit_transport(t, -1, emit, ctx);
-	struct seg_ctx sc = {s, emit, ctx, 0};
+	struct snap_ctx sc = {s, emit, ctx, 0};
 	for (sc.pass = 0; sc.pass < 3; sc.pass++)
 		fd_walk(s, segment_obj, &sc);
 	sl_tls_for_each_session(s, segment_tls, &sc);

@@ -79,7 +79,9 @@ static long build_locked(uint64_t mark, const char *label, int live, struct sl_s
 	if (n == 0)
 		return 0;
 	struct sl_report_proc proc = sl_report_proc_self(mods, nmods);
-	struct sl_report_config cfg = {.symbolize = sl_rt.opt.symbolize, .supp = supp};
+	struct sl_report_config cfg = {.symbolize = sl_rt.opt.symbolize,
+					.supp = supp,
+					.native_frames_all = !strcmp(sl_rt.opt.native_frames, "all")};
 	struct sl_report r;
 	long found = -1;
 	if (sl_report_build_checkpoint(&r, &proc, &cfg, list, n, label) == 0) {
@@ -151,15 +153,7 @@ unsigned long sl_checkpoint_check(uint64_t mark, const char *label, char *buf, s
 	sl_in_hook = 1;
 	struct sl_quiet_sigpipe q;
 	sl_sigpipe_block(&q);
-	char err[512];
-	struct sl_suppressions *supp = NULL;
-	if (sl_rt.opt.suppressions[0]) {
-		supp = sl_supp_load(sl_rt.opt.suppressions, err, sizeof(err));
-		if (!supp)
-			sl_message("%s (findings reported unsuppressed)", err);
-	}
-	if (sl_rt.opt.default_suppressions && sl_supp_add_defaults(&supp, err, sizeof(err)) < 0)
-		sl_message("%s (findings reported unsuppressed)", err);
+	struct sl_suppressions *supp = sl_report_suppressions();
 	char *text = NULL, *json = NULL;
 	size_t text_len = 0;
 	long found = 0;

@@ -138,6 +138,20 @@ struct sl_report_proc sl_report_proc_self(const struct sl_module *mods, unsigned
 	return proc;
 }
 
+struct sl_suppressions *sl_report_suppressions(void)
+{
+	char err[512];
+	struct sl_suppressions *supp = NULL;
+	if (sl_rt.opt.suppressions[0]) {
+		supp = sl_supp_load(sl_rt.opt.suppressions, err, sizeof(err));
+		if (!supp)
+			sl_message("%s (findings reported unsuppressed)", err);
+	}
+	if (sl_rt.opt.default_suppressions && sl_supp_add_defaults(&supp, err, sizeof(err)) < 0)
+		sl_message("%s (findings reported unsuppressed)", err);
+	return supp;
+}
+
 static void ask_addresses(void *ctx, struct sl_state *s, const struct sl_transport *t, int fd)
 {
 	(void)ctx;
@@ -164,15 +178,7 @@ static unsigned long write_report(void)
 		proc.notes[proc.nnotes++] = note;
 	unsigned blind = sl_blind_spot_notes(proc.notes + proc.nnotes, 4 - proc.nnotes);
 	proc.nnotes += blind;
-	char err[512];
-	struct sl_suppressions *supp = NULL;
-	if (sl_rt.opt.suppressions[0]) {
-		supp = sl_supp_load(sl_rt.opt.suppressions, err, sizeof(err));
-		if (!supp)
-			sl_message("%s (findings reported unsuppressed)", err);
-	}
-	if (sl_rt.opt.default_suppressions && sl_supp_add_defaults(&supp, err, sizeof(err)) < 0)
-		sl_message("%s (findings reported unsuppressed)", err);
+	struct sl_suppressions *supp = sl_report_suppressions();
 	struct sl_report_config cfg = {.symbolize = sl_rt.opt.symbolize,
 					.supp = supp,
 					.native_frames_all = !strcmp(sl_rt.opt.native_frames, "all")};

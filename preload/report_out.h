@@ -10,6 +10,10 @@
 /* This process, as a report describes it: the exit report's and a checkpoint's. */
 struct sl_report_proc sl_report_proc_self(const struct sl_module *mods, unsigned nmods);
 
+/* The suppressions a report applies: the suppressions= file and, unless default_suppressions=0,
+ * the built-in ones (NULL when there are none); a file that cannot be read is said once. */
+struct sl_suppressions *sl_report_suppressions(void);
+
 /* Opens a report file safely (see exit_report.c). Returns the descriptor, or -1 after one
  * message. */
 int sl_open_report_file(const char *what, const char *tmpl, int append);
