@@ -449,27 +449,18 @@ static void emit_snapshot(void *ctx, const struct sl_event *ev);
 static void next_segment(void)
 {
 	static char why[4400];
-	static char old_path[sizeof(lw.path)], part_path[sizeof(lw.path)];
+	static char part_path[sizeof(lw.path)];
+	static __typeof__(lw) old; /* the log as it was: put back whole when the new file fails */
 	size_t step = lw.segment_at > lw.tail ? lw.segment_at : lw.tail;
 	size_t retry = lw.tail + step / 4;
 	if (!sl_state_can_segment(&sl_rt.state)) {
 		lw.segment_at = retry;
 		return;
 	}
-	char *old_map = lw.map;
-	size_t old_map_size = lw.map_size, old_file_size = lw.file_size, old_tail = lw.tail;
-	dev_t old_dev = lw.dev;
-	ino_t old_ino = lw.ino;
-	memcpy(old_path, lw.path, sizeof(old_path));
+	old = lw;
 	int saved = errno;
 	if (map_new_file(sl_rt.opt.run_dir, 1, why, sizeof(why)) < 0) {
-		lw.map = old_map;
-		lw.map_size = old_map_size;
-		lw.file_size = old_file_size;
-		lw.tail = old_tail;
-		lw.dev = old_dev;
-		lw.ino = old_ino;
-		memcpy(lw.path, old_path, sizeof(lw.path));
+		lw = old;
 		lw.segment_at = retry;
 		errno = saved;
 		return;
@@ -492,14 +483,7 @@ static void next_segment(void)
 			 sl_log_active ? strerror(errno) : "no room for the live state");
 		unlink(part_path);
 		munmap(lw.map, lw.map_size);
-		lw.map = old_map;
-		lw.map_size = old_map_size;
-		lw.file_size = old_file_size;
-		lw.tail = old_tail;
-		lw.dev = old_dev;
-		lw.ino = old_ino;
-		memcpy(lw.path, old_path, sizeof(lw.path));
-		lw.segment--;
+		lw = old;
 		if (sl_log_active) {
 			write_stop_note(why);
 		} else {
@@ -510,9 +494,9 @@ static void next_segment(void)
 		return;
 	}
 	struct stat st;
-	if (lstat(old_path, &st) == 0 && st.st_dev == old_dev && st.st_ino == old_ino)
-		unlink(old_path);
-	munmap(old_map, old_map_size);
+	if (lstat(old.path, &st) == 0 && st.st_dev == old.dev && st.st_ino == old.ino)
+		unlink(old.path);
+	munmap(old.map, old.map_size);
 	long kib = sl_rt.opt.log_segment_kib;
 	lw.segment_at = lw.tail + (kib > 0 ? (size_t)kib << 10 : 0);
 	errno = saved;
