@@ -28,9 +28,14 @@ SL_EXPORT int dlclose(void *h)
 	unsigned nbefore = 0, nafter = 0;
 	int watch = !sl_in_hook && sl_active();
 	if (watch) {
+		/* The program's errno goes into the real call as it was: the collection's realpath
+		 * fails (ENOENT) on a name such as the vDSO's, and a dlclose that succeeds leaves
+		 * errno as it found it. */
+		int saved = errno;
 		sl_in_hook = 1; /* realpath and malloc inside the collection are sockleak's */
 		sl_modules_collect(&before, &nbefore);
 		sl_in_hook = 0;
+		errno = saved;
 	}
 	int r = SL_CALL(dlclose, -1, h);
 	if (watch) {

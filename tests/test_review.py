@@ -6,6 +6,13 @@ import tempfile
 
 from common import PYTHON, expect, preload_env, run
 
+def bare_env():
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    env.pop("SOCKLEAK_OPTIONS", None)
+    return env
+
+
 FORK_SIGNAL = r"""
 import os, signal
 pid = os.fork()
@@ -27,13 +34,50 @@ def test_dump_signal_kills_a_forked_child_as_bare():
         script = os.path.join(tmp, "fork_signal.py")
         with open(script, "w") as f:
             f.write(FORK_SIGNAL)
-        env = dict(os.environ)
-        env.pop("LD_PRELOAD", None)
-        env.pop("SOCKLEAK_OPTIONS", None)
-        bare = run([PYTHON, script], env=env)
+        bare = run([PYTHON, script], env=bare_env())
         expect(bare.returncode == 0 and bare.stdout == "child killed by %d\n" % 12, (bare.returncode, bare.stdout))
         log = os.path.join(tmp, "report.%p.log")
         pre = run([PYTHON, script], env=preload_env("dump_signal=SIGUSR2:log_path=" + log))
         expect(pre.returncode == 0 and pre.stdout == bare.stdout, "bare %r, preloaded %r (exit %d, %s)" %
                (bare.stdout, pre.stdout, pre.returncode, pre.stderr))
         expect(pre.stderr == "", pre.stderr)
+
+
+DLCLOSE_ERRNO = r"""
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+	void *h = dlopen(argv[1], RTLD_NOW);
+	if (!h) {
+		printf("dlopen: %s\n", dlerror());
+		return 1;
+	}
+	errno = 1234;
+	int r = dlclose(h);
+	printf("dlclose %d errno %d\n", r, errno);
+	return 0;
+}
+"""
+
+
+def test_dlclose_keeps_errno():
+    """A dlclose that succeeds leaves errno as the program set it; the dlclose hook's module
+    listing (realpath of each module's name) used to leave ENOENT there."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, lib_src = os.path.join(tmp, "dlc.c"), os.path.join(tmp, "plugin.c")
+        exe, lib = os.path.join(tmp, "dlc"), os.path.join(tmp, "plugin.so")
+        with open(src, "w") as f:
+            f.write(DLCLOSE_ERRNO)
+        with open(lib_src, "w") as f:
+            f.write("int plugin_value(void) { return 42; }\n")
+        for cmd in (["cc", "-shared", "-fPIC", "-o", lib, lib_src], ["cc", "-o", exe, src, "-ldl"]):
+            p = run(cmd, timeout=60)
+            expect(p.returncode == 0, "build failed:\n" + p.stderr)
+        bare = run([exe, lib], env=bare_env())
+        expect(bare.returncode == 0 and bare.stdout == "dlclose 0 errno 1234\n", (bare.returncode, bare.stdout))
+        log = os.path.join(tmp, "report.%p.log")
+        pre = run([exe, lib], env=preload_env("log_path=" + log))
+        expect(pre.returncode == 0 and pre.stdout == bare.stdout, "bare %r, preloaded %r (exit %d, %s)" %
+               (bare.stdout, pre.stdout, pre.returncode, pre.stderr))
