@@ -12,11 +12,15 @@ SL_EXPORT void *dlopen(const char *file, int mode)
 	SL_REAL(dlopen);
 	void *h = SL_CALL(dlopen, NULL, file, mode);
 	if (h && !(mode & RTLD_NOLOAD) && !sl_in_hook && sl_active()) {
+		/* A dlopen that succeeds leaves errno as it found it: the rescan (the event log's
+		 * module notes left EINVAL) and the lookups below must too. */
+		int saved = errno;
 		sl_log_rescan_modules();
 		sl_datapath_after_dlopen();
 		if (sl_rt.opt.python && !sl_python_available())
 			sl_python_init();
 		sl_runtimes_after_dlopen();
+		errno = saved;
 	}
 	return h;
 }
