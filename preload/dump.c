@@ -10,7 +10,8 @@
  * in a server asleep in accept(). The pipe's two descriptors are moved to the top of the
  * descriptor range, close-on-exec, so that the numbers the program gets stay those it gets bare.
  * The thread blocks every signal, so that none meant for the program lands on it. A forked child
- * has no such thread: its handler ignores the signal (it checks the pid). A program that sets
+ * has no such thread: its handler gives the signal its default action back and raises it again,
+ * so that the child ends as it does bare (it checks the pid). A program that sets
  * its own handler for the signal takes it back from sockleak. */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,10 +31,20 @@ static pid_t dump_pid;
 
 static void dump_handler(int sig)
 {
-	(void)sig;
-	if (getpid() != dump_pid)
-		return;
 	int saved = errno;
+	if (getpid() != dump_pid) {
+		/* A forked child has no view to write: the signal does to it what it does bare (its
+		 * default action ends it), so the disposition goes back to the default and the signal,
+		 * blocked while this handler runs, is raised again for the return. */
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigemptyset(&dfl.sa_mask);
+		sigaction(sig, &dfl, NULL);
+		raise(sig);
+		errno = saved;
+		return;
+	}
 	char c = 1;
 	ssize_t rc = write(dump_pipe[1], &c, 1); /* non-blocking: a full pipe has a view pending already */
 	(void)rc;

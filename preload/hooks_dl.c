@@ -12,11 +12,15 @@ SL_EXPORT void *dlopen(const char *file, int mode)
 	SL_REAL(dlopen);
 	void *h = SL_CALL(dlopen, NULL, file, mode);
 	if (h && !(mode & RTLD_NOLOAD) && !sl_in_hook && sl_active()) {
+		/* A dlopen that succeeds leaves errno as it found it: the rescan (the event log's
+		 * module notes left EINVAL) and the lookups below must too. */
+		int saved = errno;
 		sl_log_rescan_modules();
 		sl_datapath_after_dlopen();
 		if (sl_rt.opt.python && !sl_python_available())
 			sl_python_init();
 		sl_runtimes_after_dlopen();
+		errno = saved;
 	}
 	return h;
 }
@@ -28,9 +32,14 @@ SL_EXPORT int dlclose(void *h)
 	unsigned nbefore = 0, nafter = 0;
 	int watch = !sl_in_hook && sl_active();
 	if (watch) {
+		/* The program's errno goes into the real call as it was: the collection's realpath
+		 * fails (ENOENT) on a name such as the vDSO's, and a dlclose that succeeds leaves
+		 * errno as it found it. */
+		int saved = errno;
 		sl_in_hook = 1; /* realpath and malloc inside the collection are sockleak's */
 		sl_modules_collect(&before, &nbefore);
 		sl_in_hook = 0;
+		errno = saved;
 	}
 	int r = SL_CALL(dlclose, -1, h);
 	if (watch) {
