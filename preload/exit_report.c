@@ -249,6 +249,7 @@ static void finish(int how, int status, int status_known, int *exit_override)
 	int saved_errno = errno;
 	int guard = sl_in_hook;
 	sl_in_hook = 1;
+	sl_tls_check_readers();
 	sl_lock();
 	if (sl_rt.finished || sl_rt.state.exited) {
 		sl_unlock();

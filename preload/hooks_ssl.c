@@ -129,9 +129,22 @@ static void observe_live(void *ctx, uint64_t ssl)
 		sl_apply_locked(&ev);
 }
 
+/* Whether the state readers are still mapped at exit: a program may dlclose the library that
+ * brought libssl in (lighttpd unloads mod_openssl), and a reader in unmapped code would crash
+ * the exit. Asked before sockleak's lock is taken: dladdr takes the loader's lock. */
+static int readers_mapped;
+
+void sl_tls_check_readers(void)
+{
+	void *sh = (void *)__atomic_load_n(&state_shutdown, __ATOMIC_RELAXED);
+	void *fin = (void *)__atomic_load_n(&state_init_finished, __ATOMIC_RELAXED);
+	Dl_info a, b;
+	readers_mapped = sh && fin && dladdr(sh, &a) && dladdr(fin, &b);
+}
+
 void sl_tls_observe_live_locked(void)
 {
-	if (sl_rt.opt.tls)
+	if (sl_rt.opt.tls && readers_mapped)
 		sl_tls_for_each_live(&sl_rt.state, observe_live, NULL);
 }
 

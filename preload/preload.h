@@ -241,6 +241,9 @@ const char *sl_tls_visibility_note(const void *main_fn);
 /* hooks_ssl.c: records OpenSSL's own state of every SSL object not yet freed (SL_EV_SSL_SEEN),
  * so that the exit judges live sessions by it. Called with the lock held, before SL_EV_EXIT. */
 void sl_tls_observe_live_locked(void);
+/* hooks_ssl.c: whether OpenSSL's state can still be read at exit (libssl still mapped); called
+ * before the exit takes sockleak's lock. */
+void sl_tls_check_readers(void);
 
 /* datapath.c: the read/write/send/recv hooks, patched into the process at its first TLS
  * session, and into each module dlopen brings after that. */
