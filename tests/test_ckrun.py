@@ -91,3 +91,34 @@ def test_run_checkpoint_suppressions():
             f.write("never-closed:main\nreader-not-removed:main\n")
         doc = run_marks(tmp, exe, "all.json", "--suppressions", supp)
         expect(doc["checkpoints"] == [], doc["checkpoints"])
+
+
+def test_run_checkpoint_event_in_a_written_log():
+    """A log written byte by byte: CHECKPOINT (54) lists what its replay has open since the mark;
+    one naming a label string the log has not defined is refused at its offset."""
+    import eventlog as el
+    from common import REPORT
+    SOCKET, EXIT, CHECKPOINT = 1, 16, 54
+    pid = 4242
+    start = el.header(pid) + el.process(pid, argv=("prog",))
+    with tempfile.TemporaryDirectory() as tmp:
+        good = os.path.join(tmp, "good.log")
+        with open(good, "wb") as f:
+            f.write(start + el.event(SOCKET, fd=3, a=2, b=1) + el.event(SOCKET, fd=4, a=2, b=2) +
+                    el.string(1, "step") + el.event(CHECKPOINT, a=1, obj=2) + el.event(EXIT, a=0, b=0))
+        out = os.path.join(tmp, "good.json")
+        r = run([REPORT, "--fail-on", "never", "--json", out, good])
+        expect(r.returncode == 0, "status %d: %s" % (r.returncode, r.stderr))
+        with open(out) as f:
+            doc = json.load(f)
+        cps = doc["checkpoints"]
+        expect([(c["label"], c["pid"], c["process"]) for c in cps] == [("step", pid, 0)], cps)
+        expect([(t["id"], t["fd"], t["kind"]) for t in cps[0]["transports"]] == [(2, 4, "udp4")], cps[0])
+        bad = os.path.join(tmp, "bad.log")
+        data = start + el.event(SOCKET, fd=3, a=2, b=1)
+        with open(bad, "wb") as f:
+            f.write(data + el.event(CHECKPOINT, a=7, obj=1))
+        r = run([REPORT, "--fail-on", "never", bad])
+        want = "sockleak-report: %s: byte %d: CHECKPOINT event names string 7, which the log has not defined" % (
+            bad, len(data) + 8 + 24)
+        expect(r.returncode == 2 and want in r.stderr, "status %d: %s" % (r.returncode, r.stderr))
