@@ -31,6 +31,38 @@ static int valid_fp(const char *s)
 	return strspn(s, "0123456789abcdef") == 16;
 }
 
+/* Adds the fingerprint of every finding of the transports; NULL (b freed) when memory ran out. */
+static struct sl_baseline *add_findings(struct sl_baseline *b, size_t *cap, const json_t *doc, const json_t *transports)
+{
+	size_t i, k;
+	json_t *t, *f;
+	json_array_foreach(transports, i, t) {
+		json_array_foreach(json_object_get(t, "flags"), k, f) {
+			if (!b)
+				return NULL;
+			if (b->n == *cap) {
+				*cap = *cap ? *cap * 2 : 64;
+				struct entry *nv = realloc(b->v, *cap * sizeof(*nv));
+				if (!nv) {
+					sl_baseline_free(b);
+					return NULL;
+				}
+				b->v = nv;
+			}
+			/* A report written by the analyzer carries each fingerprint; the preload's does
+			 * not, and gets them computed here the same way. */
+			const char *given = json_string_value(json_object_get(f, "fingerprint"));
+			if (valid_fp(given))
+				memcpy(b->v[b->n].fp, given, 17);
+			else
+				sl_fingerprint(doc, t, f, b->v[b->n].fp);
+			b->v[b->n].seen = 0;
+			b->n++;
+		}
+	}
+	return b;
+}
+
 struct sl_baseline *sl_baseline_load(const char *path, char *err, size_t errsize)
 {
 	json_error_t je;
@@ -61,33 +93,12 @@ struct sl_baseline *sl_baseline_load(const char *path, char *err, size_t errsize
 	}
 	struct sl_baseline *b = calloc(1, sizeof(*b));
 	size_t cap = 0;
-	size_t i, k;
-	json_t *t, *f;
-	json_array_foreach(transports, i, t) {
-		json_array_foreach(json_object_get(t, "flags"), k, f) {
-			if (!b)
-				break;
-			if (b->n == cap) {
-				cap = cap ? cap * 2 : 64;
-				struct entry *nv = realloc(b->v, cap * sizeof(*nv));
-				if (!nv) {
-					sl_baseline_free(b);
-					b = NULL;
-					break;
-				}
-				b->v = nv;
-			}
-			/* A report written by the analyzer carries each fingerprint; the preload's does
-			 * not, and gets them computed here the same way. */
-			const char *given = json_string_value(json_object_get(f, "fingerprint"));
-			if (valid_fp(given))
-				memcpy(b->v[b->n].fp, given, 17);
-			else
-				sl_fingerprint(doc, t, f, b->v[b->n].fp);
-			b->v[b->n].seen = 0;
-			b->n++;
-		}
-	}
+	b = add_findings(b, &cap, doc, transports);
+	/* A checkpoint's findings (issue 14) have fingerprints as exit findings do. */
+	size_t c;
+	json_t *cp;
+	json_array_foreach(json_object_get(doc, "checkpoints"), c, cp)
+		b = add_findings(b, &cap, doc, json_object_get(cp, "transports"));
 	json_decref(doc);
 	if (!b) {
 		snprintf(err, errsize, "baseline %s: out of memory", path);

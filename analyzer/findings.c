@@ -131,6 +131,36 @@ json_t *sl_findings_build(const struct sl_report *r, const struct sl_run *run, s
 				gate->new_warnings++;
 		}
 	}
+	/* Checkpoints: fingerprints and baseline states as exit findings have, but they do not count
+	 * in the gate, as a check does not change the preload's exit status. */
+	json_t *cps = json_object_get(doc, "checkpoints");
+	if (json_array_size(cps) != run->ncheckpoints) {
+		snprintf(err, errsize, "the JSON report's checkpoints do not match the run: a bug in sockleak");
+		json_decref(doc);
+		return NULL;
+	}
+	size_t c;
+	json_t *cp;
+	json_array_foreach(cps, c, cp) {
+		json_t *index = json_integer(run->checkpoint_proc[c]);
+		json_object_set(cp, "process", index);
+		size_t i;
+		json_t *t;
+		json_array_foreach(json_object_get(cp, "transports"), i, t) {
+			json_object_set(t, "process", index);
+			size_t k;
+			json_t *f;
+			json_array_foreach(json_object_get(t, "flags"), k, f) {
+				char fp[17];
+				sl_fingerprint(doc, t, f, fp);
+				json_object_set_new(f, "fingerprint", json_string(fp));
+				if (baseline)
+					json_object_set_new(f, "baseline",
+							    json_string(sl_baseline_has(baseline, fp) ? "unchanged" : "new"));
+			}
+		}
+		json_decref(index);
+	}
 	gate->fixed = sl_baseline_unseen(baseline);
 	gate->failed = (gate->new_errors && sl_gate_counts(gate, "error")) ||
 		       (gate->new_warnings && sl_gate_counts(gate, "warning"));

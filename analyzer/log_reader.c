@@ -296,7 +296,8 @@ static int event_known(unsigned type)
 {
 	return (type >= SL_EV_SOCKET && type <= SL_EV_RESTORE_TLS) ||
 	       (type >= SL_EV_CLOSE_BEGIN && type <= SL_EV_BLIND) || /* issue 10 */
-	       (type >= SL_EV_SSL_NEW && type <= SL_EV_SSL_UP_REF);
+	       (type >= SL_EV_SSL_NEW && type <= SL_EV_SSL_UP_REF) ||
+	       type == SL_EV_CHECKPOINT; /* issue 14 */
 }
 
 static int fd_ok(int32_t fd)
@@ -318,6 +319,39 @@ static int map_stack(struct sl_image *img, uint64_t off, uint32_t id, unsigned k
 		return fail(img, off, "EVENT names %s stack %u where a %s one belongs", e->kind == SL_STACK_NATIVE ?
 			    "native" : "Python", id, kind == SL_STACK_NATIVE ? "native" : "Python");
 	*out = e->val;
+	return 0;
+}
+
+/* A checkpoint: the transports made since its mark that are still open, listed on the replayed
+ * state as the preload listed them on its own (docs/event-log.md, type 54). */
+static int read_checkpoint(struct sl_image *img, uint64_t at, const struct sl_event *ev)
+{
+	if (ev->a <= 0 || ev->a > UINT32_MAX)
+		return fail(img, at + 24, "CHECKPOINT event with label string %lld", (long long)ev->a);
+	const struct id_entry *e = id_find(img->string_ids, (uint32_t)ev->a);
+	if (!e)
+		return fail(img, at + 24, "CHECKPOINT event names string %lld, which the log has not defined",
+			    (long long)ev->a);
+	struct sl_transport *list = NULL;
+	long n = sl_state_checkpoint(img->state, ev->obj, &list);
+	if (n <= 0) {
+		if (n < 0)
+			img->out_of_memory = 1;
+		return 0;
+	}
+	const char *label = e->val ? sl_stacks_string(img->stacks, e->val) : NULL;
+	struct sl_image_checkpoint *nv = realloc(img->checkpoints, (img->ncheckpoints + 1) * sizeof(*nv));
+	char *copy = strdup(label ? label : "checkpoint");
+	if (!nv || !copy) {
+		if (nv)
+			img->checkpoints = nv;
+		free(copy);
+		sl_state_checkpoint_free(list, n);
+		img->out_of_memory = 1;
+		return 0;
+	}
+	img->checkpoints = nv;
+	nv[img->ncheckpoints++] = (struct sl_image_checkpoint){copy, list, n};
 	return 0;
 }
 
@@ -417,6 +451,8 @@ static int read_event(struct sl_image *img, uint64_t off, const unsigned char *p
 	if ((ev.type == SL_EV_INHERIT || ev.type == SL_EV_INHERIT_EPOLL || ev.type == SL_EV_SSL_INHERIT) &&
 	    !img->forked_from)
 		return fail(img, at, "inheritance event (type %u) in a log that is not a forked child's", ev.type);
+	if (ev.type == SL_EV_CHECKPOINT && read_checkpoint(img, at, &ev) < 0)
+		return -1;
 	if (sl_state_apply(img->state, &ev) < 0)
 		img->out_of_memory = 1;
 	img->events++;
@@ -549,6 +585,13 @@ void sl_image_finish_killed(struct sl_image *img)
 
 void sl_image_drop_replay(struct sl_image *img)
 {
+	for (unsigned i = 0; i < img->ncheckpoints; i++) {
+		free(img->checkpoints[i].label);
+		sl_state_checkpoint_free(img->checkpoints[i].list, img->checkpoints[i].n);
+	}
+	free(img->checkpoints);
+	img->checkpoints = NULL;
+	img->ncheckpoints = 0;
 	id_free(img->stack_ids);
 	id_free(img->string_ids);
 	img->stack_ids = img->string_ids = NULL;

@@ -34,6 +34,14 @@ enum sl_image_end {
 
 struct sl_id_map; /* log id -> stack store id */
 
+/* A checkpoint (sockleak_check) the log recorded, with a transport left over there: the
+ * transports sl_state_checkpoint listed on the replayed state at its event. */
+struct sl_image_checkpoint {
+	char *label;               /* malloc'd */
+	struct sl_transport *list; /* sl_state_checkpoint's; it refers to the replay */
+	long n;
+};
+
 /* One process image: one log file. */
 struct sl_image {
 	/* The header and the PROCESS record. */
@@ -59,6 +67,8 @@ struct sl_image {
 	int last_event;            /* type of the last EVENT record, 0 if none */
 	int exec_pending;          /* an EXEC (a = 0) not followed by a failed one (a = 1) */
 	int out_of_memory;         /* an event or stack could not be stored */
+	struct sl_image_checkpoint *checkpoints; /* those with a transport left over, in log order */
+	unsigned ncheckpoints;
 	/* The first defect, when end is SL_END_CORRUPT. */
 	uint64_t error_offset;
 	char error[256];

@@ -16,6 +16,7 @@
 #include "../core/report.h"
 #include "../core/suppress.h"
 #include "baseline.h"
+#include "checkpoints.h"
 #include "findings.h"
 #include "junit.h"
 #include "run.h"
@@ -263,6 +264,10 @@ int main(int argc, char **argv)
 	rc = symbols ? sl_report_build_shared(&r, run.procs, run.n, &rcfg, sl_run_symbols_symbolizer(symbols))
 		     : sl_report_build(&r, run.procs, run.n, &rcfg);
 	sl_run_symbols_restore(symbols, &r);
+	if (rc == 0 && sl_run_checkpoints(&run, &rcfg) < 0)
+		rc = -1;
+	r.checkpoint_json = run.checkpoint_json;
+	r.ncheckpoints = run.ncheckpoints;
 	if (rc < 0) {
 		fprintf(stderr, "sockleak-report: out of memory while building the report\n");
 		status = EXIT_USAGE;

@@ -618,7 +618,7 @@ static struct sl_run_image *load_one(struct sl_run *run, const struct found *fd,
 	 * but what was already found on its open transports stands. */
 	if (!state->exited)
 		sl_state_list_open_findings(state);
-	if (!state->done_head)
+	if (!state->done_head && !img->ncheckpoints)
 		compact(ri);
 	else
 		ri->report_mods = modules_for_report(img);
@@ -740,6 +740,10 @@ void sl_run_free(struct sl_run *run)
 	for (unsigned k = 0; k < run->nlost; k++)
 		free(run->lost[k]);
 	free(run->lost);
+	for (unsigned k = 0; k < run->ncheckpoints; k++)
+		free(run->checkpoint_json[k]);
+	free(run->checkpoint_json);
+	free(run->checkpoint_proc);
 	free(run->problems);
 	free(run->v);
 	free(run->procs);

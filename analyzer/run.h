@@ -44,6 +44,11 @@ struct sl_run {
 	 * the gate fails on any (docs/analyzer.md). */
 	char **lost;
 	unsigned nlost;
+	/* The checkpoints that report a transport, as JSON objects, and the index of each one's
+	 * process (analyzer/checkpoints.c). */
+	char **checkpoint_json;
+	unsigned *checkpoint_proc;
+	unsigned ncheckpoints;
 };
 
 /* Reads every log under the paths (directories are searched for sockleak.PID.N.log; other paths

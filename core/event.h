@@ -65,6 +65,9 @@ enum sl_event_type {
 	SL_EV_SSL_SEEN = 42,     /* OpenSSL's own state, read after SSL_shutdown, before SSL_free and at
 				    exit: a = SSL_is_init_finished, b = SSL_get_shutdown */
 	SL_EV_SSL_UP_REF = 43,   /* SSL_up_ref succeeded: one more SSL_free before the session ends */
+	/* 54-57: checkpoints (issue 14) */
+	SL_EV_CHECKPOINT = 54,   /* sockleak_check: obj = the mark, a = the label's STRING id; changes
+				  * nothing in the state (the analyzer lists the transports there) */
 	SL_EV_TYPE_MAX = 64
 };
 

@@ -960,6 +960,8 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 			ep->inherited = ev->type == SL_EV_INHERIT_EPOLL || (ev->a & 1);
 		break;
 	}
+	case SL_EV_CHECKPOINT:
+		break; /* a fact for the log's reader (sl_state_checkpoint there), not a change */
 	default:
 		if (ev->type >= SL_EV_SSL_NEW && ev->type < SL_EV_TYPE_MAX)
 			rc = sl_tls_apply(s, ev);

@@ -10,7 +10,7 @@
  * sockleak_check reports the transports made since the mark that are still unfinished (open,
  * and registered in an epoll set if they are), in the usual report format under a heading
  * naming the label, with their stacks, where the exit report goes (stderr or log_path); the
- * exit JSON lists them under "checkpoints". Suppressions apply. It returns how many
+ * exit JSON (and a run's, under 'sockleak run') lists them under "checkpoints". Suppressions apply. It returns how many
  * transports it reported. */
 #ifndef SOCKLEAK_H
 #define SOCKLEAK_H

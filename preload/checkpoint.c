@@ -72,6 +72,14 @@ static long build_locked(uint64_t mark, const char *label, int live, struct sl_s
 			 const struct sl_module *mods, unsigned nmods, char **text, size_t *text_len, char **json)
 {
 	sl_state_for_each_open(&sl_rt.state, ask_addresses, &mark);
+	if (sl_log_active && !live) {
+		/* Under 'sockleak run' the analyzer takes the same list from its replay, at this event. */
+		uint32_t id = sl_stacks_add_string(sl_rt.stacks, label, strlen(label));
+		if (id) {
+			struct sl_event ev = {.type = SL_EV_CHECKPOINT, .a = id, .obj = mark};
+			sl_apply_locked(&ev);
+		}
+	}
 	struct sl_transport *list = NULL;
 	long n = sl_state_checkpoint(&sl_rt.state, mark, &list);
 	if (n < 0)

@@ -572,6 +572,8 @@ void sl_log_event(const struct sl_event *ev)
 		return;
 	log_stack(ev->stack);
 	log_stack(ev->pystack);
+	if (ev->type == SL_EV_CHECKPOINT)
+		log_string((uint32_t)ev->a); /* its label */
 	size_t alen = ev->addr ? ev->addrlen : 0;
 	char *rec = rec_begin(sizeof(struct sl_rec_event) + alen);
 	if (!rec)

@@ -85,7 +85,7 @@ def test_c_check_applies_suppressions_and_log_path():
 
 def test_c_check_under_sockleak_run():
     """Under `sockleak run` the preload logs events instead of reporting: a check still writes
-    its text at once (the run's JSON has no checkpoints: see README, Tests that leak)."""
+    its text at once (the run's JSON lists it too: tests/test_ckrun.py)."""
     with tempfile.TemporaryDirectory() as tmp:
         exe = build_marks(tmp)
         p = run([SOCKLEAK, "run", "--", exe], env=bare_env(), cwd=tmp)
