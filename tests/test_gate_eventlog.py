@@ -68,7 +68,7 @@ def lost_lines(text):
 
 def test_full_disk_at_start():
     # Room for the wrapper's two reserved files (80 KiB) but not for the first 64 KiB of the
-    # log: no log at all, the loss in lost-evidence. On /work/base the program died of SIGBUS
+    # log: no log at all, the loss in lost-evidence. On commit 7127e3a the program died of SIGBUS
     # once its log reached the end of the tmpfs.
     with tempfile.TemporaryDirectory(prefix="sockleak-gate-") as tmp:
         prog = [PYTHON, "-c", CHURN, "20000", "1"]
@@ -90,7 +90,7 @@ def test_full_disk_at_start():
 def test_full_disk_mid_run():
     # The wrapper's 80 KiB and the log's growth to 256 KiB fit, the growth to 512 KiB does not:
     # the log stops, the program runs on unchanged, and the gate fails with status 3 even though
-    # nothing was found in what was recorded (the leaks come after the stop). On /work/base:
+    # nothing was found in what was recorded (the leaks come after the stop). On commit 7127e3a:
     # SIGBUS mid-run.
     with tempfile.TemporaryDirectory(prefix="sockleak-gate-") as tmp:
         prog = [PYTHON, "-c", CHURN, "20000", "2"]
@@ -127,7 +127,7 @@ def test_full_disk_mid_run():
 
 def test_tmpdir_full():
     # TMPDIR with room for mkdtemp, none for the run's files: one 'sockleak:' line, status 125,
-    # the command never started, nothing left behind. On /work/base: the program died of SIGBUS
+    # the command never started, nothing left behind. On commit 7127e3a: the program died of SIGBUS
     # and the wrapper of a Python traceback (writing exit-status), leaving its run directory.
     with tempfile.TemporaryDirectory(prefix="sockleak-gate-") as tmp:
         prog = [PYTHON, "-c", CHURN, "2000", "0"]
@@ -151,7 +151,7 @@ def limit_fsize(kib):
 
 def test_file_size_limit():
     # ulimit -f of 300 KiB: the log grows to the limit (307200 bytes) and stops at its next growth; the program never gets
-    # SIGXFSZ (on /work/base it died of it, status 153). ulimit -f 8: not even a log; the loss
+    # SIGXFSZ (on commit 7127e3a it died of it, status 153). ulimit -f 8: not even a log; the loss
     # is written to lost-evidence instead.
     prog = [PYTHON, "-c", CHURN, "20000", "2"]
     for kib, expect_lost in ((300, "its event log stopped early: the event log could not grow to 614400 "
@@ -194,7 +194,7 @@ def test_long_run_is_bounded_by_live_transports():
     # 300,000 socketpair cycles, then 7 sockets never closed, with 256 KiB segments: the report
     # has exactly the 7 (and 600,007 transports seen); the run directory never holds more than
     # a few segments' worth, and the program's memory does not grow with the history. On
-    # /work/base the log grew to ~50 MB (and its 1 GiB cap dropped later events silently).
+    # commit 7127e3a the log grew to ~50 MB (and its 1 GiB cap dropped later events silently).
     prog = [PYTHON, "-c", CHURN_RSS, "300000", "7"]
     b = bare(prog)
     with tempfile.TemporaryDirectory(prefix="sockleak-gate-") as tmp:
@@ -262,7 +262,7 @@ print("parent", s.fileno(), r, w, os.read(r, 100).decode().strip(), sorted(int(x
 def test_low_descriptor_limit_keeps_numbers():
     # RLIMIT_NOFILE 900 or less, set before the start (ulimit -n) or by the program before a
     # fork: every descriptor number is the one it is bare, and /proc/self/fd lists only the
-    # program's own. On /work/base the first socket was 4 (the log's descriptor stayed at 3).
+    # program's own. On commit 7127e3a the first socket was 4 (the log's descriptor stayed at 3).
     for before, inside in ((900, 0), (64, 0), (0, 100), (0, 900)):
         def limit(before=before):
             if before:
