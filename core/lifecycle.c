@@ -371,6 +371,29 @@ static struct sl_reg *find_reg(struct sl_transport *t, struct sl_epoll *ep, int 
 	return NULL;
 }
 
+/* A registration of t's number ev->fd2 in ep, with ev's events and stacks (EPOLL_CTL_ADD, and a
+ * segment's RESTORE_REG). Returns it, or NULL when memory ran out. */
+static struct sl_reg *add_reg(struct sl_state *s, struct sl_epoll *ep, struct sl_transport *t,
+			      const struct sl_event *ev)
+{
+	struct sl_reg *r = sl_arena_alloc(s->arena, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->ep = ep;
+	r->t = t;
+	r->fd = ev->fd2;
+	r->events = (uint32_t)ev->b;
+	r->stack = ev->stack;
+	r->pystack = ev->pystack;
+	r->ep_next = ep->regs;
+	if (ep->regs)
+		ep->regs->ep_prev = r;
+	ep->regs = r;
+	r->t_next = t->regs;
+	t->regs = r;
+	return r;
+}
+
 static int epoll_ctl_event(struct sl_state *s, const struct sl_event *ev)
 {
 	struct sl_epoll *ep = epoll_at(s, ev->fd);
@@ -380,24 +403,7 @@ static int epoll_ctl_event(struct sl_state *s, const struct sl_event *ev)
 	struct sl_reg *r = find_reg(t, ep, ev->fd2);
 	switch (ev->a) {
 	case 1: /* EPOLL_CTL_ADD */
-		if (r)
-			return 0;
-		r = sl_arena_alloc(s->arena, sizeof(*r));
-		if (!r)
-			return -1;
-		r->ep = ep;
-		r->t = t;
-		r->fd = ev->fd2;
-		r->events = (uint32_t)ev->b;
-		r->stack = ev->stack;
-		r->pystack = ev->pystack;
-		r->ep_next = ep->regs;
-		if (ep->regs)
-			ep->regs->ep_prev = r;
-		ep->regs = r;
-		r->t_next = t->regs;
-		t->regs = r;
-		return 0;
+		return r || add_reg(s, ep, t, ev) ? 0 : -1;
 	case 3: /* EPOLL_CTL_MOD */
 		if (r)
 			r->events = (uint32_t)ev->b;
@@ -747,22 +753,10 @@ static int restore_reg(struct sl_state *s, const struct sl_event *ev)
 	struct sl_transport *t = socket_at(s, (int32_t)(uint32_t)ev->a);
 	if (!ep || !t)
 		return 0;
-	struct sl_reg *r = sl_arena_alloc(s->arena, sizeof(*r));
+	struct sl_reg *r = add_reg(s, ep, t, ev);
 	if (!r)
 		return -1;
-	r->ep = ep;
-	r->t = t;
-	r->fd = ev->fd2;
-	r->events = (uint32_t)ev->b;
-	r->stack = ev->stack;
-	r->pystack = ev->pystack;
 	r->fd_closed = ((uint64_t)ev->a >> 32) & 1;
-	r->ep_next = ep->regs;
-	if (ep->regs)
-		ep->regs->ep_prev = r;
-	ep->regs = r;
-	r->t_next = t->regs;
-	t->regs = r;
 	return 0;
 }
 
