@@ -79,6 +79,19 @@ json_t *sl_json_text(const char *s)
 	return j ? j : json_null();
 }
 
+/* Gives finding f of transport t its fingerprint and, with a baseline, its baseline state.
+ * Returns whether the baseline holds it. */
+static int mark_finding(json_t *doc, json_t *t, json_t *f, struct sl_baseline *baseline)
+{
+	char fp[17];
+	sl_fingerprint(doc, t, f, fp);
+	json_object_set_new(f, "fingerprint", json_string(fp));
+	int known = sl_baseline_has(baseline, fp);
+	if (baseline)
+		json_object_set_new(f, "baseline", json_string(known ? "unchanged" : "new"));
+	return known;
+}
+
 static json_t *index_or_null(int i)
 {
 	return i >= 0 ? json_integer(i) : json_null();
@@ -116,12 +129,7 @@ json_t *sl_findings_build(const struct sl_report *r, const struct sl_run *run, s
 		size_t k;
 		json_t *f;
 		json_array_foreach(json_object_get(t, "flags"), k, f) {
-			char fp[17];
-			sl_fingerprint(doc, t, f, fp);
-			json_object_set_new(f, "fingerprint", json_string(fp));
-			int known = sl_baseline_has(baseline, fp);
-			if (baseline)
-				json_object_set_new(f, "baseline", json_string(known ? "unchanged" : "new"));
+			int known = mark_finding(doc, t, f, baseline);
 			const char *severity = json_string_value(json_object_get(f, "severity"));
 			if (known)
 				gate->known++;
@@ -150,14 +158,8 @@ json_t *sl_findings_build(const struct sl_report *r, const struct sl_run *run, s
 			json_object_set(t, "process", index);
 			size_t k;
 			json_t *f;
-			json_array_foreach(json_object_get(t, "flags"), k, f) {
-				char fp[17];
-				sl_fingerprint(doc, t, f, fp);
-				json_object_set_new(f, "fingerprint", json_string(fp));
-				if (baseline)
-					json_object_set_new(f, "baseline",
-							    json_string(sl_baseline_has(baseline, fp) ? "unchanged" : "new"));
-			}
+			json_array_foreach(json_object_get(t, "flags"), k, f)
+				mark_finding(doc, t, f, baseline);
 		}
 		json_decref(index);
 	}

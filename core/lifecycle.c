@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,16 +45,30 @@ static int fdtab_set(struct sl_state *s, int fd, struct sl_obj *obj)
 }
 
 /* Calls fn(ctx, fd, obj) for every occupied descriptor, in ascending order. */
-static void fd_walk(const struct sl_state *s, void (*fn)(void *, int, struct sl_obj *), void *ctx)
+typedef void (*fd_fn)(void *, int, struct sl_obj *);
+
+/* The same for the descriptors first..last (inclusive). fn may empty the entry it is given. */
+static void fd_walk_range(const struct sl_state *s, long first, long last, fd_fn fn, void *ctx)
 {
-	for (unsigned c = 0; c < s->fdtab_chunks; c++) {
+	if (first < 0)
+		first = 0;
+	for (unsigned c = (unsigned long)first >> SL_FDTAB_CHUNK_BITS; c < s->fdtab_chunks; c++) {
 		struct sl_obj **chunk = s->fdtab[c];
 		if (!chunk)
 			continue;
-		for (unsigned i = 0; i < SL_FDTAB_CHUNK; i++)
-			if (chunk[i])
-				fn(ctx, (int)(c * SL_FDTAB_CHUNK + i), chunk[i]);
+		for (unsigned i = 0; i < SL_FDTAB_CHUNK; i++) {
+			long fd = (long)c * SL_FDTAB_CHUNK + i;
+			if (fd > last)
+				return;
+			if (fd >= first && chunk[i])
+				fn(ctx, (int)fd, chunk[i]);
+		}
 	}
+}
+
+static void fd_walk(const struct sl_state *s, fd_fn fn, void *ctx)
+{
+	fd_walk_range(s, 0, LONG_MAX, fn, ctx);
 }
 
 static struct sl_transport *socket_at(const struct sl_state *s, int fd)
@@ -429,22 +444,15 @@ static void close_fd(struct sl_state *s, int fd, int unseen)
 		close_epoll_fd(s, (struct sl_epoll *)o, fd);
 }
 
+static void close_one(void *ctx, int fd, struct sl_obj *o)
+{
+	(void)o;
+	close_fd(ctx, fd, 0);
+}
+
 static void close_range_event(struct sl_state *s, int first, int last)
 {
-	if (first < 0)
-		first = 0;
-	for (unsigned c = (unsigned)first >> SL_FDTAB_CHUNK_BITS; c < s->fdtab_chunks; c++) {
-		struct sl_obj **chunk = s->fdtab[c];
-		if (!chunk)
-			continue;
-		for (unsigned i = 0; i < SL_FDTAB_CHUNK; i++) {
-			long fd = (long)c * SL_FDTAB_CHUNK + i;
-			if (fd > last)
-				return;
-			if (fd >= first && chunk[i])
-				close_fd(s, (int)fd, 0);
-		}
-	}
+	fd_walk_range(s, first, last, close_one, s);
 }
 
 /* ---- closes under way ----
@@ -475,22 +483,25 @@ static size_t closing_size(uint32_t n)
 	return sizeof(struct sl_closing) + n * sizeof(struct sl_closing_fd);
 }
 
-static uint32_t count_tracked(const struct sl_state *s, int first, int last)
+static void count_one(void *ctx, int fd, struct sl_obj *o)
 {
-	uint32_t n = 0;
-	for (unsigned c = (unsigned)first >> SL_FDTAB_CHUNK_BITS; c < s->fdtab_chunks; c++) {
-		struct sl_obj **chunk = s->fdtab[c];
-		if (!chunk)
-			continue;
-		for (unsigned i = 0; i < SL_FDTAB_CHUNK; i++) {
-			long fd = (long)c * SL_FDTAB_CHUNK + i;
-			if (fd > last)
-				return n;
-			if (fd >= first && chunk[i])
-				n++;
-		}
-	}
-	return n;
+	(void)fd;
+	(void)o;
+	(*(uint32_t *)ctx)++;
+}
+
+struct set_aside {
+	struct sl_state *s;
+	struct sl_closing *c;
+};
+
+static void set_one_aside(void *ctx, int fd, struct sl_obj *o)
+{
+	struct set_aside *a = ctx;
+	a->c->e[a->c->n].fd = fd;
+	a->c->e[a->c->n].obj = o;
+	a->c->n++;
+	fdtab_set(a->s, fd, NULL);
 }
 
 static void close_begin_event(struct sl_state *s, const struct sl_event *ev)
@@ -498,7 +509,8 @@ static void close_begin_event(struct sl_state *s, const struct sl_event *ev)
 	int first = ev->fd < 0 ? 0 : ev->fd, last = ev->fd2;
 	if (first > last)
 		return;
-	uint32_t n = count_tracked(s, first, last);
+	uint32_t n = 0;
+	fd_walk_range(s, first, last, count_one, &n);
 	if (n == 0)
 		return;
 	struct sl_closing *c = sl_arena_alloc(s->arena, closing_size(n));
@@ -509,20 +521,8 @@ static void close_begin_event(struct sl_state *s, const struct sl_event *ev)
 	}
 	c->key = ev->obj;
 	c->n = 0;
-	for (unsigned ch = (unsigned)first >> SL_FDTAB_CHUNK_BITS; ch < s->fdtab_chunks && c->n < n; ch++) {
-		struct sl_obj **chunk = s->fdtab[ch];
-		if (!chunk)
-			continue;
-		for (unsigned i = 0; i < SL_FDTAB_CHUNK && c->n < n; i++) {
-			long fd = (long)ch * SL_FDTAB_CHUNK + i;
-			if (fd < first || !chunk[i])
-				continue;
-			c->e[c->n].fd = (int32_t)fd;
-			c->e[c->n].obj = chunk[i];
-			c->n++;
-			fdtab_set(s, (int)fd, NULL);
-		}
-	}
+	struct set_aside a = {s, c};
+	fd_walk_range(s, first, last, set_one_aside, &a);
 	c->next = s->closing;
 	s->closing = c;
 }
