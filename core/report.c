@@ -394,7 +394,8 @@ const char *sl_report_describe(const struct sl_item *it, char *buf, size_t size)
 		return buf;
 	}
 	sl_kind_name(t, kind, sizeof(kind));
-	size_t n = (size_t)snprintf(buf, size, "%s %s, fd %d", kind, sl_role_name(t->role), t->fd);
+	size_t n = t->domain == SL_DOMAIN_FD ? (size_t)snprintf(buf, size, "%s, fd %d", kind, t->fd)
+					     : (size_t)snprintf(buf, size, "%s %s, fd %d", kind, sl_role_name(t->role), t->fd);
 	if (n < size && (t->local.family || t->peer.family)) {
 		sl_addr_format(&t->local, l, sizeof(l));
 		if (t->peer.family)
@@ -841,8 +842,9 @@ static void json_transport(const struct sl_report *r, struct sl_json *j, const s
 		sl_json_null(j);
 	sl_json_kv_string(j, "kind", t->domain ? sl_kind_name(t, buf, sizeof(buf)) : "tls");
 	sl_json_kv_string(j, "family", t->domain ? sl_family_name(t->domain) : NULL);
-	sl_json_kv_string(j, "type", t->domain ? sl_type_name(t->type) : NULL);
-	sl_json_kv_string(j, "role", t->domain ? sl_role_name(t->role) : NULL);
+	int sock = t->domain && t->domain != SL_DOMAIN_FD; /* a descriptor has no type or role */
+	sl_json_kv_string(j, "type", sock ? sl_type_name(t->type) : NULL);
+	sl_json_kv_string(j, "role", sock ? sl_role_name(t->role) : NULL);
 	sl_json_key(j, "local");
 	if (t->local.family)
 		sl_json_string(j, sl_addr_format(&t->local, buf, sizeof(buf)));

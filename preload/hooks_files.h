@@ -1,0 +1,16 @@
+/* track= (issue 15): which descriptors besides sockets the preload follows. */
+#ifndef SOCKLEAK_HOOKS_FILES_H
+#define SOCKLEAK_HOOKS_FILES_H
+
+enum sl_track_level {
+	SL_TRACK_SOCKETS = 0, /* the default: the hooks of hooks_files.c only call the real function */
+	SL_TRACK_PIPES = 1,   /* pipes, popen's pipes and FIFOs too */
+	SL_TRACK_ALL = 2,     /* every descriptor the program makes */
+};
+
+/* Set once, at start-up, from the option (zero until then: what is opened before sockleak is
+ * ready was opened before the program's own code ran, and is not the program's). */
+extern int sl_track_level;
+void sl_files_configure(const char *track);
+
+#endif
