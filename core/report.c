@@ -323,13 +323,14 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 		break;
 	case SL_FLAG_READER_NOT_REMOVED: {
 		const char *dir = direction(f->events);
+		const char *what = it->t->domain == SL_DOMAIN_FD ? "descriptor" : "socket"; /* issue 15: a pipe */
 		if (f->when == SL_WHEN_EPOLL_CLOSED && is_python(r, it))
-			snprintf(buf, size, "the event loop's epoll set (fd %d) was closed while this socket was still "
+			snprintf(buf, size, "the event loop's epoll set (fd %d) was closed while this %s was still "
 				 "registered for %s (fd %d, never removed): the transport was not closed before the loop",
-				 f->epoll_fd, dir, f->fd);
+				 f->epoll_fd, what, dir, f->fd);
 		else if (f->when == SL_WHEN_EPOLL_CLOSED)
-			snprintf(buf, size, "the epoll set (fd %d) was closed while this socket was still registered "
-				 "(fd %d): EPOLL_CTL_ADD was never matched by EPOLL_CTL_DEL", f->epoll_fd, f->fd);
+			snprintf(buf, size, "the epoll set (fd %d) was closed while this %s was still registered "
+				 "(fd %d): EPOLL_CTL_ADD was never matched by EPOLL_CTL_DEL", f->epoll_fd, what, f->fd);
 		else if (f->when == SL_WHEN_CHECKPOINT)
 			snprintf(buf, size, "still registered in the epoll set (fd %d) under fd %d %s", f->epoll_fd,
 				 f->fd, r->live_view ? "now" : "at the checkpoint");
@@ -340,9 +341,9 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 		break;
 	}
 	case SL_FLAG_CLOSED_WHILE_REGISTERED:
-		snprintf(buf, size, "fd %d was closed while registered in the epoll set (fd %d), but the socket stayed "
+		snprintf(buf, size, "fd %d was closed while registered in the epoll set (fd %d), but the %s stayed "
 			 "open through another descriptor: the kernel kept delivering its events under the closed "
-			 "number", f->fd, f->epoll_fd);
+			 "number", f->fd, f->epoll_fd, it->t->domain == SL_DOMAIN_FD ? sl_fd_kind_name(it->t->type) : "socket");
 		break;
 	case SL_FLAG_TLS_SHUTDOWN_ABANDONED:
 		/* Only teardown abandons a shutdown (a one-way close by the program is clean): say which. */
