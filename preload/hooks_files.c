@@ -44,8 +44,15 @@ static inline int tracking(void)
 	return SL_UNLIKELY(__atomic_load_n(&sl_track_level, __ATOMIC_RELAXED) != SL_TRACK_SOCKETS);
 }
 
-/* Records fd (and fd2, a pipe's other end) as made here, with the caller's stack. Inlined into
- * each hook, so that the stack is taken in the hook's own frame (preload.h). sockleak's own
+/* Each hook checks the flag and, under the default, jumps to the real function: the recording
+ * lives in a function of its own (NAME_tracked), which the hook calls last, so that the compiler
+ * makes the call a jump (a sibling call) and the hook's fast path needs no frame at all. The
+ * tracked function's frame then takes the hook's place: the stack is taken there, and its
+ * return address is the program's call site (the key of the learned stack shape, stack.c).
+ * Without the sibling call (an unoptimized build) the hook's frame is one more of sockleak's,
+ * which the walk drops: slower, never wrong.
+ *
+ * Records fd (and fd2, a pipe's other end) as made here, with the caller's stack. sockleak's own
  * files (its log, the report, /proc files it reads) are opened with sl_in_hook set: never
  * recorded, not even deferred. errno is the real call's on return. */
 static inline __attribute__((always_inline)) void record_open(int fd, int fd2, int kind, const char *path,
@@ -104,171 +111,169 @@ static void end_inner_close(uint64_t key)
 
 /* ---- open and its variants ---- */
 
-/* open's mode is read only when the flags ask for one, as glibc does. */
-#define MODE_ARG(flags, mode)                                                                          \
-	mode_t mode = 0;                                                                               \
-	if ((flags) & (O_CREAT | O_TMPFILE)) {                                                         \
-		va_list ap;                                                                            \
-		va_start(ap, flags);                                                                   \
-		mode = va_arg(ap, mode_t);                                                             \
-		va_end(ap);                                                                            \
+#define TRACKED __attribute__((noinline))
+
+/* The real function, or ENOSYS when it could not be found: never a NULL call. */
+#define REAL_OR_FAIL(real, fail)                                                                       \
+	if (SL_UNLIKELY(!(real))) {                                                                    \
+		errno = ENOSYS;                                                                        \
+		return (fail);                                                                         \
 	}
 
-SL_EXPORT int open(const char *path, int flags, ...)
+typedef int open_fn(const char *, int, ...);
+typedef int openat_fn(int, const char *, int, ...);
+
+static TRACKED int open_tracked(open_fn *real, const char *path, int flags, mode_t mode)
 {
-	SL_REAL(open);
-	MODE_ARG(flags, mode);
-	int fd = SL_CALL(open, -1, path, flags, mode);
-	if (tracking() && fd >= 0)
+	REAL_OR_FAIL(real, -1);
+	int fd = real(path, flags, mode);
+	if (fd >= 0)
 		record_path(fd, SL_FD_FILE, path);
 	return fd;
 }
 
-SL_EXPORT int open64(const char *path, int flags, ...)
+static TRACKED int openat_tracked(openat_fn *real, int dirfd, const char *path, int flags, mode_t mode)
 {
-	SL_REAL(open64);
-	MODE_ARG(flags, mode);
-	int fd = SL_CALL(open64, -1, path, flags, mode);
-	if (tracking() && fd >= 0)
+	REAL_OR_FAIL(real, -1);
+	int fd = real(dirfd, path, flags, mode);
+	if (fd >= 0)
 		record_path(fd, SL_FD_FILE, path);
 	return fd;
 }
 
-SL_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+/* open and openat are variadic: the mode is there only with O_CREAT or O_TMPFILE. On x86-64 a
+ * variadic call passes its arguments in the same registers as a plain one, so these take the
+ * mode as a plain third (fourth) argument, and pass on whatever the register holds: the real
+ * function reads it only when the flags ask for a mode, as it would have. A variadic definition
+ * would spill six registers on every call, tracked or not. */
+#define OPEN_HOOK(name)                                                                                \
+	SL_EXPORT int sl_hook_##name(const char *path, int flags, mode_t mode) __asm__(#name);        \
+	SL_EXPORT int sl_hook_##name(const char *path, int flags, mode_t mode)                        \
+	{                                                                                              \
+		static open_fn *slot;                                                                  \
+		open_fn *real = __atomic_load_n(&slot, __ATOMIC_RELAXED);                              \
+		if (SL_UNLIKELY(!real)) {                                                              \
+			real = (open_fn *)sl_resolve(#name);                                           \
+			__atomic_store_n(&slot, real, __ATOMIC_RELAXED);                               \
+		}                                                                                      \
+		if (SL_UNLIKELY(tracking()))                                                           \
+			return open_tracked(real, path, flags, mode);                                  \
+		REAL_OR_FAIL(real, -1);                                                                \
+		return real(path, flags, mode);                                                        \
+	}
+
+#define OPENAT_HOOK(name)                                                                              \
+	SL_EXPORT int sl_hook_##name(int dirfd, const char *path, int flags, mode_t mode) __asm__(#name); \
+	SL_EXPORT int sl_hook_##name(int dirfd, const char *path, int flags, mode_t mode)             \
+	{                                                                                              \
+		static openat_fn *slot;                                                                \
+		openat_fn *real = __atomic_load_n(&slot, __ATOMIC_RELAXED);                            \
+		if (SL_UNLIKELY(!real)) {                                                              \
+			real = (openat_fn *)sl_resolve(#name);                                         \
+			__atomic_store_n(&slot, real, __ATOMIC_RELAXED);                               \
+		}                                                                                      \
+		if (SL_UNLIKELY(tracking()))                                                           \
+			return openat_tracked(real, dirfd, path, flags, mode);                         \
+		REAL_OR_FAIL(real, -1);                                                                \
+		return real(dirfd, path, flags, mode);                                                 \
+	}
+
+OPEN_HOOK(open)
+OPEN_HOOK(open64)
+OPENAT_HOOK(openat)
+OPENAT_HOOK(openat64)
+/* _FORTIFY_SOURCE builds call these, with no mode (the register is passed on unread). */
+OPEN_HOOK(__open_2)
+OPEN_HOOK(__open64_2)
+OPENAT_HOOK(__openat_2)
+OPENAT_HOOK(__openat64_2)
+
+/* The hooks below have one shape: under the default, the real call; else NAME_tracked. */
+#define HOOK(ret, name, fail, params, args)                                                            \
+	static TRACKED ret name##_tracked(__typeof__(name) *real, SL_UNPAREN params);                  \
+	SL_EXPORT ret name params                                                                      \
+	{                                                                                              \
+		SL_REAL(name);                                                                         \
+		if (SL_UNLIKELY(tracking()))                                                           \
+			return name##_tracked(real_##name, SL_UNPAREN args);                           \
+		return SL_CALL(name, fail, SL_UNPAREN args);                                           \
+	}                                                                                              \
+	static TRACKED ret name##_tracked(__typeof__(name) *real, SL_UNPAREN params)
+#define SL_UNPAREN(...) __VA_ARGS__
+
+HOOK(int, creat, -1, (const char *path, mode_t mode), (path, mode))
 {
-	SL_REAL(openat);
-	MODE_ARG(flags, mode);
-	int fd = SL_CALL(openat, -1, dirfd, path, flags, mode);
-	if (tracking() && fd >= 0)
+	REAL_OR_FAIL(real, -1);
+	int fd = real(path, mode);
+	if (fd >= 0)
 		record_path(fd, SL_FD_FILE, path);
 	return fd;
 }
 
-SL_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+HOOK(int, creat64, -1, (const char *path, mode_t mode), (path, mode))
 {
-	SL_REAL(openat64);
-	MODE_ARG(flags, mode);
-	int fd = SL_CALL(openat64, -1, dirfd, path, flags, mode);
-	if (tracking() && fd >= 0)
-		record_path(fd, SL_FD_FILE, path);
-	return fd;
-}
-
-SL_EXPORT int creat(const char *path, mode_t mode)
-{
-	SL_REAL(creat);
-	int fd = SL_CALL(creat, -1, path, mode);
-	if (tracking() && fd >= 0)
-		record_path(fd, SL_FD_FILE, path);
-	return fd;
-}
-
-SL_EXPORT int creat64(const char *path, mode_t mode)
-{
-	SL_REAL(creat64);
-	int fd = SL_CALL(creat64, -1, path, mode);
-	if (tracking() && fd >= 0)
-		record_path(fd, SL_FD_FILE, path);
-	return fd;
-}
-
-/* _FORTIFY_SOURCE builds call these instead of open and openat. */
-int __open_2(const char *path, int flags);
-int __open64_2(const char *path, int flags);
-int __openat_2(int dirfd, const char *path, int flags);
-int __openat64_2(int dirfd, const char *path, int flags);
-
-SL_EXPORT int __open_2(const char *path, int flags)
-{
-	SL_REAL(__open_2);
-	int fd = SL_CALL(__open_2, -1, path, flags);
-	if (tracking() && fd >= 0)
-		record_path(fd, SL_FD_FILE, path);
-	return fd;
-}
-
-SL_EXPORT int __open64_2(const char *path, int flags)
-{
-	SL_REAL(__open64_2);
-	int fd = SL_CALL(__open64_2, -1, path, flags);
-	if (tracking() && fd >= 0)
-		record_path(fd, SL_FD_FILE, path);
-	return fd;
-}
-
-SL_EXPORT int __openat_2(int dirfd, const char *path, int flags)
-{
-	SL_REAL(__openat_2);
-	int fd = SL_CALL(__openat_2, -1, dirfd, path, flags);
-	if (tracking() && fd >= 0)
-		record_path(fd, SL_FD_FILE, path);
-	return fd;
-}
-
-SL_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
-{
-	SL_REAL(__openat64_2);
-	int fd = SL_CALL(__openat64_2, -1, dirfd, path, flags);
-	if (tracking() && fd >= 0)
+	REAL_OR_FAIL(real, -1);
+	int fd = real(path, mode);
+	if (fd >= 0)
 		record_path(fd, SL_FD_FILE, path);
 	return fd;
 }
 
 /* ---- pipes ---- */
 
-SL_EXPORT int pipe(int fds[2])
+HOOK(int, pipe, -1, (int fds[2]), (fds))
 {
-	SL_REAL(pipe);
-	int r = SL_CALL(pipe, -1, fds);
-	if (tracking() && r == 0)
+	REAL_OR_FAIL(real, -1);
+	int r = real(fds);
+	if (r == 0)
 		record_open(fds[0], fds[1], SL_FD_PIPE, NULL, 0);
 	return r;
 }
 
-SL_EXPORT int pipe2(int fds[2], int flags)
+HOOK(int, pipe2, -1, (int fds[2], int flags), (fds, flags))
 {
-	SL_REAL(pipe2);
-	int r = SL_CALL(pipe2, -1, fds, flags);
-	if (tracking() && r == 0)
+	REAL_OR_FAIL(real, -1);
+	int r = real(fds, flags);
+	if (r == 0)
 		record_open(fds[0], fds[1], SL_FD_PIPE, NULL, 0);
 	return r;
 }
 
 /* ---- descriptors of the kernel's own objects ---- */
 
-SL_EXPORT int eventfd(unsigned int count, int flags)
+HOOK(int, eventfd, -1, (unsigned int count, int flags), (count, flags))
 {
-	SL_REAL(eventfd);
-	int fd = SL_CALL(eventfd, -1, count, flags);
-	if (tracking() && fd >= 0)
+	REAL_OR_FAIL(real, -1);
+	int fd = real(count, flags);
+	if (fd >= 0)
 		record_open(fd, -1, SL_FD_EVENTFD, NULL, 0);
 	return fd;
 }
 
-SL_EXPORT int timerfd_create(int clockid, int flags)
+HOOK(int, timerfd_create, -1, (int clockid, int flags), (clockid, flags))
 {
-	SL_REAL(timerfd_create);
-	int fd = SL_CALL(timerfd_create, -1, clockid, flags);
-	if (tracking() && fd >= 0)
+	REAL_OR_FAIL(real, -1);
+	int fd = real(clockid, flags);
+	if (fd >= 0)
 		record_open(fd, -1, SL_FD_TIMERFD, NULL, 0);
 	return fd;
 }
 
 /* signalfd(-1, ...) makes a descriptor; signalfd(fd, ...) changes the mask of fd. */
-SL_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+HOOK(int, signalfd, -1, (int fd, const sigset_t *mask, int flags), (fd, mask, flags))
 {
-	SL_REAL(signalfd);
-	int r = SL_CALL(signalfd, -1, fd, mask, flags);
-	if (tracking() && r >= 0 && fd == -1)
+	REAL_OR_FAIL(real, -1);
+	int r = real(fd, mask, flags);
+	if (r >= 0 && fd == -1)
 		record_open(r, -1, SL_FD_SIGNALFD, NULL, 0);
 	return r;
 }
 
-SL_EXPORT int memfd_create(const char *name, unsigned int flags)
+HOOK(int, memfd_create, -1, (const char *name, unsigned int flags), (name, flags))
 {
-	SL_REAL(memfd_create);
-	int fd = SL_CALL(memfd_create, -1, name, flags);
-	if (tracking() && fd >= 0) {
+	REAL_OR_FAIL(real, -1);
+	int fd = real(name, flags);
+	if (fd >= 0) {
 		char label[sizeof(((struct sockaddr_un *)0)->sun_path)];
 		int n = snprintf(label, sizeof(label), "memfd:%s", name ? name : "");
 		record_open(fd, -1, SL_FD_MEMFD, label, n < 0 ? 0 : (size_t)n < sizeof(label) ? (size_t)n : sizeof(label) - 1);
@@ -276,40 +281,48 @@ SL_EXPORT int memfd_create(const char *name, unsigned int flags)
 	return fd;
 }
 
+static TRACKED int inotify_init_tracked(int (*real)(void));
 SL_EXPORT int inotify_init(void)
 {
 	SL_REAL(inotify_init);
-	int fd = SL_CALL(inotify_init, -1);
-	if (tracking() && fd >= 0)
+	if (SL_UNLIKELY(tracking()))
+		return inotify_init_tracked(real_inotify_init);
+	return SL_CALL(inotify_init, -1);
+}
+static TRACKED int inotify_init_tracked(int (*real)(void))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real();
+	if (fd >= 0)
 		record_open(fd, -1, SL_FD_INOTIFY, NULL, 0);
 	return fd;
 }
 
-SL_EXPORT int inotify_init1(int flags)
+HOOK(int, inotify_init1, -1, (int flags), (flags))
 {
-	SL_REAL(inotify_init1);
-	int fd = SL_CALL(inotify_init1, -1, flags);
-	if (tracking() && fd >= 0)
+	REAL_OR_FAIL(real, -1);
+	int fd = real(flags);
+	if (fd >= 0)
 		record_open(fd, -1, SL_FD_INOTIFY, NULL, 0);
 	return fd;
 }
 
-SL_EXPORT int fanotify_init(unsigned int flags, unsigned int event_flags)
+HOOK(int, fanotify_init, -1, (unsigned int flags, unsigned int event_flags), (flags, event_flags))
 {
-	SL_REAL(fanotify_init);
-	int fd = SL_CALL(fanotify_init, -1, flags, event_flags);
-	if (tracking() && fd >= 0)
+	REAL_OR_FAIL(real, -1);
+	int fd = real(flags, event_flags);
+	if (fd >= 0)
 		record_open(fd, -1, SL_FD_FANOTIFY, NULL, 0);
 	return fd;
 }
 
 int pidfd_open(pid_t pid, unsigned int flags);
 
-SL_EXPORT int pidfd_open(pid_t pid, unsigned int flags)
+HOOK(int, pidfd_open, -1, (pid_t pid, unsigned int flags), (pid, flags))
 {
-	SL_REAL(pidfd_open);
-	int fd = SL_CALL(pidfd_open, -1, pid, flags);
-	if (tracking() && fd >= 0)
+	REAL_OR_FAIL(real, -1);
+	int fd = real(pid, flags);
+	if (fd >= 0)
 		record_open(fd, -1, SL_FD_PIDFD, NULL, 0);
 	return fd;
 }
@@ -324,34 +337,32 @@ static int stream_fd(FILE *f)
 	return fd;
 }
 
-SL_EXPORT FILE *fopen(const char *path, const char *mode)
+HOOK(FILE *, fopen, NULL, (const char *path, const char *mode), (path, mode))
 {
-	SL_REAL(fopen);
-	FILE *f = SL_CALL(fopen, NULL, path, mode);
-	if (tracking() && f)
+	REAL_OR_FAIL(real, NULL);
+	FILE *f = real(path, mode);
+	if (f)
 		record_path(stream_fd(f), SL_FD_FILE, path);
 	return f;
 }
 
-SL_EXPORT FILE *fopen64(const char *path, const char *mode)
+HOOK(FILE *, fopen64, NULL, (const char *path, const char *mode), (path, mode))
 {
-	SL_REAL(fopen64);
-	FILE *f = SL_CALL(fopen64, NULL, path, mode);
-	if (tracking() && f)
+	REAL_OR_FAIL(real, NULL);
+	FILE *f = real(path, mode);
+	if (f)
 		record_path(stream_fd(f), SL_FD_FILE, path);
 	return f;
 }
 
 /* freopen closes the stream's descriptor, then opens path (onto the same number when it can).
  * With no path it reopens the same file: what it is then is not known here. */
-SL_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
+HOOK(FILE *, freopen, NULL, (const char *path, const char *mode, FILE *stream), (path, mode, stream))
 {
-	SL_REAL(freopen);
-	if (!tracking())
-		return SL_CALL(freopen, NULL, path, mode, stream);
+	REAL_OR_FAIL(real, NULL);
 	uint64_t key = (uint64_t)(uintptr_t)&key;
 	int closing = begin_inner_close(stream_fd(stream), key);
-	FILE *f = SL_CALL(freopen, NULL, path, mode, stream);
+	FILE *f = real(path, mode, stream);
 	if (closing)
 		end_inner_close(key);
 	if (f)
@@ -359,79 +370,80 @@ SL_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
 	return f;
 }
 
-SL_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
+HOOK(FILE *, freopen64, NULL, (const char *path, const char *mode, FILE *stream), (path, mode, stream))
 {
-	SL_REAL(freopen64);
-	if (!tracking())
-		return SL_CALL(freopen64, NULL, path, mode, stream);
+	REAL_OR_FAIL(real, NULL);
 	uint64_t key = (uint64_t)(uintptr_t)&key;
 	int closing = begin_inner_close(stream_fd(stream), key);
-	FILE *f = SL_CALL(freopen64, NULL, path, mode, stream);
+	FILE *f = real(path, mode, stream);
 	if (closing)
 		end_inner_close(key);
 	if (f)
 		record_path(stream_fd(f), SL_FD_FILE, path);
+	return f;
+}
+
+static TRACKED FILE *tmpfile_tracked(FILE *(*real)(void))
+{
+	REAL_OR_FAIL(real, NULL);
+	FILE *f = real();
+	if (f)
+		record_path(stream_fd(f), SL_FD_FILE, NULL);
 	return f;
 }
 
 SL_EXPORT FILE *tmpfile(void)
 {
 	SL_REAL(tmpfile);
-	FILE *f = SL_CALL(tmpfile, NULL);
-	if (tracking() && f)
-		record_path(stream_fd(f), SL_FD_FILE, NULL);
-	return f;
+	if (SL_UNLIKELY(tracking()))
+		return tmpfile_tracked(real_tmpfile);
+	return SL_CALL(tmpfile, NULL);
 }
 
 SL_EXPORT FILE *tmpfile64(void)
 {
 	SL_REAL(tmpfile64);
-	FILE *f = SL_CALL(tmpfile64, NULL);
-	if (tracking() && f)
-		record_path(stream_fd(f), SL_FD_FILE, NULL);
-	return f;
+	if (SL_UNLIKELY(tracking()))
+		return tmpfile_tracked(real_tmpfile64);
+	return SL_CALL(tmpfile64, NULL);
 }
 
-SL_EXPORT int fclose(FILE *f)
+HOOK(int, fclose, EOF, (FILE *f), (f))
 {
-	SL_REAL(fclose);
-	if (!tracking())
-		return SL_CALL(fclose, EOF, f);
+	REAL_OR_FAIL(real, EOF);
 	uint64_t key = (uint64_t)(uintptr_t)&key;
 	int closing = begin_inner_close(stream_fd(f), key);
-	int r = SL_CALL(fclose, EOF, f);
+	int r = real(f);
 	if (closing)
 		end_inner_close(key);
 	return r;
 }
 
-SL_EXPORT FILE *popen(const char *command, const char *type)
+HOOK(FILE *, popen, NULL, (const char *command, const char *type), (command, type))
 {
-	SL_REAL(popen);
-	FILE *f = SL_CALL(popen, NULL, command, type);
-	if (tracking() && f)
+	REAL_OR_FAIL(real, NULL);
+	FILE *f = real(command, type);
+	if (f)
 		record_open(stream_fd(f), -1, SL_FD_PIPE, NULL, 0);
 	return f;
 }
 
-SL_EXPORT int pclose(FILE *f)
+HOOK(int, pclose, -1, (FILE *f), (f))
 {
-	SL_REAL(pclose);
-	if (!tracking())
-		return SL_CALL(pclose, -1, f);
+	REAL_OR_FAIL(real, -1);
 	uint64_t key = (uint64_t)(uintptr_t)&key;
 	int closing = begin_inner_close(stream_fd(f), key);
-	int r = SL_CALL(pclose, -1, f);
+	int r = real(f);
 	if (closing)
 		end_inner_close(key);
 	return r;
 }
 
-SL_EXPORT DIR *opendir(const char *path)
+HOOK(DIR *, opendir, NULL, (const char *path), (path))
 {
-	SL_REAL(opendir);
-	DIR *d = SL_CALL(opendir, NULL, path);
-	if (tracking() && d) {
+	REAL_OR_FAIL(real, NULL);
+	DIR *d = real(path);
+	if (d) {
 		int saved = *sl_errno();
 		int fd = dirfd(d);
 		*sl_errno() = saved;
@@ -440,17 +452,15 @@ SL_EXPORT DIR *opendir(const char *path)
 	return d;
 }
 
-SL_EXPORT int closedir(DIR *d)
+HOOK(int, closedir, -1, (DIR *d), (d))
 {
-	SL_REAL(closedir);
-	if (!tracking())
-		return SL_CALL(closedir, -1, d);
+	REAL_OR_FAIL(real, -1);
 	int saved = *sl_errno();
 	int fd = dirfd(d);
 	*sl_errno() = saved;
 	uint64_t key = (uint64_t)(uintptr_t)&key;
 	int closing = begin_inner_close(fd, key);
-	int r = SL_CALL(closedir, -1, d);
+	int r = real(d);
 	if (closing)
 		end_inner_close(key);
 	return r;
