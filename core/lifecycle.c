@@ -1368,9 +1368,10 @@ unsigned sl_blind_notes(const struct sl_state *s, const char **out, unsigned max
 			 s->unseen_closes == 1 ? " was" : "s were");
 		out[n++] = buf;
 	} else if (s->unseen_fd_closes && n < max) {
-		snprintf(buf, size, "%llu descriptor%s (files, pipes, ...) closed where sockleak could not see it "
+		snprintf(buf, size, "%llu descriptor%s (files, pipes, ...) %s closed where sockleak could not see it "
 			 "(inside the C library, or a raw system call): not reported as never-closed",
-			 (unsigned long long)s->unseen_fd_closes, s->unseen_fd_closes == 1 ? " was" : "s were");
+			 (unsigned long long)s->unseen_fd_closes, s->unseen_fd_closes == 1 ? "" : "s",
+			 s->unseen_fd_closes == 1 ? "was" : "were");
 		out[n++] = buf;
 	}
 	return n;
