@@ -329,9 +329,15 @@ HOOK(int, pidfd_open, -1, (pid_t pid, unsigned int flags), (pid, flags))
 
 /* ---- stdio, dirent and popen: the C library opens and closes inside these ---- */
 
+/* The C library declares these arguments never NULL, so the compiler may drop a check for NULL
+ * that it can trace to one: the empty asm hides where the pointer came from. closedir(NULL)
+ * fails with EINVAL, and must still do so here. */
+#define LAUNDER(p) __asm__("" : "+r"(p))
+
 static int stream_fd(FILE *f)
 {
 	int saved = *sl_errno();
+	LAUNDER(f);
 	int fd = f ? fileno(f) : -1;
 	*sl_errno() = saved;
 	return fd;
@@ -456,7 +462,9 @@ HOOK(int, closedir, -1, (DIR *d), (d))
 {
 	REAL_OR_FAIL(real, -1);
 	int saved = *sl_errno();
-	int fd = dirfd(d);
+	DIR *dp = d;
+	LAUNDER(dp);
+	int fd = dp ? dirfd(dp) : -1;
 	*sl_errno() = saved;
 	uint64_t key = (uint64_t)(uintptr_t)&key;
 	int closing = begin_inner_close(fd, key);

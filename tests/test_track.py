@@ -167,6 +167,10 @@ note("fopen-missing", lambda: open("/nonexistent/y"))
 note("dup", lambda: os.dup(3))
 note("close-twice", lambda: (os.close(4), os.close(4)))
 note("listdir", lambda: len(os.listdir("/")) > 0)
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+note("closedir-null", lambda: (libc.closedir(None), ctypes.get_errno()))
+note("fopen-c-missing", lambda: (libc.fopen(b"/nonexistent/z", b"r"), ctypes.get_errno()))
 print(" ".join(out))
 """
 
