@@ -1362,12 +1362,20 @@ unsigned sl_blind_notes(const struct sl_state *s, const char **out, unsigned max
 	if ((s->blind & SL_BLIND_GO) && n < max)
 		out[n++] = "this is a Go program: it makes its own system calls, so its sockets are not visible "
 			   "to sockleak";
-	if (s->unseen_closes && n < max) {
+	if (s->unseen_closes && s->unseen_fd_closes && n < max) {
+		/* Issue 15: sockets and other descriptors both (buf holds one note). */
+		snprintf(buf, size, "%llu socket%s and %llu other descriptor%s were closed where sockleak could not "
+			 "see it (a raw system call, io_uring, inside the C library): not reported as never-closed",
+			 (unsigned long long)s->unseen_closes, s->unseen_closes == 1 ? "" : "s",
+			 (unsigned long long)s->unseen_fd_closes, s->unseen_fd_closes == 1 ? "" : "s");
+		out[n++] = buf;
+	} else if (s->unseen_closes && n < max) {
 		snprintf(buf, size, "%llu socket%s closed where sockleak could not see it (a raw system call or "
 			 "io_uring): not reported as never-closed", (unsigned long long)s->unseen_closes,
 			 s->unseen_closes == 1 ? " was" : "s were");
 		out[n++] = buf;
 	} else if (s->unseen_fd_closes && n < max) {
+		/* Issue 15: files, pipes and the rest, closed inside the C library or by a raw call. */
 		snprintf(buf, size, "%llu descriptor%s (files, pipes, ...) %s closed where sockleak could not see it "
 			 "(inside the C library, or a raw system call): not reported as never-closed",
 			 (unsigned long long)s->unseen_fd_closes, s->unseen_fd_closes == 1 ? "" : "s",

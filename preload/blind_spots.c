@@ -101,7 +101,7 @@ static int is_go_program(void)
 	return found;
 }
 
-static char unseen_note[160];
+static char unseen_note[256]; /* the longest: sockets and other descriptors both */
 static const char *notes[4];
 static unsigned nnotes;
 
