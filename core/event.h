@@ -130,7 +130,7 @@ enum sl_fd_kind {
 	SL_FD_INOTIFY = 8,
 	SL_FD_FANOTIFY = 9,
 	SL_FD_PIDFD = 10,
-	SL_FD_EPOLL = 11,   /* only as the kind of a report entry: an epoll set left open */
+	SL_FD_EPOLL = 11,   /* the report entry of an epoll set left open; or a set received (SCM_RIGHTS) */
 	SL_FD_KIND_COUNT
 };
 #define SL_DOMAIN_FD 0xfd00 /* above every AF_* */

@@ -109,6 +109,59 @@ static void end_inner_close(uint64_t key)
 	sl_record(&ev);
 }
 
+/* ---- descriptors received through SCM_RIGHTS ---- */
+
+/* What the kernel calls the open file at fd (/proc/self/fd/N): "pipe:[...]", "anon_inode:[eventfd]",
+ * "/memfd:NAME (deleted)", a path. Asked only for descriptors that arrive, which is rare. */
+static int received_kind(int fd, char *path, size_t size, size_t *len)
+{
+	char link[48];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, size - 1);
+	*len = 0;
+	if (n <= 0)
+		return SL_FD_FILE;
+	path[n] = '\0';
+	static const struct {
+		const char *prefix;
+		int kind;
+	} anon[] = {
+		{"pipe:", SL_FD_PIPE},
+		{"anon_inode:[eventfd]", SL_FD_EVENTFD},
+		{"anon_inode:[timerfd]", SL_FD_TIMERFD},
+		{"anon_inode:[signalfd]", SL_FD_SIGNALFD},
+		{"anon_inode:inotify", SL_FD_INOTIFY},
+		{"anon_inode:[fanotify]", SL_FD_FANOTIFY},
+		{"anon_inode:[pidfd]", SL_FD_PIDFD},
+		{"anon_inode:[eventpoll]", SL_FD_EPOLL},
+		{"/memfd:", SL_FD_MEMFD},
+	};
+	for (size_t i = 0; i < sizeof(anon) / sizeof(anon[0]); i++) {
+		if (strncmp(path, anon[i].prefix, strlen(anon[i].prefix)) != 0)
+			continue;
+		if (anon[i].kind == SL_FD_MEMFD) {
+			/* "/memfd:NAME (deleted)": the name as memfd_create's hook shows it. */
+			char *end = strstr(path, " (deleted)");
+			*len = (size_t)((end ? end : path + n) - (path + 1));
+			memmove(path, path + 1, *len);
+		}
+		return anon[i].kind;
+	}
+	if (path[0] == '/')
+		*len = (size_t)n;
+	return SL_FD_FILE; /* a FIFO is told by record_open's fstat */
+}
+
+void sl_files_received(int fd)
+{
+	char path[160]; /* a path is cut to 108 bytes anyway: a small frame in recvmsg's path */
+	size_t len;
+	int saved = *sl_errno();
+	int kind = received_kind(fd, path, sizeof(path), &len);
+	*sl_errno() = saved;
+	record_open(fd, -1, kind, len ? path : NULL, len);
+}
+
 /* ---- open and its variants ---- */
 
 #define TRACKED __attribute__((noinline))

@@ -13,4 +13,8 @@ enum sl_track_level {
 extern int sl_track_level;
 void sl_files_configure(const char *track);
 
+/* A descriptor that is not a socket arrived through SCM_RIGHTS (hooks_socket.c): recorded with
+ * its kind, as the kernel names it, and the receiving call's stack. errno is kept. */
+void sl_files_received(int fd);
+
 #endif

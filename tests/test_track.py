@@ -248,6 +248,7 @@ PARITY = [
     ("track_files", [os.path.join(APPS, "track_files")]),
     ("track_kinds", [os.path.join(APPS, "track_kinds"), "no-pidfd"]),
     ("track_pipes", [os.path.join(APPS, "track_pipes")]),
+    ("track_received", [os.path.join(APPS, "track_received")]),
     ("socketpair_leak", [os.path.join(APPS, "socketpair_leak")]),
     ("never_closed", [os.path.join(APPS, "never_closed")]),
     ("python3 os.open", [PYTHON, "-S", "-c", "import os; os.open('/etc/hostname', os.O_RDONLY); os.pipe()"]),
