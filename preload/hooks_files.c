@@ -109,7 +109,7 @@ static void end_inner_close(uint64_t key)
 	sl_record(&ev);
 }
 
-/* ---- descriptors received through SCM_RIGHTS ---- */
+/* ---- descriptors received through SCM_RIGHTS, and copies of ones not tracked ---- */
 
 /* What the kernel calls the open file at fd (/proc/self/fd/N): "pipe:[...]", "anon_inode:[eventfd]",
  * "/memfd:NAME (deleted)", a path. Asked only for descriptors that arrive, which is rare. */
@@ -122,6 +122,8 @@ static int received_kind(int fd, char *path, size_t size, size_t *len)
 	if (n <= 0)
 		return SL_FD_FILE;
 	path[n] = '\0';
+	if (strncmp(path, "socket:", 7) == 0)
+		return 0; /* a socket is not one of these */
 	static const struct {
 		const char *prefix;
 		int kind;
@@ -152,14 +154,15 @@ static int received_kind(int fd, char *path, size_t size, size_t *len)
 	return SL_FD_FILE; /* a FIFO is told by record_open's fstat */
 }
 
-void sl_files_received(int fd)
+void sl_files_adopt(int fd)
 {
 	char path[160]; /* a path is cut to 108 bytes anyway: a small frame in recvmsg's path */
 	size_t len;
 	int saved = *sl_errno();
 	int kind = received_kind(fd, path, sizeof(path), &len);
 	*sl_errno() = saved;
-	record_open(fd, -1, kind, len ? path : NULL, len);
+	if (kind)
+		record_open(fd, -1, kind, len ? path : NULL, len);
 }
 
 /* ---- open and its variants ---- */

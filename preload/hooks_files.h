@@ -13,8 +13,11 @@ enum sl_track_level {
 extern int sl_track_level;
 void sl_files_configure(const char *track);
 
-/* A descriptor that is not a socket arrived through SCM_RIGHTS (hooks_socket.c): recorded with
- * its kind, as the kernel names it, and the receiving call's stack. errno is kept. */
-void sl_files_received(int fd);
+/* A descriptor the program did not make through a tracked call is now its own: one that arrived
+ * through SCM_RIGHTS (hooks_socket.c), or a copy (dup, F_DUPFD) of one not tracked, such as an
+ * inherited descriptor (hooks_fd.c, under track=all only), as valgrind --track-fds counts it.
+ * Recorded with the kind the kernel names (/proc/self/fd) and the calling stack, unless it is a
+ * socket. errno is kept. */
+void sl_files_adopt(int fd);
 
 #endif

@@ -123,7 +123,7 @@ static void record_received(const struct msghdr *msg)
 			__builtin_memcpy(&fd, data + i * sizeof(int), sizeof(int));
 			if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) {
 				if (SL_UNLIKELY(sl_track_level != SL_TRACK_SOCKETS))
-					sl_files_received(fd); /* a pipe, a file, ... (issue 15) */
+					sl_files_adopt(fd); /* a pipe, a file, ... (issue 15) */
 				continue; /* not a socket */
 			}
 			len = sizeof(int);

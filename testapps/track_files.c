@@ -2,13 +2,15 @@
 // fopen, opendir, creat); what is closed (close, fclose, closedir, fdopen then fclose, a dup and
 // its original, freopen's old file) is not. A file closed by a raw system call, out of sight,
 // is confirmed closed with the kernel at exit and not called never-closed; a file dup2'ed onto
-// stdout (a redirection) is not reported either.
+// stdout (a redirection) is not reported either. A copy of stdin (inherited: /dev/null under the
+// tests) left open is the program's, as valgrind counts it.
 // OPTIONS: track=all
 // EXPECT: file none never-closed @leak_open
 // EXPECT: file none never-closed @leak_fopen
 // EXPECT: file none never-closed @leak_opendir
 // EXPECT: file none never-closed @leak_creat
 // EXPECT: file none never-closed @leak_dup
+// EXPECT: file none never-closed @leak_stdin_copy
 // EXPECT-EXIT: 23
 #include <dirent.h>
 #include <fcntl.h>
@@ -28,6 +30,14 @@ static __attribute__((noinline)) void leak_dup(void)
 	CHECK(fd >= 0);
 	CHECK(dup(fd) >= 0);
 	close(fd);
+}
+
+static __attribute__((noinline)) void leak_stdin_copy(void)
+{
+	CHECK(fcntl(0, F_DUPFD_CLOEXEC, 20) >= 20);
+	int copy = dup(0); /* and one closed */
+	CHECK(copy >= 0);
+	close(copy);
 }
 
 static void clean(const char *dir)
@@ -80,6 +90,7 @@ int main(void)
 	leak_opendir();
 	leak_creat(path);
 	leak_dup();
+	leak_stdin_copy();
 	clean(dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/out", dir);
