@@ -44,15 +44,7 @@ static inline int tracking(void)
 	return SL_UNLIKELY(__atomic_load_n(&sl_track_level, __ATOMIC_RELAXED) != SL_TRACK_SOCKETS);
 }
 
-/* Each hook checks the flag and, under the default, jumps to the real function: the recording
- * lives in a function of its own (NAME_tracked), which the hook calls last, so that the compiler
- * makes the call a jump (a sibling call) and the hook's fast path needs no frame at all. The
- * tracked function's frame then takes the hook's place: the stack is taken there, and its
- * return address is the program's call site (the key of the learned stack shape, stack.c).
- * Without the sibling call (an unoptimized build) the hook's frame is one more of sockleak's,
- * which the walk drops: slower, never wrong.
- *
- * Records fd (and fd2, a pipe's other end) as made here, with the caller's stack. sockleak's own
+/* Records fd (and fd2, a pipe's other end) as made here, with the caller's stack. sockleak's own
  * files (its log, the report, /proc files it reads) are opened with sl_in_hook set: never
  * recorded, not even deferred. errno is the real call's on return. */
 static inline __attribute__((always_inline)) void record_open(int fd, int fd2, int kind, const char *path,
@@ -112,7 +104,8 @@ static void end_inner_close(uint64_t key)
 /* ---- descriptors received through SCM_RIGHTS, and copies of ones not tracked ---- */
 
 /* What the kernel calls the open file at fd (/proc/self/fd/N): "pipe:[...]", "anon_inode:[eventfd]",
- * "/memfd:NAME (deleted)", a path. Asked only for descriptors that arrive, which is rare. */
+ * "/memfd:NAME (deleted)", a path. Asked only for descriptors that arrive, and for copies of
+ * untracked ones under track=all, which are rare. 0 for a socket. */
 static int received_kind(int fd, char *path, size_t size, size_t *len)
 {
 	char link[48];
@@ -167,6 +160,13 @@ void sl_files_adopt(int fd)
 
 /* ---- open and its variants ---- */
 
+/* Each hook checks the flag and, under the default, jumps to the real function: the recording
+ * lives in a function of its own (NAME_tracked), which the hook calls last, so that the compiler
+ * makes the call a jump (a sibling call) and the hook's fast path needs no frame at all. The
+ * tracked function's frame then takes the hook's place: the stack is taken there, and its
+ * return address is the program's call site (the key of the learned stack shape, stack.c).
+ * Without the sibling call (an unoptimized build) the hook's frame is one more of sockleak's,
+ * which the walk drops: slower, never wrong. */
 #define TRACKED __attribute__((noinline))
 
 /* The real function, or ENOSYS when it could not be found: never a NULL call. */
