@@ -274,6 +274,8 @@ SL_EXPORT long syscall(long number, ...)
 		record_close_end(key, closing == 1 ? close_outcome(r) : r == 0 ? SL_CLOSE_DONE : SL_CLOSE_FAILED, 0);
 		return r;
 	}
+	if (SL_UNLIKELY(sl_track_level != SL_TRACK_SOCKETS) && r >= 0)
+		sl_files_syscall(number, a, r); /* pidfd_open and the like (issue 15) */
 	/* Only the calls below start sockleak: a library may call syscall() for anything while it
 	 * holds a lock of its own (jemalloc opens /proc files with syscall(SYS_open) inside its
 	 * initialization), and sockleak's start-up must not run, and take locks, inside that. */

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -156,6 +157,34 @@ void sl_files_adopt(int fd)
 	*sl_errno() = saved;
 	if (kind)
 		record_open(fd, -1, kind, len ? path : NULL, len);
+}
+
+/* ---- made through syscall() ---- */
+
+void sl_files_syscall(long number, const long *a, long r)
+{
+	switch (number) {
+	case SYS_pidfd_open:
+		record_open((int)r, -1, SL_FD_PIDFD, NULL, 0);
+		break;
+	case SYS_eventfd2:
+		record_open((int)r, -1, SL_FD_EVENTFD, NULL, 0);
+		break;
+	case SYS_pipe2: {
+		const int *fds = (const int *)a[0];
+		record_open(fds[0], fds[1], SL_FD_PIPE, NULL, 0);
+		break;
+	}
+	case SYS_memfd_create: {
+		char label[sizeof(((struct sockaddr_un *)0)->sun_path)];
+		const char *name = (const char *)a[0];
+		int n = snprintf(label, sizeof(label), "memfd:%s", name ? name : "");
+		record_open((int)r, -1, SL_FD_MEMFD, label, n < 0 ? 0 : (size_t)n < sizeof(label) ? (size_t)n : sizeof(label) - 1);
+		break;
+	}
+	default:
+		break;
+	}
 }
 
 /* ---- open and its variants ---- */

@@ -20,4 +20,9 @@ void sl_files_configure(const char *track);
  * socket. errno is kept. */
 void sl_files_adopt(int fd);
 
+/* After syscall(number, a...) returned r >= 0: records the descriptors that pidfd_open,
+ * memfd_create, eventfd2 and pipe2 made (CPython's os.pidfd_open is a syscall() call). Not
+ * open or openat: a library may open files that way inside its own lock (jemalloc). */
+void sl_files_syscall(long number, const long *a, long r);
+
 #endif

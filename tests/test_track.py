@@ -279,3 +279,29 @@ def test_parity_with_valgrind_track_fds():
                "%s: status bare-under-valgrind %d, preloaded %d" % (name, vp.returncode, p.returncode))
         results.append("%s %s" % (name, sorted(vfds)))
     return "; ".join(results)
+
+
+def test_python_kinds_made_through_syscall_and_libc():
+    # CPython's os.pidfd_open is a syscall() call; memfd_create, eventfd and pipe go through
+    # their libc functions. Each left open is reported with its kind and its line; each closed
+    # is not.
+    code = ("import os\n"
+            "a = os.pidfd_open(os.getpid())\n"
+            "b = os.memfd_create('py-test')\n"
+            "c = os.eventfd(0)\n"
+            "r, w = os.pipe()\n"
+            "os.close(w)\n"
+            "for fd in (os.pidfd_open(os.getpid()), os.memfd_create('x'), os.eventfd(0)):\n"
+            "    os.close(fd)\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "kinds.py")
+        with open(script, "w") as f:
+            f.write(code)
+        p, r = preloaded([PYTHON, "-S", script], tmp, "track=all")
+    got = [(t["kind"], t["local"], flags(t), t["python_traceback"][-1]["line"]) for t in r["transports"]]
+    expect(p.returncode == 23 and got == [("pidfd", None, ["never-closed"], 2),
+                                          ("memfd", "memfd:py-test", ["never-closed"], 3),
+                                          ("eventfd", None, ["never-closed"], 4),
+                                          ("pipe", None, ["never-closed"], 5)],
+           "status %d: %s\n%s" % (p.returncode, got, p.stderr_text))
+    return "pidfd (syscall), memfd, eventfd, pipe"
