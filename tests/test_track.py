@@ -11,7 +11,7 @@ import struct
 import subprocess
 import tempfile
 
-from common import BUILD, PRELOAD, PYTHON, ROOT, SOCKLEAK, expect, preload_env, run
+from common import BUILD, PYTHON, SOCKLEAK, Failure, expect, preload_env, run
 
 APPS = os.path.join(BUILD, "testapps")
 
@@ -26,7 +26,12 @@ def preloaded(cmd, tmp, options, timeout=60):
     env = preload_env(options + ":json=%s/r.%%p.json" % tmp)
     p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, cwd=tmp)
-    out, err = p.communicate(timeout=timeout)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise Failure("%s timed out after %d s" % (cmd, timeout))
     p.stderr_text = err
     path = os.path.join(tmp, "r.%d.json" % p.pid)
     expect(os.path.exists(path), "%s: no JSON report (status %d)\n%s" % (cmd, p.returncode, err))
@@ -38,34 +43,39 @@ def preloaded(cmd, tmp, options, timeout=60):
 
 ASYNCIO_SUBPROCESS = """
 import asyncio
+procs = []  # held to the end: no garbage collection closes the transport while the loop runs
 async def main():
-    proc = await asyncio.create_subprocess_exec("sleep", "5", stdout=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec("cat", stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.DEVNULL)
+    procs.append(proc)
     %s
 asyncio.run(main())
 """
 
 
 def test_asyncio_subprocess_pipe_left_registered_is_reader_not_removed():
-    # The subprocess transport is never closed: asyncio.run closes the loop's epoll set with the
-    # child's stdout pipe still registered for reading. Under track=pipes that pipe is a
-    # transport like a socket, with the same flags; under the default it is not followed.
+    # The subprocess transport is never closed: asyncio.run closes the loop's epoll set with both
+    # of the child's pipes still registered for reading (the read end of its stdout, and the
+    # write end of its stdin, which asyncio watches for the reader going away). cat lives until
+    # this process exits and closes its stdin: no end of file can close a pipe meanwhile. Under
+    # track=pipes each pipe is a transport like a socket, with the same flags; under the default
+    # they are not followed; communicate() closes both.
     with tempfile.TemporaryDirectory() as tmp:
-        p, r = preloaded([PYTHON, "-c", ASYNCIO_SUBPROCESS % "proc.kill()"], tmp, "track=pipes")
-        ts = r["transports"]
-        expect(p.returncode == 23 and [(t["kind"], flags(t)) for t in ts] ==
-               [("pipe", ["never-closed", "reader-not-removed"])],
-               "status %d: %s\n%s" % (p.returncode, [(t["kind"], flags(t)) for t in ts], p.stderr_text))
-        tb = [fr["function"] for fr in ts[0]["python_traceback"]]
-        expect("main" in tb and "_get_handles" in tb, "made in subprocess.Popen from main(): %s" % tb)
-        rnr = [f for f in ts[0]["flags"] if f["flag"] == "reader-not-removed"][0]
+        p, r = preloaded([PYTHON, "-c", ASYNCIO_SUBPROCESS % "pass"], tmp, "track=pipes")
+        got = [(t["kind"], flags(t), t["python_traceback"][-1]["function"]) for t in r["transports"]]
+        want = [("pipe", ["never-closed", "reader-not-removed"], "_get_handles")] * 2
+        expect(p.returncode == 23 and got == want, "status %d: %s\n%s" % (p.returncode, got, p.stderr_text))
+        tb = [fr["function"] for fr in r["transports"][0]["python_traceback"]]
+        expect("main" in tb, "made in subprocess.Popen from main(): %s" % tb)
+        rnr = [f for f in r["transports"][0]["flags"] if f["flag"] == "reader-not-removed"][0]
         expect("this descriptor was still registered" in rnr["detail"], rnr["detail"])
-        p, r = preloaded([PYTHON, "-c", ASYNCIO_SUBPROCESS % "proc.kill()"], tmp, "")
+        p, r = preloaded([PYTHON, "-c", ASYNCIO_SUBPROCESS % "pass"], tmp, "")
         expect(p.returncode == 0 and r["transports"] == [], "default: nothing\n%s" % p.stderr_text)
-        p, r = preloaded([PYTHON, "-c", ASYNCIO_SUBPROCESS % "proc.kill(); await proc.communicate()"], tmp,
-                         "track=pipes")
+        p, r = preloaded([PYTHON, "-c", ASYNCIO_SUBPROCESS % "await proc.communicate(b'')"], tmp, "track=pipes")
         expect(p.returncode == 0 and r["transports"] == [], "communicate() closes the pipes: %s\n%s" % (
             [(t["kind"], flags(t)) for t in r["transports"]], p.stderr_text))
-    return "reader-not-removed on the pipe; clean with communicate(); nothing by default"
+    return "reader-not-removed on both pipes; clean with communicate(); nothing by default"
 
 
 # ---- files from Python ----
