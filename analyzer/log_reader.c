@@ -297,7 +297,8 @@ static int event_known(unsigned type)
 	return (type >= SL_EV_SOCKET && type <= SL_EV_RESTORE_TLS) ||
 	       (type >= SL_EV_CLOSE_BEGIN && type <= SL_EV_BLIND) || /* issue 10 */
 	       (type >= SL_EV_SSL_NEW && type <= SL_EV_SSL_UP_REF) ||
-	       type == SL_EV_CHECKPOINT; /* issue 14 */
+	       type == SL_EV_CHECKPOINT || /* issue 14 */
+	       type == SL_EV_FD_OPEN;       /* issue 15 */
 }
 
 static int fd_ok(int32_t fd)

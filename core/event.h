@@ -21,7 +21,7 @@ enum sl_event_type {
 	SL_EV_BIND = 10,         /* fd; addr = local */
 	SL_EV_LISTEN = 11,       /* fd */
 	SL_EV_ADDR = 12,         /* fd; a = 0 local, 1 peer; addr (learned from the kernel) */
-	SL_EV_EPOLL_CREATE = 13, /* fd */
+	SL_EV_EPOLL_CREATE = 13, /* fd; a = 1 under track=all: the set is reported if left open (issue 15) */
 	SL_EV_EPOLL_CTL = 14,    /* fd = epoll, fd2 = target; a = op, b = events */
 	SL_EV_EXIT_PHASE = 15,   /* a = enum sl_exit_phase: exit-time cleanup has begun */
 	SL_EV_EXIT = 16,         /* a = status, b = enum sl_exit_how */
@@ -39,7 +39,7 @@ enum sl_event_type {
 	SL_EV_RESTORE_PEER = 23, /* the transport restored last: addr = its peer */
 	SL_EV_RESTORE_FINDING = 24, /* a finding of the transport restored last: fd, fd2 = epoll fd, a = flag |
 				  * when << 8 | exit_phase << 16 | events << 32, obj = epoll id */
-	SL_EV_RESTORE_EPOLL = 25,/* fd, obj = epoll id, a = inherited */
+	SL_EV_RESTORE_EPOLL = 25,/* fd, obj = epoll id, a = inherited | tracked (track=all) << 1 */
 	SL_EV_RESTORE_REG = 26,  /* fd = epoll set, fd2 = registered number, a = an open descriptor of the
 				  * transport | fd_closed << 32, b = events */
 	SL_EV_RESTORE_TLS = 27,  /* an SSL object: obj, a = its facts (as SSL_INHERIT), fd2 = freed | inherited << 1 |
@@ -68,6 +68,10 @@ enum sl_event_type {
 	/* 54-57: checkpoints (issue 14) */
 	SL_EV_CHECKPOINT = 54,   /* sockleak_check: obj = the mark, a = the label's STRING id; changes
 				  * nothing in the state (the analyzer lists the transports there) */
+	/* 60-69: descriptors that are not sockets (issue 15, track=pipes and track=all) */
+	SL_EV_FD_OPEN = 60,      /* fd, and fd2 (a pipe's write end) or -1; a = enum sl_fd_kind; b = st_dev,
+				  * obj = st_ino (0: unknown); addr = a file's path as given, or a memfd's
+				  * name, carried as a sockaddr_un (cut to 108 bytes) */
 	SL_EV_TYPE_MAX = 64
 };
 
@@ -112,6 +116,24 @@ enum sl_tls_bind {
 	SL_TLS_BIND_TRAFFIC = 4,
 	SL_TLS_BIND_BIO = 5,
 };
+
+/* SL_EV_FD_OPEN's a: what a descriptor that is not a socket refers to. Such a transport has
+ * domain SL_DOMAIN_FD and the kind as its type. */
+enum sl_fd_kind {
+	SL_FD_FILE = 1,     /* open, openat, creat, fopen, opendir, tmpfile (path as given) */
+	SL_FD_PIPE = 2,     /* pipe, pipe2, popen */
+	SL_FD_FIFO = 3,     /* a named pipe, opened by path */
+	SL_FD_EVENTFD = 4,
+	SL_FD_TIMERFD = 5,
+	SL_FD_SIGNALFD = 6,
+	SL_FD_MEMFD = 7,    /* path: "memfd:NAME" */
+	SL_FD_INOTIFY = 8,
+	SL_FD_FANOTIFY = 9,
+	SL_FD_PIDFD = 10,
+	SL_FD_EPOLL = 11,   /* the report entry of an epoll set left open; or a set received (SCM_RIGHTS) */
+	SL_FD_KIND_COUNT
+};
+#define SL_DOMAIN_FD 0xfd00 /* above every AF_* */
 
 #define SL_EVENT_ADDR_MAX 128 /* a sockaddr_storage: longer addresses are cut */
 

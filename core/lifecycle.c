@@ -103,7 +103,7 @@ int sl_transport_addrs_known(const struct sl_transport *t)
 
 void sl_state_want_addr(struct sl_state *s, const struct sl_transport *t, int fd)
 {
-	if (sl_transport_addrs_known(t) || fd < 0 || s->n_want_addr >= (int)(sizeof(s->want_addr) / sizeof(s->want_addr[0])))
+	if (t->domain == SL_DOMAIN_FD || sl_transport_addrs_known(t) || fd < 0 || s->n_want_addr >= (int)(sizeof(s->want_addr) / sizeof(s->want_addr[0])))
 		return;
 	s->want_addr[s->n_want_addr++] = fd;
 }
@@ -533,6 +533,8 @@ static int still_there(const struct sl_obj *obj, int64_t now)
 	if (obj->kind == SL_OBJ_EPOLL)
 		return now == -2;
 	const struct sl_transport *t = (const struct sl_transport *)obj;
+	if (t->domain == SL_DOMAIN_FD)
+		return now == -2; /* open, and not a socket */
 	return now >= 0 && (int)(now >> 16) == t->domain && (int)(now & 0xffff) == t->type;
 }
 
@@ -571,6 +573,29 @@ struct exit_ctx {
 	int killed;
 };
 
+/* Under track=all an epoll set is a descriptor like any other: one still open at exit gets a
+ * report entry of its own (kind epoll), made here, since the set itself is no transport. */
+static void exit_tracked_epoll(struct exit_ctx *x, struct sl_epoll *ep, int fd)
+{
+	struct sl_state *s = x->s;
+	if (!ep->tracked || ep->reported || (ep->inherited && !s->cfg.report_inherited) || fd <= 2)
+		return;
+	ep->reported = 1;
+	struct sl_transport *t = sl_state_new_detached(s, ep->stack, ep->pystack);
+	if (!t)
+		return;
+	s->transports_seen--; /* counted when the set was made */
+	t->domain = SL_DOMAIN_FD;
+	t->type = SL_FD_EPOLL;
+	t->fd = fd;
+	t->state = SL_T_OPEN;
+	struct sl_finding *f = raise_finding(s, t, x->killed ? SL_FLAG_PROCESS_KILLED : SL_FLAG_NEVER_CLOSED,
+					     SL_WHEN_AT_EXIT);
+	if (f)
+		f->fd = fd;
+	list_transport(s, t);
+}
+
 static void exit_epoll(void *vctx, int fd, struct sl_obj *o)
 {
 	struct exit_ctx *x = vctx;
@@ -579,6 +604,8 @@ static void exit_epoll(void *vctx, int fd, struct sl_obj *o)
 	 * flag is raised once per transport. */
 	if (o->kind == SL_OBJ_EPOLL && !x->killed)
 		judge_registrations(x->s, (struct sl_epoll *)o, SL_WHEN_AT_EXIT);
+	if (o->kind == SL_OBJ_EPOLL)
+		exit_tracked_epoll(x, (struct sl_epoll *)o, fd);
 }
 
 static void exit_socket(void *vctx, int fd, struct sl_obj *o)
@@ -589,6 +616,11 @@ static void exit_socket(void *vctx, int fd, struct sl_obj *o)
 		return;
 	if (t->state & SL_T_LISTED)
 		return; /* seen already through a lower descriptor */
+	/* 0 to 2 are the standard streams: a file or pipe put there (a redirection) is deliberate,
+	 * and valgrind --track-fds=yes leaves them out too. The same object open at a higher
+	 * number is still judged there. */
+	if (t->domain == SL_DOMAIN_FD && fd <= 2)
+		return;
 	t->fd = fd;
 	struct sl_finding *f = raise_finding(x->s, t, x->killed ? SL_FLAG_PROCESS_KILLED : SL_FLAG_NEVER_CLOSED,
 				     SL_WHEN_AT_EXIT);
@@ -646,6 +678,7 @@ static void forked_event(struct sl_state *s, const struct sl_event *ev)
 	 * starts from the table alone (sl_state_snapshot): drop it here too, so both agree. */
 	s->closing = NULL;
 	s->unseen_closes = 0;
+	s->unseen_fd_closes = 0;
 	s->blind = 0;
 	if ((uint64_t)ev->a > s->next_transport_id)
 		s->next_transport_id = (uint64_t)ev->a;
@@ -770,6 +803,28 @@ void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_s
 		s->cfg = *cfg;
 }
 
+/* A descriptor that is not a socket (issue 15): a transport of domain SL_DOMAIN_FD, its kind
+ * as its type, a file's path as its local address. Every rule of a socket's applies to it:
+ * dups follow it, a close ends it, exit-time cleanup and epoll registrations are judged. */
+static int fd_open_event(struct sl_state *s, const struct sl_event *ev)
+{
+	int fds[2] = {ev->fd, ev->fd2};
+	int kind = ev->a > 0 && ev->a < SL_FD_KIND_COUNT ? (int)ev->a : SL_FD_FILE;
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] < 0 || (i == 1 && fds[1] == fds[0]))
+			continue;
+		close_fd(s, fds[i], 1);
+		struct sl_transport *t = new_transport(s, ev, fds[i], SL_DOMAIN_FD, kind, SL_ROLE_NONE);
+		if (!t)
+			return -1;
+		t->dev = (uint64_t)ev->b;
+		t->ino = ev->obj;
+		if (ev->addr && set_addr(s, &t->local, ev) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int socket_type(int64_t type)
 {
 	return (int)(type & 0xf); /* SOCK_NONBLOCK and SOCK_CLOEXEC are not part of the type */
@@ -846,7 +901,10 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 		break;
 	case SL_EV_CLOSE_UNSEEN:
 		if ((t = socket_at(s, ev->fd)) != NULL) {
-			s->unseen_closes++;
+			if (t->domain == SL_DOMAIN_FD)
+				s->unseen_fd_closes++;
+			else
+				s->unseen_closes++;
 			close_socket_fd(s, t, ev->fd, 1);
 		}
 		break;
@@ -891,10 +949,21 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 		if ((t = socket_at(s, ev->fd)) != NULL)
 			rc = set_addr(s, ev->a ? &t->peer : &t->local, ev);
 		break;
-	case SL_EV_EPOLL_CREATE:
+	case SL_EV_EPOLL_CREATE: {
 		close_fd(s, ev->fd, 1);
-		if (!new_epoll(s, ev->fd, ++s->next_epoll_id))
+		struct sl_epoll *ep = new_epoll(s, ev->fd, ++s->next_epoll_id);
+		if (!ep) {
 			rc = -1;
+		} else if (ev->a == 1) {
+			ep->tracked = 1;
+			ep->stack = ev->stack;
+			ep->pystack = ev->pystack;
+			s->transports_seen++;
+		}
+		break;
+	}
+	case SL_EV_FD_OPEN:
+		rc = fd_open_event(s, ev);
 		break;
 	case SL_EV_EPOLL_CTL:
 		rc = epoll_ctl_event(s, ev);
@@ -948,10 +1017,14 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 	case SL_EV_RESTORE_EPOLL: {
 		close_fd(s, ev->fd, 1);
 		struct sl_epoll *ep = new_epoll(s, ev->fd, ev->obj);
-		if (!ep)
+		if (!ep) {
 			rc = -1;
-		else
+		} else {
 			ep->inherited = ev->type == SL_EV_INHERIT_EPOLL || (ev->a & 1);
+			ep->tracked = ev->type == SL_EV_RESTORE_EPOLL && (ev->a & 2);
+			ep->stack = ev->stack;
+			ep->pystack = ev->pystack;
+		}
 		break;
 	}
 	case SL_EV_CHECKPOINT:
@@ -1181,8 +1254,13 @@ static void segment_obj(void *vctx, int fd, struct sl_obj *o)
 	} else if (mine) {
 		ev.type = SL_EV_RESTORE_EPOLL;
 		ev.fd = fd;
-		ev.obj = ((const struct sl_epoll *)o)->id;
-		ev.a = ((const struct sl_epoll *)o)->inherited;
+		const struct sl_epoll *ep = (const struct sl_epoll *)o;
+		ev.obj = ep->id;
+		ev.a = ep->inherited | ep->tracked << 1;
+		if (ep->tracked) {
+			ev.stack = ep->stack;
+			ev.pystack = ep->pystack;
+		}
 		sc->emit(sc->ctx, &ev);
 	} else if (sc->pass == 2 && o->kind == SL_OBJ_EPOLL && first == fd) {
 		/* From the oldest: each is put first again, so the list comes back in its order. */
@@ -1284,10 +1362,24 @@ unsigned sl_blind_notes(const struct sl_state *s, const char **out, unsigned max
 	if ((s->blind & SL_BLIND_GO) && n < max)
 		out[n++] = "this is a Go program: it makes its own system calls, so its sockets are not visible "
 			   "to sockleak";
-	if (s->unseen_closes && n < max) {
+	if (s->unseen_closes && s->unseen_fd_closes && n < max) {
+		/* Issue 15: sockets and other descriptors both (buf holds one note). */
+		snprintf(buf, size, "%llu socket%s and %llu other descriptor%s were closed where sockleak could not "
+			 "see it (a raw system call, io_uring, inside the C library): not reported as never-closed",
+			 (unsigned long long)s->unseen_closes, s->unseen_closes == 1 ? "" : "s",
+			 (unsigned long long)s->unseen_fd_closes, s->unseen_fd_closes == 1 ? "" : "s");
+		out[n++] = buf;
+	} else if (s->unseen_closes && n < max) {
 		snprintf(buf, size, "%llu socket%s closed where sockleak could not see it (a raw system call or "
 			 "io_uring): not reported as never-closed", (unsigned long long)s->unseen_closes,
 			 s->unseen_closes == 1 ? " was" : "s were");
+		out[n++] = buf;
+	} else if (s->unseen_fd_closes && n < max) {
+		/* Issue 15: files, pipes and the rest, closed inside the C library or by a raw call. */
+		snprintf(buf, size, "%llu descriptor%s (files, pipes, ...) %s closed where sockleak could not see it "
+			 "(inside the C library, or a raw system call): not reported as never-closed",
+			 (unsigned long long)s->unseen_fd_closes, s->unseen_fd_closes == 1 ? "" : "s",
+			 s->unseen_fd_closes == 1 ? "was" : "were");
 		out[n++] = buf;
 	}
 	return n;
@@ -1409,6 +1501,7 @@ const char *sl_family_name(int domain)
 	case AF_UNIX: return "unix";
 	case AF_NETLINK: return "netlink";
 	case AF_PACKET: return "packet";
+	case SL_DOMAIN_FD: return "descriptor";
 	case 0: return "none";
 	default: return "other";
 	}
@@ -1426,8 +1519,20 @@ const char *sl_type_name(int type)
 	}
 }
 
+const char *sl_fd_kind_name(int kind)
+{
+	static const char *const names[SL_FD_KIND_COUNT] = {"descriptor", "file", "pipe", "fifo", "eventfd",
+							   "timerfd", "signalfd", "memfd", "inotify",
+							   "fanotify", "pidfd", "epoll"};
+	return kind > 0 && kind < SL_FD_KIND_COUNT ? names[kind] : names[0];
+}
+
 const char *sl_kind_name(const struct sl_transport *t, char *buf, unsigned size)
 {
+	if (t->domain == SL_DOMAIN_FD) {
+		snprintf(buf, size, "%s", sl_fd_kind_name(t->type));
+		return buf;
+	}
 	if (t->domain == AF_INET || t->domain == AF_INET6) {
 		const char *proto = t->type == SOCK_STREAM ? "tcp" : t->type == SOCK_DGRAM ? "udp" : "ip";
 		snprintf(buf, size, "%s%c", proto, t->domain == AF_INET ? '4' : '6');

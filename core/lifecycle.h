@@ -79,6 +79,7 @@ struct sl_transport {
 	uint32_t stack;
 	uint32_t pystack;
 	uint64_t id;         /* 1, 2, ... in order of creation in this process */
+	uint64_t dev, ino;   /* SL_DOMAIN_FD: the open file's identity (0: unknown), checked at exit */
 	struct sl_addr local;
 	struct sl_addr peer;
 	struct sl_reg *regs; /* its epoll registrations */
@@ -90,7 +91,11 @@ struct sl_transport {
 struct sl_epoll {
 	struct sl_obj obj;
 	uint8_t inherited;
+	uint8_t tracked;     /* track=all: reported (kind epoll) when left open at exit */
+	uint8_t reported;
 	uint32_t nfds;
+	uint32_t stack;      /* where it was made, with tracked */
+	uint32_t pystack;
 	int32_t fd;
 	uint64_t id;
 	struct sl_reg *regs;
@@ -137,6 +142,7 @@ struct sl_state {
 	struct sl_tls_table *tls;                   /* lifecycle_tls.c */
 	struct sl_closing *closing;                 /* closes under way (SL_EV_CLOSE_BEGIN) */
 	uint64_t unseen_closes;  /* sockets found closed at exit where sockleak could not see it */
+	uint64_t unseen_fd_closes; /* the same, of other descriptors (issue 15) */
 	uint32_t blind;          /* enum sl_blind bits (SL_EV_BLIND) */
 	uint8_t exit_phase;   /* enum sl_exit_phase: the first cleanup that began */
 	uint8_t exited;       /* the process exited (or died): the state is final */
@@ -233,7 +239,9 @@ void sl_state_checkpoint_free(struct sl_transport *v, long n);
 const char *sl_role_name(int role);
 const char *sl_family_name(int domain);
 const char *sl_type_name(int type);
-/* "tcp4", "udp6", "unix-stream", "netlink", ... */
+/* "tcp4", "udp6", "unix-stream", "netlink", ...; "file", "pipe", ... for SL_DOMAIN_FD */
 const char *sl_kind_name(const struct sl_transport *t, char *buf, unsigned size);
+/* "file", "pipe", "eventfd", ... (enum sl_fd_kind) */
+const char *sl_fd_kind_name(int kind);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define SL_LOG_MAGIC "SOCKLEAK"
-#define SL_LOG_VERSION 2 /* 2: segments (SL_EV_SEGMENT, SL_EV_RESTORE_*), closes in two steps and blind spots (28-31), SSL_SEEN and SSL_UP_REF (issue 11) */
+#define SL_LOG_VERSION 3 /* 3: descriptors that are not sockets (SL_EV_FD_OPEN, issue 15);  2: segments (SL_EV_SEGMENT, SL_EV_RESTORE_*), closes in two steps and blind spots (28-31), SSL_SEEN and SSL_UP_REF (issue 11) */
 #define SL_LOG_HEADER_SIZE 64
 
 /* RUN_DIR/lost-evidence: one line "PID what" for each process that lost events it could not

@@ -167,6 +167,10 @@ int sl_options_parse(struct sl_options *o, const char *text, char *err, size_t e
 		snprintf(err, errsize, "option 'native_frames' takes folded or all, not '%s'", o->native_frames);
 		return -1;
 	}
+	if (strcmp(o->track, "sockets") && strcmp(o->track, "pipes") && strcmp(o->track, "all")) {
+		snprintf(err, errsize, "option 'track' takes sockets, pipes or all, not '%s'", o->track);
+		return -1;
+	}
 	if (o->exitcode > 255) {
 		snprintf(err, errsize, "option 'exitcode' is an exit status, 0 to 255, not %ld", o->exitcode);
 		return -1;

@@ -27,6 +27,7 @@
 	X(verbosity, INT, 0, "1: a summary line even when nothing is found; 2: notes on what is tracked") \
 	X(log_segment_kib, INT, 4096, "start a new event log segment (with the live state) past this many KiB") \
 	X(dump_signal, STRING, "", "SIGUSR1 or SIGUSR2: on this signal, write the open transports and go on") \
+	X(track, STRING, "sockets", "which descriptors: sockets, pipes (and FIFOs too), all (files, eventfds, ...)") \
 	X(fail_alloc_after, INT, 0, "testing: the n-th allocation inside sockleak fails")
 
 /* The longest string value, its '\0' included. Each string option has a slot of this size of

@@ -323,13 +323,14 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 		break;
 	case SL_FLAG_READER_NOT_REMOVED: {
 		const char *dir = direction(f->events);
+		const char *what = it->t->domain == SL_DOMAIN_FD ? "descriptor" : "socket"; /* issue 15: a pipe */
 		if (f->when == SL_WHEN_EPOLL_CLOSED && is_python(r, it))
-			snprintf(buf, size, "the event loop's epoll set (fd %d) was closed while this socket was still "
+			snprintf(buf, size, "the event loop's epoll set (fd %d) was closed while this %s was still "
 				 "registered for %s (fd %d, never removed): the transport was not closed before the loop",
-				 f->epoll_fd, dir, f->fd);
+				 f->epoll_fd, what, dir, f->fd);
 		else if (f->when == SL_WHEN_EPOLL_CLOSED)
-			snprintf(buf, size, "the epoll set (fd %d) was closed while this socket was still registered "
-				 "(fd %d): EPOLL_CTL_ADD was never matched by EPOLL_CTL_DEL", f->epoll_fd, f->fd);
+			snprintf(buf, size, "the epoll set (fd %d) was closed while this %s was still registered "
+				 "(fd %d): EPOLL_CTL_ADD was never matched by EPOLL_CTL_DEL", f->epoll_fd, what, f->fd);
 		else if (f->when == SL_WHEN_CHECKPOINT)
 			snprintf(buf, size, "still registered in the epoll set (fd %d) under fd %d %s", f->epoll_fd,
 				 f->fd, r->live_view ? "now" : "at the checkpoint");
@@ -340,9 +341,9 @@ const char *sl_report_detail(const struct sl_report *r, const struct sl_item *it
 		break;
 	}
 	case SL_FLAG_CLOSED_WHILE_REGISTERED:
-		snprintf(buf, size, "fd %d was closed while registered in the epoll set (fd %d), but the socket stayed "
+		snprintf(buf, size, "fd %d was closed while registered in the epoll set (fd %d), but the %s stayed "
 			 "open through another descriptor: the kernel kept delivering its events under the closed "
-			 "number", f->fd, f->epoll_fd);
+			 "number", f->fd, f->epoll_fd, it->t->domain == SL_DOMAIN_FD ? sl_fd_kind_name(it->t->type) : "socket");
 		break;
 	case SL_FLAG_TLS_SHUTDOWN_ABANDONED:
 		/* Only teardown abandons a shutdown (a one-way close by the program is clean): say which. */
@@ -394,7 +395,8 @@ const char *sl_report_describe(const struct sl_item *it, char *buf, size_t size)
 		return buf;
 	}
 	sl_kind_name(t, kind, sizeof(kind));
-	size_t n = (size_t)snprintf(buf, size, "%s %s, fd %d", kind, sl_role_name(t->role), t->fd);
+	size_t n = t->domain == SL_DOMAIN_FD ? (size_t)snprintf(buf, size, "%s, fd %d", kind, t->fd)
+					     : (size_t)snprintf(buf, size, "%s %s, fd %d", kind, sl_role_name(t->role), t->fd);
 	if (n < size && (t->local.family || t->peer.family)) {
 		sl_addr_format(&t->local, l, sizeof(l));
 		if (t->peer.family)
@@ -841,8 +843,9 @@ static void json_transport(const struct sl_report *r, struct sl_json *j, const s
 		sl_json_null(j);
 	sl_json_kv_string(j, "kind", t->domain ? sl_kind_name(t, buf, sizeof(buf)) : "tls");
 	sl_json_kv_string(j, "family", t->domain ? sl_family_name(t->domain) : NULL);
-	sl_json_kv_string(j, "type", t->domain ? sl_type_name(t->type) : NULL);
-	sl_json_kv_string(j, "role", t->domain ? sl_role_name(t->role) : NULL);
+	int sock = t->domain && t->domain != SL_DOMAIN_FD; /* a descriptor has no type or role */
+	sl_json_kv_string(j, "type", sock ? sl_type_name(t->type) : NULL);
+	sl_json_kv_string(j, "role", sock ? sl_role_name(t->role) : NULL);
 	sl_json_key(j, "local");
 	if (t->local.family)
 		sl_json_string(j, sl_addr_format(&t->local, buf, sizeof(buf)));

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "preload.h"
@@ -20,6 +21,12 @@ static int kernel_has(const struct sl_transport *t, int fd)
 {
 	if (fcntl(fd, F_GETFD) < 0)
 		return 0;
+	/* A file, pipe or other descriptor (issue 15): the same open file, by device and inode. The
+	 * C library closes what fopen or opendir opened inside fclose or closedir, out of sight. */
+	if (t->domain == SL_DOMAIN_FD) {
+		struct stat st;
+		return fstat(fd, &st) == 0 && (t->ino == 0 || ((uint64_t)st.st_dev == t->dev && (uint64_t)st.st_ino == t->ino));
+	}
 	int domain, type;
 	socklen_t len = sizeof(domain);
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
@@ -94,7 +101,7 @@ static int is_go_program(void)
 	return found;
 }
 
-static char unseen_note[160];
+static char unseen_note[256]; /* the longest: sockets and other descriptors both */
 static const char *notes[4];
 static unsigned nnotes;
 

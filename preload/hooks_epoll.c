@@ -1,12 +1,20 @@
 /* Interposers for epoll sets: their creation and their registrations. */
 #include <sys/epoll.h>
 
+#include "hooks_files.h"
 #include "preload.h"
 
-static void record_create(int fd)
+/* Under track=all (issue 15) the set is also a descriptor to report if left open: a = 1, and
+ * the stack where it was made. */
+static inline __attribute__((always_inline)) void record_create(int fd)
 {
 	struct sl_event ev = {.type = SL_EV_EPOLL_CREATE, .fd = fd};
-	sl_record(&ev);
+	if (SL_UNLIKELY(sl_track_level == SL_TRACK_ALL) && !sl_in_hook) {
+		ev.a = 1;
+		sl_record_with_stack(&ev);
+	} else {
+		sl_record(&ev);
+	}
 }
 
 SL_EXPORT int epoll_create(int size)

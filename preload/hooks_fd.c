@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hooks_files.h"
 #include "preload.h"
 #include "python.h"
 #include "unwind_pipe.h"
@@ -151,6 +152,8 @@ SL_EXPORT int dup(int fd)
 	int r = SL_CALL(dup, -1, fd);
 	if (r >= 0 && sl_tracked(fd) && sl_active())
 		record_dup(fd, r);
+	else if (SL_UNLIKELY(sl_track_level == SL_TRACK_ALL) && r > 2)
+		sl_files_adopt(r); /* a copy of an inherited descriptor is the program's (issue 15) */
 	return r;
 }
 
@@ -160,8 +163,11 @@ SL_EXPORT int dup2(int oldfd, int newfd)
 {
 	SL_REAL(dup2);
 	int r = SL_CALL(dup2, -1, oldfd, newfd);
-	if (r >= 0 && oldfd != newfd && (sl_tracked(oldfd) || sl_tracked(newfd)) && sl_active())
+	int old_tracked = sl_tracked(oldfd);
+	if (r >= 0 && oldfd != newfd && (old_tracked || sl_tracked(newfd)) && sl_active())
 		record_dup(oldfd, newfd);
+	if (SL_UNLIKELY(sl_track_level == SL_TRACK_ALL) && r > 2 && oldfd != newfd && !old_tracked)
+		sl_files_adopt(newfd);
 	return r;
 }
 
@@ -169,8 +175,11 @@ SL_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	SL_REAL(dup3);
 	int r = SL_CALL(dup3, -1, oldfd, newfd, flags);
-	if (r >= 0 && (sl_tracked(oldfd) || sl_tracked(newfd)) && sl_active())
+	int old_tracked = sl_tracked(oldfd);
+	if (r >= 0 && (old_tracked || sl_tracked(newfd)) && sl_active())
 		record_dup(oldfd, newfd);
+	if (SL_UNLIKELY(sl_track_level == SL_TRACK_ALL) && r > 2 && !old_tracked)
+		sl_files_adopt(newfd);
 	return r;
 }
 
@@ -183,6 +192,8 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 	int r = real(fd, cmd, arg);
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && sl_tracked(fd) && sl_active())
 		record_dup(fd, r);
+	else if (SL_UNLIKELY(sl_track_level == SL_TRACK_ALL) && r > 2 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		sl_files_adopt(r); /* as dup */
 	return r;
 }
 
@@ -263,6 +274,8 @@ SL_EXPORT long syscall(long number, ...)
 		record_close_end(key, closing == 1 ? close_outcome(r) : r == 0 ? SL_CLOSE_DONE : SL_CLOSE_FAILED, 0);
 		return r;
 	}
+	if (SL_UNLIKELY(sl_track_level != SL_TRACK_SOCKETS) && r >= 0)
+		sl_files_syscall(number, a, r); /* pidfd_open and the like (issue 15) */
 	/* Only the calls below start sockleak: a library may call syscall() for anything while it
 	 * holds a lock of its own (jemalloc opens /proc files with syscall(SYS_open) inside its
 	 * initialization), and sockleak's start-up must not run, and take locks, inside that. */

@@ -2,6 +2,7 @@
  * the real function, then records what happened; no rule lives here (see core/lifecycle.c). */
 #include <sys/socket.h>
 
+#include "hooks_files.h"
 #include "preload.h"
 #include "tls_binding.h"
 
@@ -120,8 +121,11 @@ static void record_received(const struct msghdr *msg)
 			int fd, domain, type;
 			socklen_t len = sizeof(int);
 			__builtin_memcpy(&fd, data + i * sizeof(int), sizeof(int));
-			if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+			if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) {
+				if (SL_UNLIKELY(sl_track_level != SL_TRACK_SOCKETS))
+					sl_files_adopt(fd); /* a pipe, a file, ... (issue 15) */
 				continue; /* not a socket */
+			}
 			len = sizeof(int);
 			if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
 				type = 0;

@@ -44,6 +44,11 @@ static const char *const names[] = {
 	"execv", "execve", "execveat", "execvp", "execvpe", "exit", "fcntl", "fcntl64", "fexecve", "listen",
 	"pipe2", "quick_exit", "read", "recv", "recvfrom", "recvmmsg", "recvmsg", "ruby_sig_finalize", "send", "sendmsg", "sendto",
 	"shutdown", "socket", "socketpair", "syscall", "vfork", "write",
+	/* hooks_files.c (issue 15) */
+	"__open64_2", "__open_2", "__openat64_2", "__openat_2", "closedir", "creat", "creat64", "eventfd",
+	"fanotify_init", "fclose", "fopen", "fopen64", "freopen", "freopen64", "inotify_init", "inotify_init1",
+	"memfd_create", "open", "open64", "openat", "openat64", "opendir", "pclose", "pidfd_open", "pipe",
+	"popen", "signalfd", "timerfd_create", "tmpfile", "tmpfile64",
 };
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 static void *resolved[NNAMES];

@@ -12,6 +12,7 @@
 
 #include "../core/out.h"
 #include "../core/suppress.h"
+#include "hooks_files.h"
 #include "preload.h"
 #include "python.h"
 #include "../core/lifecycle_tls.h"
@@ -175,6 +176,7 @@ static void do_init(void)
 		goto out;
 	}
 	sl_rt.ready = 1;
+	sl_files_configure(sl_rt.opt.track);
 	if (sl_rt.opt.python)
 		sl_python_init();
 	sl_runtimes_init();

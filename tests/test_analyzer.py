@@ -310,8 +310,8 @@ def corrupt_cases(log):
         ("empty", b"", 0, "empty file (a log holds at least its 64-byte header)"),
         ("short-header", log[:30], 30, "truncated inside the 64-byte file header"),
         ("not-a-log", b"GARBAGE!" + log[8:], 0, "not a sockleak event log (it does not start with SOCKLEAK)"),
-        ("future-version", log[:8] + struct.pack("<I", 3) + log[12:], 8,
-         "written in log format version 3, newer than this sockleak-report reads (up to 2): analyze it with "
+        ("future-version", log[:8] + struct.pack("<I", 4) + log[12:], 8,
+         "written in log format version 4, newer than this sockleak-report reads (up to 3): analyze it with "
          "the sockleak that wrote it"),
         ("header-size", log[:12] + struct.pack("<I", 12) + log[16:], 12, "header size 12 is not valid"),
         ("truncated-record", log[:last[0] + last[1] - 8], last[0], "a EVENT record of %d bytes runs past the end "

@@ -10,7 +10,7 @@ import threading
 from common import BUILD, ROOT, expect, preload_env, run
 
 BENCH = os.path.join(BUILD, "bench")
-SMALL = {"churn": 300, "steady": 3000, "tls": 30, "scale": 3000}
+SMALL = {"churn": 300, "steady": 3000, "tls": 30, "scale": 3000, "files": 3000}
 
 _built = threading.Lock()
 _done = []
@@ -51,8 +51,8 @@ def test_workloads_are_clean_under_sockleak():
     """churn, steady and tls finish every transport (and TLS session): a benchmark that made
     sockleak report something would measure the report, not the tracking."""
     build()
-    for name in ("churn", "steady", "tls"):
-        for options in ("", "stack_depth=0"):
+    for name in ("churn", "steady", "tls", "files"):
+        for options in ("", "stack_depth=0", "track=all"):
             p = run([os.path.join(BENCH, name), str(SMALL[name])], timeout=120, env=preload_env(options))
             expect(p.returncode == 0 and p.stderr == "",
                    "%s (%s): exit status %d, stderr:\n%s" % (name, options or "defaults", p.returncode,
