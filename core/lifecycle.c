@@ -211,9 +211,13 @@ struct sl_transport *sl_state_new_detached(struct sl_state *s, uint32_t stack, u
 
 static void release_transport(struct sl_state *s, struct sl_transport *t)
 {
-	sl_tls_transport_released(s, t);
-	sl_addr_clear(s->arena, &t->local);
-	sl_addr_clear(s->arena, &t->peer);
+	if (t->tls)
+		sl_tls_transport_released(s, t);
+	/* Only a unix path holds memory of its own; the rest goes with t. */
+	if (t->local.family == AF_UNIX)
+		sl_addr_clear(s->arena, &t->local);
+	if (t->peer.family == AF_UNIX)
+		sl_addr_clear(s->arena, &t->peer);
 	sl_arena_free(s->arena, t, sizeof(*t));
 }
 
@@ -255,10 +259,11 @@ static void finish_transport(struct sl_state *s, struct sl_transport *t)
 		unlink_reg(s, t->regs);
 	t->state &= (uint8_t)~SL_T_OPEN;
 	s->live_transports--;
-	sl_tls_transport_finished(s, t);
+	if (t->tls)
+		sl_tls_transport_finished(s, t);
 	if (t->findings)
 		list_transport(s, t);
-	else if (!sl_tls_holds_transport(s, t))
+	else if (!t->tls || !sl_tls_holds_transport(s, t))
 		release_transport(s, t);
 }
 
@@ -466,18 +471,6 @@ static void close_range_event(struct sl_state *s, int first, int last)
  * their objects aside; the end either finishes them with every rule of a close, or puts them
  * back. The key (obj) tells concurrent closes apart. */
 
-struct sl_closing_fd {
-	int32_t fd;
-	struct sl_obj *obj;
-};
-
-struct sl_closing {
-	struct sl_closing *next;
-	uint64_t key;
-	uint32_t n;
-	struct sl_closing_fd e[];
-};
-
 static size_t closing_size(uint32_t n)
 {
 	return sizeof(struct sl_closing) + n * sizeof(struct sl_closing_fd);
@@ -509,22 +502,50 @@ static void close_begin_event(struct sl_state *s, const struct sl_event *ev)
 	int first = ev->fd < 0 ? 0 : ev->fd, last = ev->fd2;
 	if (first > last)
 		return;
-	uint32_t n = 0;
-	fd_walk_range(s, first, last, count_one, &n);
-	if (n == 0)
-		return;
-	struct sl_closing *c = sl_arena_alloc(s->arena, closing_size(n));
-	if (!c) {
-		/* No room to hold them aside: close them now, as before. */
-		close_range_event(s, first, last);
-		return;
+	struct sl_closing *c;
+	if (first == last) {
+		/* One descriptor, as close() gives: no walk of the table. */
+		struct sl_obj *o = sl_state_lookup(s, first);
+		if (!o)
+			return;
+		/* A record of one descriptor is taken from the spares the ends gave back: every
+		 * close() needs one, and the arena's allocation and free cost more (issue 12). */
+		c = s->closing_spare;
+		if (c)
+			s->closing_spare = c->next;
+		else
+			c = sl_arena_alloc(s->arena, closing_size(1));
+		if (!c) {
+			close_fd(s, first, 0);
+			return;
+		}
+		c->e[0].fd = first;
+		c->e[0].obj = o;
+		c->n = 1;
+		fdtab_set(s, first, NULL);
+	} else {
+		uint32_t n = 0;
+		fd_walk_range(s, first, last, count_one, &n);
+		if (n == 0)
+			return;
+		c = sl_arena_alloc(s->arena, closing_size(n));
+		if (!c) {
+			/* No room to hold them aside: close them now, as before. */
+			close_range_event(s, first, last);
+			return;
+		}
+		c->n = 0;
+		struct set_aside a = {s, c};
+		fd_walk_range(s, first, last, set_one_aside, &a);
 	}
 	c->key = ev->obj;
-	c->n = 0;
-	struct set_aside a = {s, c};
-	fd_walk_range(s, first, last, set_one_aside, &a);
 	c->next = s->closing;
 	s->closing = c;
+}
+
+struct sl_closing *sl_state_last_closing(const struct sl_state *s, uint64_t key)
+{
+	return s->closing && s->closing->key == key ? s->closing : NULL;
 }
 
 /* Whether what the kernel has at the number now (SL_CLOSE_CANCELLED's b) is still obj. */
@@ -561,7 +582,12 @@ static void close_end_event(struct sl_state *s, const struct sl_event *ev)
 		else
 			epoll_fd_gone(s, (struct sl_epoll *)o, fd);
 	}
-	sl_arena_free(s->arena, c, closing_size(c->n));
+	if (c->n == 1) {
+		c->next = s->closing_spare;
+		s->closing_spare = c;
+	} else {
+		sl_arena_free(s->arena, c, closing_size(c->n));
+	}
 }
 
 /* ---- exit ---- */

@@ -113,7 +113,25 @@ struct sl_reg {
 #define SL_FDTAB_CHUNK (1u << SL_FDTAB_CHUNK_BITS)
 #define SL_FDTAB_MAX_CHUNKS (1u << 14) /* descriptors up to 64M are tracked */
 
-struct sl_closing; /* a close under way: lifecycle.c */
+/* A close under way (SL_EV_CLOSE_BEGIN): the descriptors it took out of the table, held aside
+ * until its SL_EV_CLOSE_END (lifecycle.c, "closes under way"). The preload does not take the
+ * lock a second time for the end of a close: the closing thread fills in end_outcome and
+ * end_now and hands the record to the next thread that takes the lock (end_next), which applies
+ * the end as an SL_EV_CLOSE_END event (preload/runtime.c, sl_close_end). */
+struct sl_closing_fd {
+	int32_t fd;
+	struct sl_obj *obj;
+};
+
+struct sl_closing {
+	struct sl_closing *next;     /* in sl_state.closing */
+	struct sl_closing *end_next; /* the preload's list of ended closes not yet applied */
+	uint64_t key;
+	int64_t end_now;
+	int32_t end_outcome;
+	uint32_t n;
+	struct sl_closing_fd e[];
+};
 
 struct sl_state_config {
 	int report_inherited; /* flag transports inherited through fork too */
@@ -136,6 +154,7 @@ struct sl_state {
 	int n_want_addr;
 	struct sl_tls_table *tls;                   /* lifecycle_tls.c */
 	struct sl_closing *closing;                 /* closes under way (SL_EV_CLOSE_BEGIN) */
+	struct sl_closing *closing_spare;           /* records of one descriptor, for reuse */
 	uint64_t unseen_closes;  /* sockets found closed at exit where sockleak could not see it */
 	uint32_t blind;          /* enum sl_blind bits (SL_EV_BLIND) */
 	uint8_t exit_phase;   /* enum sl_exit_phase: the first cleanup that began */
@@ -156,6 +175,10 @@ int sl_transport_addrs_known(const struct sl_transport *t);
  * read after the session's end, tells a fatal alert: lifecycle_tls.c). A transport left with no
  * finding is not reported. */
 void sl_state_withdraw(struct sl_state *s, struct sl_transport *t, enum sl_flag flag);
+
+/* The record the last SL_EV_CLOSE_BEGIN applied set aside for key, or NULL when it set nothing
+ * aside (no tracked descriptor in its range): then its end changes nothing. */
+struct sl_closing *sl_state_last_closing(const struct sl_state *s, uint64_t key);
 
 /* Prepares an empty state. The arena and stack store outlive it. */
 void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,

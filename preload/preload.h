@@ -28,6 +28,7 @@ struct sl_runtime {
 	struct sl_stack_store *stacks;
 	struct sl_state state;
 	int lock; /* sl_lock: a futex word */
+	struct sl_closing *ends; /* closes ended and not yet applied (runtime.c, sl_close_end) */
 	int finished;          /* the exit report was made */
 	int exit_status;
 	int exit_status_known;
@@ -298,5 +299,21 @@ void sl_lock(void);
 void sl_unlock(void);
 /* Applies an event with the lock held (and logs it). */
 void sl_apply_locked(struct sl_event *ev);
+/* Applies the ends of closes that their threads handed over (sl_close_end), with the lock held:
+ * every path that reads or changes the state under the lock calls it first. */
+void sl_apply_ends_slow(void);
+static inline void sl_apply_ends_locked(void)
+{
+	if (__atomic_load_n(&sl_rt.ends, __ATOMIC_RELAXED))
+		sl_apply_ends_slow();
+}
+
+/* A close in two steps (hooks_fd.c). sl_close_begin records SL_EV_CLOSE_BEGIN and returns what
+ * the end needs: NULL when the begin set nothing aside (the end would change nothing, and is not
+ * recorded), SL_CLOSE_DEFERRED when the begin was queued (a signal handler inside sockleak), or
+ * the record it set aside. sl_close_end records the end without taking the lock. */
+#define SL_CLOSE_DEFERRED ((struct sl_closing *)1)
+struct sl_closing *sl_close_begin(struct sl_event *ev);
+void sl_close_end(struct sl_closing *c, uint64_t key, int outcome, int64_t now);
 
 #endif
