@@ -13,17 +13,23 @@
 
 /* ---- the descriptor table ---- */
 
-struct sl_obj *sl_state_lookup(const struct sl_state *s, int fd)
+/* Inlined here: every event looks a number up, and most set one (issue 12). */
+static inline struct sl_obj *lookup(const struct sl_state *s, int fd)
 {
-	if (fd < 0 || (unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
-		return NULL;
+	if ((unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
+		return NULL; /* negative numbers too */
 	struct sl_obj **chunk = s->fdtab[(unsigned)fd >> SL_FDTAB_CHUNK_BITS];
 	return chunk ? chunk[fd & (SL_FDTAB_CHUNK - 1)] : NULL;
 }
 
+struct sl_obj *sl_state_lookup(const struct sl_state *s, int fd)
+{
+	return lookup(s, fd);
+}
+
 /* Stores obj (or NULL) at fd. Returns -1 when the chunk cannot be allocated, or when the number
  * is beyond what the table covers (such a descriptor is simply not tracked). */
-static int fdtab_set(struct sl_state *s, int fd, struct sl_obj *obj)
+static inline int fdtab_set(struct sl_state *s, int fd, struct sl_obj *obj)
 {
 	if (fd < 0 || (unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
 		return obj ? -1 : 0;
@@ -73,7 +79,7 @@ static void fd_walk(const struct sl_state *s, fd_fn fn, void *ctx)
 
 static struct sl_transport *socket_at(const struct sl_state *s, int fd)
 {
-	struct sl_obj *o = sl_state_lookup(s, fd);
+	struct sl_obj *o = lookup(s, fd);
 	return o && o->kind == SL_OBJ_SOCKET ? (struct sl_transport *)o : NULL;
 }
 
@@ -84,7 +90,7 @@ struct sl_transport *sl_state_socket_at(const struct sl_state *s, int fd)
 
 static struct sl_epoll *epoll_at(const struct sl_state *s, int fd)
 {
-	struct sl_obj *o = sl_state_lookup(s, fd);
+	struct sl_obj *o = lookup(s, fd);
 	return o && o->kind == SL_OBJ_EPOLL ? (struct sl_epoll *)o : NULL;
 }
 
@@ -169,7 +175,7 @@ static void free_findings(struct sl_state *s, struct sl_transport *t)
 static struct sl_transport *new_transport(struct sl_state *s, const struct sl_event *ev, int fd,
 					  int domain, int type, enum sl_role role)
 {
-	struct sl_transport *t = sl_arena_alloc(s->arena, sizeof(*t));
+	struct sl_transport *t = sl_arena_alloc_fixed(s->arena, sizeof(*t));
 	if (!t)
 		return NULL;
 	if (fdtab_set(s, fd, &t->obj) < 0) {
@@ -218,7 +224,7 @@ static void release_transport(struct sl_state *s, struct sl_transport *t)
 		sl_addr_clear(s->arena, &t->local);
 	if (t->peer.family == AF_UNIX)
 		sl_addr_clear(s->arena, &t->peer);
-	sl_arena_free(s->arena, t, sizeof(*t));
+	sl_arena_free_fixed(s->arena, t, sizeof(*t));
 }
 
 static void unlink_reg(struct sl_state *s, struct sl_reg *r)
@@ -233,7 +239,7 @@ static void unlink_reg(struct sl_state *s, struct sl_reg *r)
 	while (*p != r)
 		p = &(*p)->t_next;
 	*p = r->t_next;
-	sl_arena_free(s->arena, r, sizeof(*r));
+	sl_arena_free_fixed(s->arena, r, sizeof(*r));
 }
 
 /* Puts t on the list of transports to report, once. */
@@ -396,7 +402,7 @@ static struct sl_reg *find_reg(struct sl_transport *t, struct sl_epoll *ep, int 
 static struct sl_reg *add_reg(struct sl_state *s, struct sl_epoll *ep, struct sl_transport *t,
 			      const struct sl_event *ev)
 {
-	struct sl_reg *r = sl_arena_alloc(s->arena, sizeof(*r));
+	struct sl_reg *r = sl_arena_alloc_fixed(s->arena, sizeof(*r));
 	if (!r)
 		return NULL;
 	r->ep = ep;
@@ -438,11 +444,19 @@ static int epoll_ctl_event(struct sl_state *s, const struct sl_event *ev)
 
 /* ---- closing any descriptor ---- */
 
-static void close_fd(struct sl_state *s, int fd, int unseen)
+static void close_obj(struct sl_state *s, struct sl_obj *o, int fd, int unseen);
+
+/* Inlined: a number made anew (socket, accept) is looked up to end what sockleak held there,
+ * which is nothing but for a close it could not see. */
+static inline void close_fd(struct sl_state *s, int fd, int unseen)
 {
-	struct sl_obj *o = sl_state_lookup(s, fd);
-	if (!o)
-		return;
+	struct sl_obj *o = lookup(s, fd);
+	if (o)
+		close_obj(s, o, fd, unseen);
+}
+
+static __attribute__((noinline)) void close_obj(struct sl_state *s, struct sl_obj *o, int fd, int unseen)
+{
 	if (o->kind == SL_OBJ_SOCKET)
 		close_socket_fd(s, (struct sl_transport *)o, fd, unseen);
 	else
@@ -505,16 +519,10 @@ static void close_begin_event(struct sl_state *s, const struct sl_event *ev)
 	struct sl_closing *c;
 	if (first == last) {
 		/* One descriptor, as close() gives: no walk of the table. */
-		struct sl_obj *o = sl_state_lookup(s, first);
+		struct sl_obj *o = lookup(s, first);
 		if (!o)
 			return;
-		/* A record of one descriptor is taken from the spares the ends gave back: every
-		 * close() needs one, and the arena's allocation and free cost more (issue 12). */
-		c = s->closing_spare;
-		if (c)
-			s->closing_spare = c->next;
-		else
-			c = sl_arena_alloc(s->arena, closing_size(1));
+		c = sl_arena_alloc_fixed(s->arena, closing_size(1));
 		if (!c) {
 			close_fd(s, first, 0);
 			return;
@@ -543,11 +551,6 @@ static void close_begin_event(struct sl_state *s, const struct sl_event *ev)
 	s->closing = c;
 }
 
-struct sl_closing *sl_state_last_closing(const struct sl_state *s, uint64_t key)
-{
-	return s->closing && s->closing->key == key ? s->closing : NULL;
-}
-
 /* Whether what the kernel has at the number now (SL_CLOSE_CANCELLED's b) is still obj. */
 static int still_there(const struct sl_obj *obj, int64_t now)
 {
@@ -572,7 +575,7 @@ static void close_end_event(struct sl_state *s, const struct sl_event *ev)
 		int undo = ev->a == SL_CLOSE_FAILED || (ev->a == SL_CLOSE_CANCELLED && still_there(o, ev->b));
 		/* The number is ours again only if nothing took it meanwhile: the kernel did not free
 		 * it, so anything there now came through a close sockleak could not see. */
-		if (undo && !sl_state_lookup(s, fd)) {
+		if (undo && !lookup(s, fd)) {
 			fdtab_set(s, fd, o);
 			continue;
 		}
@@ -582,12 +585,10 @@ static void close_end_event(struct sl_state *s, const struct sl_event *ev)
 		else
 			epoll_fd_gone(s, (struct sl_epoll *)o, fd);
 	}
-	if (c->n == 1) {
-		c->next = s->closing_spare;
-		s->closing_spare = c;
-	} else {
+	if (c->n == 1)
+		sl_arena_free_fixed(s->arena, c, closing_size(1));
+	else
 		sl_arena_free(s->arena, c, closing_size(c->n));
-	}
 }
 
 /* ---- exit ---- */
@@ -828,7 +829,7 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 		t = new_transport(s, ev, ev->fd2, domain, l ? l->type : SOCK_STREAM, SL_ROLE_ACCEPTED);
 		if (!t)
 			rc = -1;
-		else if (set_addr(s, &t->peer, ev) < 0)
+		else if (ev->addr && set_addr(s, &t->peer, ev) < 0) /* a new transport's is unknown */
 			rc = -1;
 		else if (l && l->local.family && l->local.family != AF_UNIX)
 			t->local = l->local; /* the listener's address; a wildcard stays one */
@@ -844,7 +845,7 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 			break;
 		/* dup2 and dup3 onto an open descriptor close it first, with every rule of a close. */
 		close_fd(s, ev->fd2, 0);
-		struct sl_obj *o = sl_state_lookup(s, ev->fd);
+		struct sl_obj *o = lookup(s, ev->fd);
 		if (!o)
 			break;
 		if (fdtab_set(s, ev->fd2, o) < 0) {
@@ -1019,7 +1020,7 @@ int sl_state_take_want_addr(struct sl_state *s, int *fds, int max)
 static int first_fd_of(const struct sl_state *s, int fd, const struct sl_obj *o)
 {
 	for (int lower = 0; lower < fd; lower++)
-		if (sl_state_lookup(s, lower) == o)
+		if (lookup(s, lower) == o)
 			return lower;
 	return fd;
 }
@@ -1216,7 +1217,7 @@ static void segment_obj(void *vctx, int fd, struct sl_obj *o)
 		while (r && r->ep_next)
 			r = r->ep_next;
 		for (; r; r = r->ep_prev) {
-			int tfd = r->fd_closed || sl_state_lookup(sc->s, r->fd) != &r->t->obj
+			int tfd = r->fd_closed || lookup(sc->s, r->fd) != &r->t->obj
 					  ? first_fd_of(sc->s, SL_FDTAB_CHUNK * sc->s->fdtab_chunks, &r->t->obj) : r->fd;
 			ev.type = SL_EV_RESTORE_REG;
 			ev.fd = fd;

@@ -154,7 +154,6 @@ struct sl_state {
 	int n_want_addr;
 	struct sl_tls_table *tls;                   /* lifecycle_tls.c */
 	struct sl_closing *closing;                 /* closes under way (SL_EV_CLOSE_BEGIN) */
-	struct sl_closing *closing_spare;           /* records of one descriptor, for reuse */
 	uint64_t unseen_closes;  /* sockets found closed at exit where sockleak could not see it */
 	uint32_t blind;          /* enum sl_blind bits (SL_EV_BLIND) */
 	uint8_t exit_phase;   /* enum sl_exit_phase: the first cleanup that began */
@@ -178,7 +177,10 @@ void sl_state_withdraw(struct sl_state *s, struct sl_transport *t, enum sl_flag 
 
 /* The record the last SL_EV_CLOSE_BEGIN applied set aside for key, or NULL when it set nothing
  * aside (no tracked descriptor in its range): then its end changes nothing. */
-struct sl_closing *sl_state_last_closing(const struct sl_state *s, uint64_t key);
+static inline struct sl_closing *sl_state_last_closing(const struct sl_state *s, uint64_t key)
+{
+	return s->closing && s->closing->key == key ? s->closing : NULL;
+}
 
 /* Prepares an empty state. The arena and stack store outlive it. */
 void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,

@@ -483,7 +483,7 @@ static uint32_t intern_native_locked(const struct sl_capture *cap)
 /* The record the CLOSE_BEGIN this thread committed last set aside (sl_close_begin). */
 static __thread struct sl_closing *begun SL_TLS_MODEL;
 
-static void commit_here(struct sl_event *ev, const struct sl_capture *cap)
+static inline __attribute__((always_inline)) void commit_here(struct sl_event *ev, const struct sl_capture *cap)
 {
 	/* What needs no lock is done before taking it: the lock serializes every thread's events. */
 	uint32_t stack = cap && cap->n ? intern_cached(cap) : 0;
@@ -529,7 +529,7 @@ struct commit_args {
 	const struct sl_capture *cap;
 };
 
-static void commit_on_own_stack(void *p)
+static __attribute__((noinline)) void commit_on_own_stack(void *p)
 {
 	struct commit_args *a = p;
 	commit_here(a->ev, a->cap);
