@@ -560,26 +560,23 @@ static int still_there(const struct sl_obj *obj, int64_t now)
 	return now >= 0 && (int)(now >> 16) == t->domain && (int)(now & 0xffff) == t->type;
 }
 
-static void close_end_event(struct sl_state *s, const struct sl_event *ev)
+/* Ends the close under way *p (taken off the list) as the kernel answered: outcome and now are
+ * SL_EV_CLOSE_END's a and b. */
+static void end_closing(struct sl_state *s, struct sl_closing **p, int64_t outcome, int64_t now)
 {
-	struct sl_closing **p = &s->closing;
-	while (*p && (*p)->key != ev->obj)
-		p = &(*p)->next;
 	struct sl_closing *c = *p;
-	if (!c)
-		return; /* nothing was held aside: no tracked descriptor was in the range */
 	*p = c->next;
 	for (uint32_t i = 0; i < c->n; i++) {
 		int fd = c->e[i].fd;
 		struct sl_obj *o = c->e[i].obj;
-		int undo = ev->a == SL_CLOSE_FAILED || (ev->a == SL_CLOSE_CANCELLED && still_there(o, ev->b));
+		int undo = outcome == SL_CLOSE_FAILED || (outcome == SL_CLOSE_CANCELLED && still_there(o, now));
 		/* The number is ours again only if nothing took it meanwhile: the kernel did not free
 		 * it, so anything there now came through a close sockleak could not see. */
 		if (undo && !lookup(s, fd)) {
 			fdtab_set(s, fd, o);
 			continue;
 		}
-		int unseen = undo || ev->a == SL_CLOSE_NOT_OPEN;
+		int unseen = undo || outcome == SL_CLOSE_NOT_OPEN;
 		if (o->kind == SL_OBJ_SOCKET)
 			socket_fd_gone(s, (struct sl_transport *)o, fd, unseen);
 		else
@@ -589,6 +586,29 @@ static void close_end_event(struct sl_state *s, const struct sl_event *ev)
 		sl_arena_free_fixed(s->arena, c, closing_size(1));
 	else
 		sl_arena_free(s->arena, c, closing_size(c->n));
+}
+
+static void close_end_event(struct sl_state *s, const struct sl_event *ev)
+{
+	struct sl_closing **p = &s->closing;
+	while (*p && (*p)->key != ev->obj)
+		p = &(*p)->next;
+	if (*p)
+		end_closing(s, p, ev->a, ev->b);
+	/* else nothing was held aside: no tracked descriptor was in the range */
+}
+
+void sl_state_close_end(struct sl_state *s, struct sl_closing *c, int64_t outcome, int64_t now)
+{
+	if (s->exited)
+		return;
+	struct sl_closing **p = &s->closing;
+	while (*p && *p != c)
+		p = &(*p)->next;
+	if (*p)
+		end_closing(s, p, outcome, now);
+	if (s->arena->failed)
+		s->out_of_memory = 1;
 }
 
 /* ---- exit ---- */

@@ -177,6 +177,10 @@ void sl_state_withdraw(struct sl_state *s, struct sl_transport *t, enum sl_flag 
 
 /* The record the last SL_EV_CLOSE_BEGIN applied set aside for key, or NULL when it set nothing
  * aside (no tracked descriptor in its range): then its end changes nothing. */
+/* What SL_EV_CLOSE_END does for the close under way c, without the event and its lookup by
+ * key: the preload's path for the end of a close when no event log is written. */
+void sl_state_close_end(struct sl_state *s, struct sl_closing *c, int64_t outcome, int64_t now);
+
 static inline struct sl_closing *sl_state_last_closing(const struct sl_state *s, uint64_t key)
 {
 	return s->closing && s->closing->key == key ? s->closing : NULL;

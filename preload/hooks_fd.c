@@ -55,7 +55,6 @@ static int close_outcome(long r)
 struct close_call {
 	int fd;
 	uint64_t key;
-	int (*real)(int);
 	struct sl_closing *begun; /* what the begin set aside (sl_close_begin) */
 };
 
@@ -83,18 +82,14 @@ static void close_cancelled(void *arg)
 	errno = saved;
 }
 
-/* The begin and the real call, with close_cancelled as the cleanup should the thread be
- * cancelled in between: in a function of their own, whose only state across the cancellation
- * setjmp is c. */
-static __attribute__((noinline)) int close_cancellable(struct close_call *volatile c)
-{
-	int r;
-	pthread_cleanup_push(close_cancelled, c);
-	c->begun = record_close_begin(c->fd, c->fd, c->key);
-	r = c->real(c->fd);
-	pthread_cleanup_pop(0);
-	return r;
-}
+/* glibc's cleanup handlers of the first kind: exported (GLIBC_2.2.5, and GLIBC_2.34 since libpthread
+ * joined libc) but not declared in pthread.h. push links a buffer into the thread's list of
+ * handlers, and the unwinding of a cancellation runs it as it leaves the frame that holds the
+ * buffer, as it does pthread_cleanup_push's. The pthread_cleanup_push macro costs a sigsetjmp
+ * and two calls, about 35 instructions on every close (the churn budget, issue 12); these cost
+ * a few stores each. */
+extern void _pthread_cleanup_push(struct _pthread_cleanup_buffer *buffer, void (*routine)(void *), void *arg);
+extern void _pthread_cleanup_pop(struct _pthread_cleanup_buffer *buffer, int execute);
 
 SL_EXPORT int close(int fd)
 {
@@ -110,8 +105,14 @@ SL_EXPORT int close(int fd)
 		errno = ENOSYS;
 		return -1;
 	}
-	struct close_call c = {.fd = fd, .key = (uint64_t)(uintptr_t)&c, .real = real_close};
-	int r = close_cancellable(&c);
+	/* The begin and the real call, with close_cancelled as the cleanup should the thread be
+	 * cancelled in the real close. */
+	struct close_call c = {.fd = fd, .key = (uint64_t)(uintptr_t)&c};
+	struct _pthread_cleanup_buffer cleanup;
+	_pthread_cleanup_push(&cleanup, close_cancelled, &c);
+	c.begun = record_close_begin(fd, fd, c.key);
+	int r = real_close(fd);
+	_pthread_cleanup_pop(&cleanup, 0);
 	sl_close_end(c.begun, c.key, close_outcome(r), 0);
 	return r;
 }

@@ -436,7 +436,6 @@ struct last_stack {
 	uint32_t n;
 };
 static __thread struct last_stack last[LAST_ENTRIES] SL_TLS_MODEL;
-static __thread unsigned last_next SL_TLS_MODEL;
 
 /* The stack ids cached here belong to a stack store that is being replaced (cloned_child). */
 static void forget_stack_cache(void)
@@ -445,7 +444,7 @@ static void forget_stack_cache(void)
 }
 
 /* A few words, compared inline: a call to memcmp costs more than the comparison. */
-static int same_stack(const struct last_stack *e, const struct sl_capture *cap)
+static inline int same_stack(const struct last_stack *e, const struct sl_capture *cap)
 {
 	if (e->n != cap->n || !e->id)
 		return 0;
@@ -457,22 +456,34 @@ static int same_stack(const struct last_stack *e, const struct sl_capture *cap)
 
 /* A stack this thread interned lately: compared without the lock, since interned stacks are
  * never freed or moved, and the entries are this thread's own. */
+/* An entry's place: two ways of a set chosen by the stack's first frame, so that a lookup
+ * compares at most two entries (a loop over four cost about 50 instructions per stack). */
+static inline unsigned cache_set(const struct sl_capture *cap)
+{
+	return (unsigned)((cap->pcs[0] >> 4) ^ (cap->pcs[0] >> 12)) % (LAST_ENTRIES / 2) * 2;
+}
+
 static uint32_t intern_cached(const struct sl_capture *cap)
 {
-	for (unsigned i = 0; i < LAST_ENTRIES; i++)
-		if (same_stack(&last[i], cap))
-			return last[i].id;
+	unsigned i = cache_set(cap);
+	if (same_stack(&last[i], cap))
+		return last[i].id;
+	if (same_stack(&last[i + 1], cap))
+		return last[i + 1].id;
 	return 0;
 }
 
-/* A stack not in the cache: interned in the store, with the lock held. */
+/* A stack not in the cache: interned in the store, with the lock held, and cached in its set
+ * (the older of its two entries goes). */
 static uint32_t intern_native_locked(const struct sl_capture *cap)
 {
 	uint32_t id = sl_stacks_add_native(sl_rt.stacks, cap->pcs, cap->n);
 	unsigned depth;
 	const uint64_t *pcs;
 	if (id && sl_stacks_get(sl_rt.stacks, id, &depth, &pcs) == SL_STACK_NATIVE && depth == cap->n) {
-		struct last_stack *e = &last[last_next++ % LAST_ENTRIES];
+		unsigned i = cache_set(cap);
+		last[i + 1] = last[i];
+		struct last_stack *e = &last[i];
 		e->pcs = pcs;
 		e->n = depth;
 		e->id = id;
@@ -483,7 +494,8 @@ static uint32_t intern_native_locked(const struct sl_capture *cap)
 /* The record the CLOSE_BEGIN this thread committed last set aside (sl_close_begin). */
 static __thread struct sl_closing *begun SL_TLS_MODEL;
 
-static inline __attribute__((always_inline)) void commit_here(struct sl_event *ev, const struct sl_capture *cap)
+static inline __attribute__((always_inline)) void commit_here(struct sl_event *ev, const struct sl_capture *cap,
+							    int is_begin)
 {
 	/* What needs no lock is done before taking it: the lock serializes every thread's events. */
 	uint32_t stack = cap && cap->n ? intern_cached(cap) : 0;
@@ -503,7 +515,7 @@ static inline __attribute__((always_inline)) void commit_here(struct sl_event *e
 	    (ev->type == SL_EV_CLOSE || (ev->type == SL_EV_CLOSE_BEGIN && ev->fd == ev->fd2)))
 		sl_fill_addrs_locked(ev->fd);
 	sl_apply_locked(ev);
-	if (ev->type == SL_EV_CLOSE_BEGIN)
+	if (is_begin)
 		begun = sl_state_last_closing(&sl_rt.state, ev->obj);
 	if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr))
 		after_apply();
@@ -532,13 +544,16 @@ struct commit_args {
 static __attribute__((noinline)) void commit_on_own_stack(void *p)
 {
 	struct commit_args *a = p;
-	commit_here(a->ev, a->cap);
+	commit_here(a->ev, a->cap, a->ev->type == SL_EV_CLOSE_BEGIN);
 }
 
-static inline __attribute__((always_inline)) void commit(struct sl_event *ev, const struct sl_capture *cap)
+/* is_begin: the event is a close's begin, whose record sl_close_begin hands back (a constant
+ * where this is inlined, so that other events do not test it). */
+static inline __attribute__((always_inline)) void commit(struct sl_event *ev, const struct sl_capture *cap,
+							int is_begin)
 {
 	if (SL_LIKELY(sl_stack_room() >= COMMIT_BUDGET)) {
-		commit_here(ev, cap);
+		commit_here(ev, cap, is_begin);
 		return;
 	}
 	struct commit_args a = {ev, cap};
@@ -573,7 +588,7 @@ void sl_record(struct sl_event *ev)
 	}
 	int *err = sl_errno(), saved = *err;
 	sl_in_hook = 1;
-	commit(ev, NULL);
+	commit(ev, NULL, 0);
 	sl_in_hook = 0;
 	if (SL_UNLIKELY(pending()))
 		drain_deferred();
@@ -590,7 +605,7 @@ struct sl_closing *sl_close_begin(struct sl_event *ev)
 	int *err = sl_errno(), saved = *err;
 	sl_in_hook = 1;
 	begun = NULL;
-	commit(ev, NULL);
+	commit(ev, NULL, 1);
 	struct sl_closing *c = begun;
 	sl_in_hook = 0;
 	if (SL_UNLIKELY(pending()))
@@ -635,10 +650,14 @@ void sl_apply_ends_slow(void)
 	}
 	while (fifo) {
 		/* Read before applying: the end frees the record. */
-		struct sl_event ev = {.type = SL_EV_CLOSE_END, .obj = fifo->key, .a = fifo->end_outcome,
-				      .b = fifo->end_now};
+		struct sl_closing *e = fifo;
 		fifo = fifo->end_next;
-		sl_apply_locked(&ev);
+		if (SL_UNLIKELY(sl_log_active)) {
+			struct sl_event ev = {.type = SL_EV_CLOSE_END, .obj = e->key, .a = e->end_outcome, .b = e->end_now};
+			sl_apply_locked(&ev);
+		} else {
+			sl_state_close_end(&sl_rt.state, e, e->end_outcome, e->end_now);
+		}
 	}
 }
 
@@ -654,7 +673,7 @@ static __attribute__((noinline)) void commit_with_python(struct sl_event *ev, st
 		cap->pcs[0] = SL_STACK_NOT_TAKEN_PC;
 		cap->n = 1;
 	}
-	commit(ev, cap);
+	commit(ev, cap, 0);
 	cap->py = NULL;
 }
 
@@ -665,7 +684,7 @@ void sl_commit_capture(struct sl_event *ev, struct sl_capture *cap, int saved_er
 	if (sl_python_ready && sl_rt.opt.python)
 		commit_with_python(ev, cap);
 	else
-		commit(ev, cap);
+		commit(ev, cap, 0);
 	sl_in_hook = 0;
 	if (SL_UNLIKELY(pending()))
 		drain_deferred();
