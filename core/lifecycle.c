@@ -1,5 +1,6 @@
 #include "lifecycle.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <limits.h>
@@ -705,6 +706,17 @@ static void forked_event(struct sl_state *s, const struct sl_event *ev)
 
 static int set_addr(struct sl_state *s, struct sl_addr *dst, const struct sl_event *ev)
 {
+	/* An IPv4 address over one that holds no memory: copied here, as sl_addr_set would (every
+	 * connect and accept of a TCP program comes this way). */
+	const struct sockaddr_in *in = ev->addr;
+	if (in && ev->addrlen >= sizeof(*in) && in->sin_family == AF_INET && dst->family != AF_UNIX) {
+		memset(dst, 0, sizeof(*dst));
+		dst->family = AF_INET;
+		dst->port = ntohs(in->sin_port);
+		dst->len = 4;
+		memcpy(dst->u.ip, &in->sin_addr, 4);
+		return 0;
+	}
 	if (sl_addr_set(s->arena, dst, ev->addr, ev->addrlen) < 0)
 		return -1;
 	return 0;

@@ -314,6 +314,31 @@ static inline void sl_apply_ends_locked(void)
  * the record it set aside. sl_close_end records the end without taking the lock. */
 #define SL_CLOSE_DEFERRED ((struct sl_closing *)1)
 struct sl_closing *sl_close_begin(struct sl_event *ev);
-void sl_close_end(struct sl_closing *c, uint64_t key, int outcome, int64_t now);
+
+/* The end of a close. Taking the lock a second time for it cost every close a second round of
+ * the lock and of the commit path (the churn budget, issue 12): the record is handed to the next
+ * thread that takes the lock instead, with one compare-and-swap, and that thread applies (and
+ * logs) the end before anything else it does. Until then the descriptors stay set aside, as
+ * they were while the real close ran; every path that reads the state under the lock (an
+ * event, a checkpoint, the exit, a fork) applies the ends first, so none sees the close
+ * unfinished once it is over. A signal handler may push while this thread pushes: the
+ * compare-and-swap loop takes it; the list is only ever emptied whole (sl_apply_ends_slow). */
+static inline void sl_close_end(struct sl_closing *c, uint64_t key, int outcome, int64_t now)
+{
+	if (!c)
+		return;
+	if (c == SL_CLOSE_DEFERRED) {
+		struct sl_event ev = {.type = SL_EV_CLOSE_END, .obj = key, .a = outcome, .b = now};
+		sl_record(&ev);
+		return;
+	}
+	c->end_outcome = outcome;
+	c->end_now = now;
+	struct sl_closing *head = __atomic_load_n(&sl_rt.ends, __ATOMIC_RELAXED);
+	do
+		c->end_next = head;
+	while (!__atomic_compare_exchange_n(&sl_rt.ends, &head, c, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
 
 #endif

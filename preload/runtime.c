@@ -491,6 +491,13 @@ static uint32_t intern_native_locked(const struct sl_capture *cap)
 	return id;
 }
 
+/* Events a signal handler could not queue (sl_defer): sockleak's state is incomplete. */
+static __attribute__((noinline, cold)) void note_lost(void)
+{
+	deferred_lost = 0;
+	sl_disable("too many socket calls from signal handlers inside sockleak's own code");
+}
+
 /* The record the CLOSE_BEGIN this thread committed last set aside (sl_close_begin). */
 static __thread struct sl_closing *begun SL_TLS_MODEL;
 
@@ -517,16 +524,18 @@ static inline __attribute__((always_inline)) void commit_here(struct sl_event *e
 	sl_apply_locked(ev);
 	if (is_begin)
 		begun = sl_state_last_closing(&sl_rt.state, ev->obj);
-	if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr))
+	int lost = 0;
+	if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr)) {
 		after_apply();
+		/* An event is lost only when the queue was full, so never without one pending. */
+		lost = deferred_lost;
+	}
 	int oom = sl_rt.state.out_of_memory;
 	sl_unlock();
 	if (SL_UNLIKELY(oom))
 		sl_disable("out of memory inside sockleak");
-	if (SL_UNLIKELY(deferred_lost)) {
-		deferred_lost = 0;
-		sl_disable("too many socket calls from signal handlers inside sockleak's own code");
-	}
+	if (SL_UNLIKELY(lost))
+		note_lost();
 }
 
 /* Committing an event (taking the lock, interning the stack, applying the event, writing it
@@ -578,6 +587,8 @@ static void drain_deferred(void)
 		sl_unlock();
 		sl_in_hook = 0;
 	}
+	if (SL_UNLIKELY(deferred_lost))
+		note_lost();
 }
 
 void sl_record(struct sl_event *ev)
@@ -612,31 +623,6 @@ struct sl_closing *sl_close_begin(struct sl_event *ev)
 		drain_deferred();
 	*err = saved;
 	return c;
-}
-
-/* The end of a close. Taking the lock a second time for it cost every close a second round of
- * the lock and of the commit path (the churn budget, issue 12): the record is handed to the next
- * thread that takes the lock instead, with one compare-and-swap, and that thread applies (and
- * logs) the end before anything else it does. Until then the descriptors stay set aside, as
- * they were while the real close ran; every path that reads the state under the lock (an
- * event, a checkpoint, the exit, a fork) applies the ends first, so none sees the close
- * unfinished once it is over. A signal handler may push while this thread pushes: the
- * compare-and-swap loop takes it; the list is only ever emptied whole (sl_apply_ends_slow). */
-void sl_close_end(struct sl_closing *c, uint64_t key, int outcome, int64_t now)
-{
-	if (!c)
-		return;
-	if (c == SL_CLOSE_DEFERRED) {
-		struct sl_event ev = {.type = SL_EV_CLOSE_END, .obj = key, .a = outcome, .b = now};
-		sl_record(&ev);
-		return;
-	}
-	c->end_outcome = outcome;
-	c->end_now = now;
-	struct sl_closing *head = __atomic_load_n(&sl_rt.ends, __ATOMIC_RELAXED);
-	do
-		c->end_next = head;
-	while (!__atomic_compare_exchange_n(&sl_rt.ends, &head, c, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 void sl_apply_ends_slow(void)
