@@ -398,20 +398,20 @@ static struct sl_reg *find_reg(struct sl_transport *t, struct sl_epoll *ep, int 
 	return NULL;
 }
 
-/* A registration of t's number ev->fd2 in ep, with ev's events and stacks (EPOLL_CTL_ADD, and a
+/* A registration of t's number fd in ep, with its events and stacks (EPOLL_CTL_ADD, and a
  * segment's RESTORE_REG). Returns it, or NULL when memory ran out. */
-static struct sl_reg *add_reg(struct sl_state *s, struct sl_epoll *ep, struct sl_transport *t,
-			      const struct sl_event *ev)
+static struct sl_reg *add_reg_with(struct sl_state *s, struct sl_epoll *ep, struct sl_transport *t, int fd,
+				   uint32_t events, uint32_t stack, uint32_t pystack)
 {
 	struct sl_reg *r = sl_arena_alloc_fixed(s->arena, sizeof(*r));
 	if (!r)
 		return NULL;
 	r->ep = ep;
 	r->t = t;
-	r->fd = ev->fd2;
-	r->events = (uint32_t)ev->b;
-	r->stack = ev->stack;
-	r->pystack = ev->pystack;
+	r->fd = fd;
+	r->events = events;
+	r->stack = stack;
+	r->pystack = pystack;
 	r->ep_next = ep->regs;
 	if (ep->regs)
 		ep->regs->ep_prev = r;
@@ -421,19 +421,26 @@ static struct sl_reg *add_reg(struct sl_state *s, struct sl_epoll *ep, struct sl
 	return r;
 }
 
-static int epoll_ctl_event(struct sl_state *s, const struct sl_event *ev)
+static struct sl_reg *add_reg(struct sl_state *s, struct sl_epoll *ep, struct sl_transport *t,
+			      const struct sl_event *ev)
 {
-	struct sl_epoll *ep = epoll_at(s, ev->fd);
-	struct sl_transport *t = socket_at(s, ev->fd2);
+	return add_reg_with(s, ep, t, ev->fd2, (uint32_t)ev->b, ev->stack, ev->pystack);
+}
+
+static inline __attribute__((always_inline)) int epoll_ctl_do(struct sl_state *s, int epfd, int op, int fd,
+							  uint32_t events, uint32_t stack, uint32_t pystack)
+{
+	struct sl_epoll *ep = epoll_at(s, epfd);
+	struct sl_transport *t = socket_at(s, fd);
 	if (!ep || !t)
 		return 0; /* not a socket (a pipe, an eventfd, a timer): not a transport */
-	struct sl_reg *r = find_reg(t, ep, ev->fd2);
-	switch (ev->a) {
+	struct sl_reg *r = find_reg(t, ep, fd);
+	switch (op) {
 	case 1: /* EPOLL_CTL_ADD */
-		return r || add_reg(s, ep, t, ev) ? 0 : -1;
+		return r || add_reg_with(s, ep, t, fd, events, stack, pystack) ? 0 : -1;
 	case 3: /* EPOLL_CTL_MOD */
 		if (r)
-			r->events = (uint32_t)ev->b;
+			r->events = events;
 		return 0;
 	case 2: /* EPOLL_CTL_DEL */
 		if (r)
@@ -441,6 +448,19 @@ static int epoll_ctl_event(struct sl_state *s, const struct sl_event *ev)
 		return 0;
 	}
 	return 0;
+}
+
+static int epoll_ctl_event(struct sl_state *s, const struct sl_event *ev)
+{
+	return epoll_ctl_do(s, ev->fd, (int)ev->a, ev->fd2, (uint32_t)ev->b, ev->stack, ev->pystack);
+}
+
+void sl_state_epoll_ctl(struct sl_state *s, int epfd, int op, int fd, uint32_t events, uint32_t stack)
+{
+	if (s->exited)
+		return;
+	if (epoll_ctl_do(s, epfd, op, fd, events, stack, 0) < 0 || s->arena->failed)
+		s->out_of_memory = 1;
 }
 
 /* ---- closing any descriptor ---- */

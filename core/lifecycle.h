@@ -181,6 +181,10 @@ void sl_state_withdraw(struct sl_state *s, struct sl_transport *t, enum sl_flag 
  * key: the preload's path for the end of a close when no event log is written. */
 void sl_state_close_end(struct sl_state *s, struct sl_closing *c, int64_t outcome, int64_t now);
 
+/* What SL_EV_EPOLL_CTL does (fd = epfd, fd2 = fd, a = op, b = events, with stack and no Python
+ * traceback), without the event: the preload's path for epoll_ctl when no event log is written. */
+void sl_state_epoll_ctl(struct sl_state *s, int epfd, int op, int fd, uint32_t events, uint32_t stack);
+
 static inline struct sl_closing *sl_state_last_closing(const struct sl_state *s, uint64_t key)
 {
 	return s->closing && s->closing->key == key ? s->closing : NULL;

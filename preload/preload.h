@@ -103,6 +103,9 @@ void sl_record(struct sl_event *ev);
 /* The same, with one frame, the given return address, as the native stack (and the Python
  * traceback): where an EPOLL_CTL_ADD was made costs nothing to know. */
 void sl_record_with_caller(struct sl_event *ev, const void *caller);
+/* An epoll_ctl's registration (runtime.c): caller is the one frame taken as its stack (an
+ * EPOLL_CTL_ADD with epoll_stacks=1), or NULL for none. */
+void sl_record_epoll_ctl(int epfd, int op, int fd, uint32_t events, const void *caller);
 /* Whether the SSL_free of ssl will be reported (so its stack is worth taking). */
 int sl_ssl_free_wants_stack(uint64_t ssl);
 

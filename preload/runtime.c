@@ -458,14 +458,14 @@ static inline int same_stack(const struct last_stack *e, const struct sl_capture
  * never freed or moved, and the entries are this thread's own. */
 /* An entry's place: two ways of a set chosen by the stack's first frame, so that a lookup
  * compares at most two entries (a loop over four cost about 50 instructions per stack). */
-static inline unsigned cache_set(const struct sl_capture *cap)
+static inline unsigned cache_set(uint64_t first_pc)
 {
-	return (unsigned)((cap->pcs[0] >> 4) ^ (cap->pcs[0] >> 12)) % (LAST_ENTRIES / 2) * 2;
+	return (unsigned)((first_pc >> 4) ^ (first_pc >> 12)) % (LAST_ENTRIES / 2) * 2;
 }
 
 static uint32_t intern_cached(const struct sl_capture *cap)
 {
-	unsigned i = cache_set(cap);
+	unsigned i = cache_set(cap->pcs[0]);
 	if (same_stack(&last[i], cap))
 		return last[i].id;
 	if (same_stack(&last[i + 1], cap))
@@ -473,15 +473,25 @@ static uint32_t intern_cached(const struct sl_capture *cap)
 	return 0;
 }
 
+/* The same for a stack of one frame (an EPOLL_CTL_ADD's caller). */
+static inline uint32_t intern_one_cached(uint64_t pc)
+{
+	unsigned i = cache_set(pc);
+	for (unsigned k = i; k < i + 2; k++)
+		if (last[k].n == 1 && last[k].id && last[k].pcs[0] == pc)
+			return last[k].id;
+	return 0;
+}
+
 /* A stack not in the cache: interned in the store, with the lock held, and cached in its set
  * (the older of its two entries goes). */
-static uint32_t intern_native_locked(const struct sl_capture *cap)
+static uint32_t intern_pcs_locked(const uint64_t *frames, unsigned n)
 {
-	uint32_t id = sl_stacks_add_native(sl_rt.stacks, cap->pcs, cap->n);
+	uint32_t id = sl_stacks_add_native(sl_rt.stacks, frames, n);
 	unsigned depth;
 	const uint64_t *pcs;
-	if (id && sl_stacks_get(sl_rt.stacks, id, &depth, &pcs) == SL_STACK_NATIVE && depth == cap->n) {
-		unsigned i = cache_set(cap);
+	if (id && sl_stacks_get(sl_rt.stacks, id, &depth, &pcs) == SL_STACK_NATIVE && depth == n) {
+		unsigned i = cache_set(frames[0]);
 		last[i + 1] = last[i];
 		struct last_stack *e = &last[i];
 		e->pcs = pcs;
@@ -489,6 +499,11 @@ static uint32_t intern_native_locked(const struct sl_capture *cap)
 		e->id = id;
 	}
 	return id;
+}
+
+static uint32_t intern_native_locked(const struct sl_capture *cap)
+{
+	return intern_pcs_locked(cap->pcs, cap->n);
 }
 
 /* Events a signal handler could not queue (sl_defer): sockleak's state is incomplete. */
@@ -675,6 +690,47 @@ void sl_commit_capture(struct sl_event *ev, struct sl_capture *cap, int saved_er
 	if (SL_UNLIKELY(pending()))
 		drain_deferred();
 	*sl_errno() = saved_errno;
+}
+
+/* An epoll_ctl of a tracked socket in a tracked set (hooks_epoll.c): a program's event loop may
+ * make several for every request (redis-benchmark: two ADD, two DEL and one MOD), so the common
+ * case takes a path of its own: no event built, the state changed directly, and a caller's
+ * one-frame stack found in this thread's cache before the lock. Anything else (a signal handler
+ * inside sockleak, an event log to write, a Python traceback to take, little stack left) takes
+ * the general path. */
+void sl_record_epoll_ctl(int epfd, int op, int fd, uint32_t events, const void *caller)
+{
+	if (SL_UNLIKELY(sl_in_hook || sl_log_active || (caller && sl_python_ready && sl_rt.opt.python) ||
+			sl_stack_room() < COMMIT_BUDGET)) {
+		struct sl_event ev = {.type = SL_EV_EPOLL_CTL, .fd = epfd, .fd2 = fd, .a = op, .b = events};
+		if (caller)
+			sl_record_with_caller(&ev, caller);
+		else
+			sl_record(&ev);
+		return;
+	}
+	int *err = sl_errno(), saved = *err;
+	sl_in_hook = 1;
+	uint64_t pc = (uint64_t)(uintptr_t)caller;
+	uint32_t stack = caller ? intern_one_cached(pc) : 0;
+	int oom = 0;
+	sl_lock();
+	if (SL_LIKELY(!sl_rt.state.exited && !sl_rt.disabled)) {
+		sl_apply_ends_locked();
+		if (caller && !stack)
+			stack = intern_pcs_locked(&pc, 1);
+		sl_state_epoll_ctl(&sl_rt.state, epfd, op, fd, events, stack);
+		if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr))
+			after_apply();
+		oom = sl_rt.state.out_of_memory;
+	}
+	sl_unlock();
+	if (SL_UNLIKELY(oom))
+		sl_disable("out of memory inside sockleak");
+	sl_in_hook = 0;
+	if (SL_UNLIKELY(pending()))
+		drain_deferred();
+	*err = saved;
 }
 
 /* An event whose stack is one frame, the given return address (and a Python traceback). */
