@@ -27,7 +27,7 @@ import threading
 import apps
 from common import BUILD, ROOT, Failure, expect, run
 
-APPS = ["threads_churn", "fork_child", "fork_report_inherited", "exec_inherit", "vfork_child", "posix_spawn_child"]
+APPS = ["threads_churn", "threads_close_create", "fork_child", "fork_report_inherited", "exec_inherit", "vfork_child", "posix_spawn_child"]
 
 _built = threading.Lock()
 _done = []
