@@ -1,5 +1,6 @@
 #include "lifecycle.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <limits.h>
@@ -13,17 +14,23 @@
 
 /* ---- the descriptor table ---- */
 
-struct sl_obj *sl_state_lookup(const struct sl_state *s, int fd)
+/* Inlined here: every event looks a number up, and most set one (issue 12). */
+static inline struct sl_obj *lookup(const struct sl_state *s, int fd)
 {
-	if (fd < 0 || (unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
-		return NULL;
+	if ((unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
+		return NULL; /* negative numbers too */
 	struct sl_obj **chunk = s->fdtab[(unsigned)fd >> SL_FDTAB_CHUNK_BITS];
 	return chunk ? chunk[fd & (SL_FDTAB_CHUNK - 1)] : NULL;
 }
 
+struct sl_obj *sl_state_lookup(const struct sl_state *s, int fd)
+{
+	return lookup(s, fd);
+}
+
 /* Stores obj (or NULL) at fd. Returns -1 when the chunk cannot be allocated, or when the number
  * is beyond what the table covers (such a descriptor is simply not tracked). */
-static int fdtab_set(struct sl_state *s, int fd, struct sl_obj *obj)
+static inline int fdtab_set(struct sl_state *s, int fd, struct sl_obj *obj)
 {
 	if (fd < 0 || (unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
 		return obj ? -1 : 0;
@@ -73,7 +80,7 @@ static void fd_walk(const struct sl_state *s, fd_fn fn, void *ctx)
 
 static struct sl_transport *socket_at(const struct sl_state *s, int fd)
 {
-	struct sl_obj *o = sl_state_lookup(s, fd);
+	struct sl_obj *o = lookup(s, fd);
 	return o && o->kind == SL_OBJ_SOCKET ? (struct sl_transport *)o : NULL;
 }
 
@@ -84,7 +91,7 @@ struct sl_transport *sl_state_socket_at(const struct sl_state *s, int fd)
 
 static struct sl_epoll *epoll_at(const struct sl_state *s, int fd)
 {
-	struct sl_obj *o = sl_state_lookup(s, fd);
+	struct sl_obj *o = lookup(s, fd);
 	return o && o->kind == SL_OBJ_EPOLL ? (struct sl_epoll *)o : NULL;
 }
 
@@ -169,7 +176,7 @@ static void free_findings(struct sl_state *s, struct sl_transport *t)
 static struct sl_transport *new_transport(struct sl_state *s, const struct sl_event *ev, int fd,
 					  int domain, int type, enum sl_role role)
 {
-	struct sl_transport *t = sl_arena_alloc(s->arena, sizeof(*t));
+	struct sl_transport *t = sl_arena_alloc_fixed(s->arena, sizeof(*t));
 	if (!t)
 		return NULL;
 	if (fdtab_set(s, fd, &t->obj) < 0) {
@@ -211,10 +218,14 @@ struct sl_transport *sl_state_new_detached(struct sl_state *s, uint32_t stack, u
 
 static void release_transport(struct sl_state *s, struct sl_transport *t)
 {
-	sl_tls_transport_released(s, t);
-	sl_addr_clear(s->arena, &t->local);
-	sl_addr_clear(s->arena, &t->peer);
-	sl_arena_free(s->arena, t, sizeof(*t));
+	if (t->tls)
+		sl_tls_transport_released(s, t);
+	/* Only a unix path holds memory of its own; the rest goes with t. */
+	if (t->local.family == AF_UNIX)
+		sl_addr_clear(s->arena, &t->local);
+	if (t->peer.family == AF_UNIX)
+		sl_addr_clear(s->arena, &t->peer);
+	sl_arena_free_fixed(s->arena, t, sizeof(*t));
 }
 
 static void unlink_reg(struct sl_state *s, struct sl_reg *r)
@@ -229,7 +240,7 @@ static void unlink_reg(struct sl_state *s, struct sl_reg *r)
 	while (*p != r)
 		p = &(*p)->t_next;
 	*p = r->t_next;
-	sl_arena_free(s->arena, r, sizeof(*r));
+	sl_arena_free_fixed(s->arena, r, sizeof(*r));
 }
 
 /* Puts t on the list of transports to report, once. */
@@ -255,10 +266,11 @@ static void finish_transport(struct sl_state *s, struct sl_transport *t)
 		unlink_reg(s, t->regs);
 	t->state &= (uint8_t)~SL_T_OPEN;
 	s->live_transports--;
-	sl_tls_transport_finished(s, t);
+	if (t->tls)
+		sl_tls_transport_finished(s, t);
 	if (t->findings)
 		list_transport(s, t);
-	else if (!sl_tls_holds_transport(s, t))
+	else if (!t->tls || !sl_tls_holds_transport(s, t))
 		release_transport(s, t);
 }
 
@@ -386,20 +398,20 @@ static struct sl_reg *find_reg(struct sl_transport *t, struct sl_epoll *ep, int 
 	return NULL;
 }
 
-/* A registration of t's number ev->fd2 in ep, with ev's events and stacks (EPOLL_CTL_ADD, and a
+/* A registration of t's number fd in ep, with its events and stacks (EPOLL_CTL_ADD, and a
  * segment's RESTORE_REG). Returns it, or NULL when memory ran out. */
-static struct sl_reg *add_reg(struct sl_state *s, struct sl_epoll *ep, struct sl_transport *t,
-			      const struct sl_event *ev)
+static struct sl_reg *add_reg_with(struct sl_state *s, struct sl_epoll *ep, struct sl_transport *t, int fd,
+				   uint32_t events, uint32_t stack, uint32_t pystack)
 {
-	struct sl_reg *r = sl_arena_alloc(s->arena, sizeof(*r));
+	struct sl_reg *r = sl_arena_alloc_fixed(s->arena, sizeof(*r));
 	if (!r)
 		return NULL;
 	r->ep = ep;
 	r->t = t;
-	r->fd = ev->fd2;
-	r->events = (uint32_t)ev->b;
-	r->stack = ev->stack;
-	r->pystack = ev->pystack;
+	r->fd = fd;
+	r->events = events;
+	r->stack = stack;
+	r->pystack = pystack;
 	r->ep_next = ep->regs;
 	if (ep->regs)
 		ep->regs->ep_prev = r;
@@ -409,19 +421,26 @@ static struct sl_reg *add_reg(struct sl_state *s, struct sl_epoll *ep, struct sl
 	return r;
 }
 
-static int epoll_ctl_event(struct sl_state *s, const struct sl_event *ev)
+static struct sl_reg *add_reg(struct sl_state *s, struct sl_epoll *ep, struct sl_transport *t,
+			      const struct sl_event *ev)
 {
-	struct sl_epoll *ep = epoll_at(s, ev->fd);
-	struct sl_transport *t = socket_at(s, ev->fd2);
+	return add_reg_with(s, ep, t, ev->fd2, (uint32_t)ev->b, ev->stack, ev->pystack);
+}
+
+static inline __attribute__((always_inline)) int epoll_ctl_do(struct sl_state *s, int epfd, int op, int fd,
+							  uint32_t events, uint32_t stack, uint32_t pystack)
+{
+	struct sl_epoll *ep = epoll_at(s, epfd);
+	struct sl_transport *t = socket_at(s, fd);
 	if (!ep || !t)
 		return 0; /* not a socket (a pipe, an eventfd, a timer): not a transport */
-	struct sl_reg *r = find_reg(t, ep, ev->fd2);
-	switch (ev->a) {
+	struct sl_reg *r = find_reg(t, ep, fd);
+	switch (op) {
 	case 1: /* EPOLL_CTL_ADD */
-		return r || add_reg(s, ep, t, ev) ? 0 : -1;
+		return r || add_reg_with(s, ep, t, fd, events, stack, pystack) ? 0 : -1;
 	case 3: /* EPOLL_CTL_MOD */
 		if (r)
-			r->events = (uint32_t)ev->b;
+			r->events = events;
 		return 0;
 	case 2: /* EPOLL_CTL_DEL */
 		if (r)
@@ -431,13 +450,34 @@ static int epoll_ctl_event(struct sl_state *s, const struct sl_event *ev)
 	return 0;
 }
 
+static int epoll_ctl_event(struct sl_state *s, const struct sl_event *ev)
+{
+	return epoll_ctl_do(s, ev->fd, (int)ev->a, ev->fd2, (uint32_t)ev->b, ev->stack, ev->pystack);
+}
+
+void sl_state_epoll_ctl(struct sl_state *s, int epfd, int op, int fd, uint32_t events, uint32_t stack)
+{
+	if (s->exited)
+		return;
+	if (epoll_ctl_do(s, epfd, op, fd, events, stack, 0) < 0 || s->arena->failed)
+		s->out_of_memory = 1;
+}
+
 /* ---- closing any descriptor ---- */
 
-static void close_fd(struct sl_state *s, int fd, int unseen)
+static void close_obj(struct sl_state *s, struct sl_obj *o, int fd, int unseen);
+
+/* Inlined: a number made anew (socket, accept) is looked up to end what sockleak held there,
+ * which is nothing but for a close it could not see. */
+static inline void close_fd(struct sl_state *s, int fd, int unseen)
 {
-	struct sl_obj *o = sl_state_lookup(s, fd);
-	if (!o)
-		return;
+	struct sl_obj *o = lookup(s, fd);
+	if (o)
+		close_obj(s, o, fd, unseen);
+}
+
+static __attribute__((noinline)) void close_obj(struct sl_state *s, struct sl_obj *o, int fd, int unseen)
+{
 	if (o->kind == SL_OBJ_SOCKET)
 		close_socket_fd(s, (struct sl_transport *)o, fd, unseen);
 	else
@@ -465,18 +505,6 @@ static void close_range_event(struct sl_state *s, int first, int last)
  * must find the number free. So the begin takes the descriptors out of the table and holds
  * their objects aside; the end either finishes them with every rule of a close, or puts them
  * back. The key (obj) tells concurrent closes apart. */
-
-struct sl_closing_fd {
-	int32_t fd;
-	struct sl_obj *obj;
-};
-
-struct sl_closing {
-	struct sl_closing *next;
-	uint64_t key;
-	uint32_t n;
-	struct sl_closing_fd e[];
-};
 
 static size_t closing_size(uint32_t n)
 {
@@ -509,20 +537,37 @@ static void close_begin_event(struct sl_state *s, const struct sl_event *ev)
 	int first = ev->fd < 0 ? 0 : ev->fd, last = ev->fd2;
 	if (first > last)
 		return;
-	uint32_t n = 0;
-	fd_walk_range(s, first, last, count_one, &n);
-	if (n == 0)
-		return;
-	struct sl_closing *c = sl_arena_alloc(s->arena, closing_size(n));
-	if (!c) {
-		/* No room to hold them aside: close them now, as before. */
-		close_range_event(s, first, last);
-		return;
+	struct sl_closing *c;
+	if (first == last) {
+		/* One descriptor, as close() gives: no walk of the table. */
+		struct sl_obj *o = lookup(s, first);
+		if (!o)
+			return;
+		c = sl_arena_alloc_fixed(s->arena, closing_size(1));
+		if (!c) {
+			close_fd(s, first, 0);
+			return;
+		}
+		c->e[0].fd = first;
+		c->e[0].obj = o;
+		c->n = 1;
+		fdtab_set(s, first, NULL);
+	} else {
+		uint32_t n = 0;
+		fd_walk_range(s, first, last, count_one, &n);
+		if (n == 0)
+			return;
+		c = sl_arena_alloc(s->arena, closing_size(n));
+		if (!c) {
+			/* No room to hold them aside: close them now, as before. */
+			close_range_event(s, first, last);
+			return;
+		}
+		c->n = 0;
+		struct set_aside a = {s, c};
+		fd_walk_range(s, first, last, set_one_aside, &a);
 	}
 	c->key = ev->obj;
-	c->n = 0;
-	struct set_aside a = {s, c};
-	fd_walk_range(s, first, last, set_one_aside, &a);
 	c->next = s->closing;
 	s->closing = c;
 }
@@ -538,32 +583,55 @@ static int still_there(const struct sl_obj *obj, int64_t now)
 	return now >= 0 && (int)(now >> 16) == t->domain && (int)(now & 0xffff) == t->type;
 }
 
-static void close_end_event(struct sl_state *s, const struct sl_event *ev)
+/* Ends the close under way *p (taken off the list) as the kernel answered: outcome and now are
+ * SL_EV_CLOSE_END's a and b. */
+static void end_closing(struct sl_state *s, struct sl_closing **p, int64_t outcome, int64_t now)
 {
-	struct sl_closing **p = &s->closing;
-	while (*p && (*p)->key != ev->obj)
-		p = &(*p)->next;
 	struct sl_closing *c = *p;
-	if (!c)
-		return; /* nothing was held aside: no tracked descriptor was in the range */
 	*p = c->next;
 	for (uint32_t i = 0; i < c->n; i++) {
 		int fd = c->e[i].fd;
 		struct sl_obj *o = c->e[i].obj;
-		int undo = ev->a == SL_CLOSE_FAILED || (ev->a == SL_CLOSE_CANCELLED && still_there(o, ev->b));
+		int undo = outcome == SL_CLOSE_FAILED || (outcome == SL_CLOSE_CANCELLED && still_there(o, now));
 		/* The number is ours again only if nothing took it meanwhile: the kernel did not free
 		 * it, so anything there now came through a close sockleak could not see. */
-		if (undo && !sl_state_lookup(s, fd)) {
+		if (undo && !lookup(s, fd)) {
 			fdtab_set(s, fd, o);
 			continue;
 		}
-		int unseen = undo || ev->a == SL_CLOSE_NOT_OPEN;
+		int unseen = undo || outcome == SL_CLOSE_NOT_OPEN;
 		if (o->kind == SL_OBJ_SOCKET)
 			socket_fd_gone(s, (struct sl_transport *)o, fd, unseen);
 		else
 			epoll_fd_gone(s, (struct sl_epoll *)o, fd);
 	}
-	sl_arena_free(s->arena, c, closing_size(c->n));
+	if (c->n == 1)
+		sl_arena_free_fixed(s->arena, c, closing_size(1));
+	else
+		sl_arena_free(s->arena, c, closing_size(c->n));
+}
+
+static void close_end_event(struct sl_state *s, const struct sl_event *ev)
+{
+	struct sl_closing **p = &s->closing;
+	while (*p && (*p)->key != ev->obj)
+		p = &(*p)->next;
+	if (*p)
+		end_closing(s, p, ev->a, ev->b);
+	/* else nothing was held aside: no tracked descriptor was in the range */
+}
+
+void sl_state_close_end(struct sl_state *s, struct sl_closing *c, int64_t outcome, int64_t now)
+{
+	if (s->exited)
+		return;
+	struct sl_closing **p = &s->closing;
+	while (*p && *p != c)
+		p = &(*p)->next;
+	if (*p)
+		end_closing(s, p, outcome, now);
+	if (s->arena->failed)
+		s->out_of_memory = 1;
 }
 
 /* ---- exit ---- */
@@ -691,6 +759,17 @@ static void forked_event(struct sl_state *s, const struct sl_event *ev)
 
 static int set_addr(struct sl_state *s, struct sl_addr *dst, const struct sl_event *ev)
 {
+	/* An IPv4 address over one that holds no memory: copied here, as sl_addr_set would (every
+	 * connect and accept of a TCP program comes this way). */
+	const struct sockaddr_in *in = ev->addr;
+	if (in && ev->addrlen >= sizeof(*in) && in->sin_family == AF_INET && dst->family != AF_UNIX) {
+		memset(dst, 0, sizeof(*dst));
+		dst->family = AF_INET;
+		dst->port = ntohs(in->sin_port);
+		dst->len = 4;
+		memcpy(dst->u.ip, &in->sin_addr, 4);
+		return 0;
+	}
 	if (sl_addr_set(s->arena, dst, ev->addr, ev->addrlen) < 0)
 		return -1;
 	return 0;
@@ -857,7 +936,7 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 		t = new_transport(s, ev, ev->fd2, domain, l ? l->type : SOCK_STREAM, SL_ROLE_ACCEPTED);
 		if (!t)
 			rc = -1;
-		else if (set_addr(s, &t->peer, ev) < 0)
+		else if (ev->addr && set_addr(s, &t->peer, ev) < 0) /* a new transport's is unknown */
 			rc = -1;
 		else if (l && l->local.family && l->local.family != AF_UNIX)
 			t->local = l->local; /* the listener's address; a wildcard stays one */
@@ -873,7 +952,7 @@ int sl_state_apply(struct sl_state *s, const struct sl_event *ev)
 			break;
 		/* dup2 and dup3 onto an open descriptor close it first, with every rule of a close. */
 		close_fd(s, ev->fd2, 0);
-		struct sl_obj *o = sl_state_lookup(s, ev->fd);
+		struct sl_obj *o = lookup(s, ev->fd);
 		if (!o)
 			break;
 		if (fdtab_set(s, ev->fd2, o) < 0) {
@@ -1066,7 +1145,7 @@ int sl_state_take_want_addr(struct sl_state *s, int *fds, int max)
 static int first_fd_of(const struct sl_state *s, int fd, const struct sl_obj *o)
 {
 	for (int lower = 0; lower < fd; lower++)
-		if (sl_state_lookup(s, lower) == o)
+		if (lookup(s, lower) == o)
 			return lower;
 	return fd;
 }
@@ -1268,7 +1347,7 @@ static void segment_obj(void *vctx, int fd, struct sl_obj *o)
 		while (r && r->ep_next)
 			r = r->ep_next;
 		for (; r; r = r->ep_prev) {
-			int tfd = r->fd_closed || sl_state_lookup(sc->s, r->fd) != &r->t->obj
+			int tfd = r->fd_closed || lookup(sc->s, r->fd) != &r->t->obj
 					  ? first_fd_of(sc->s, SL_FDTAB_CHUNK * sc->s->fdtab_chunks, &r->t->obj) : r->fd;
 			ev.type = SL_EV_RESTORE_REG;
 			ev.fd = fd;

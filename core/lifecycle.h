@@ -118,7 +118,25 @@ struct sl_reg {
 #define SL_FDTAB_CHUNK (1u << SL_FDTAB_CHUNK_BITS)
 #define SL_FDTAB_MAX_CHUNKS (1u << 14) /* descriptors up to 64M are tracked */
 
-struct sl_closing; /* a close under way: lifecycle.c */
+/* A close under way (SL_EV_CLOSE_BEGIN): the descriptors it took out of the table, held aside
+ * until its SL_EV_CLOSE_END (lifecycle.c, "closes under way"). The preload does not take the
+ * lock a second time for the end of a close: the closing thread fills in end_outcome and
+ * end_now and hands the record to the next thread that takes the lock (end_next), which applies
+ * the end as an SL_EV_CLOSE_END event (preload/runtime.c, sl_close_end). */
+struct sl_closing_fd {
+	int32_t fd;
+	struct sl_obj *obj;
+};
+
+struct sl_closing {
+	struct sl_closing *next;     /* in sl_state.closing */
+	struct sl_closing *end_next; /* the preload's list of ended closes not yet applied */
+	uint64_t key;
+	int64_t end_now;
+	int32_t end_outcome;
+	uint32_t n;
+	struct sl_closing_fd e[];
+};
 
 struct sl_state_config {
 	int report_inherited; /* flag transports inherited through fork too */
@@ -162,6 +180,21 @@ int sl_transport_addrs_known(const struct sl_transport *t);
  * read after the session's end, tells a fatal alert: lifecycle_tls.c). A transport left with no
  * finding is not reported. */
 void sl_state_withdraw(struct sl_state *s, struct sl_transport *t, enum sl_flag flag);
+
+/* The record the last SL_EV_CLOSE_BEGIN applied set aside for key, or NULL when it set nothing
+ * aside (no tracked descriptor in its range): then its end changes nothing. */
+/* What SL_EV_CLOSE_END does for the close under way c, without the event and its lookup by
+ * key: the preload's path for the end of a close when no event log is written. */
+void sl_state_close_end(struct sl_state *s, struct sl_closing *c, int64_t outcome, int64_t now);
+
+/* What SL_EV_EPOLL_CTL does (fd = epfd, fd2 = fd, a = op, b = events, with stack and no Python
+ * traceback), without the event: the preload's path for epoll_ctl when no event log is written. */
+void sl_state_epoll_ctl(struct sl_state *s, int epfd, int op, int fd, uint32_t events, uint32_t stack);
+
+static inline struct sl_closing *sl_state_last_closing(const struct sl_state *s, uint64_t key)
+{
+	return s->closing && s->closing->key == key ? s->closing : NULL;
+}
 
 /* Prepares an empty state. The arena and stack store outlive it. */
 void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,

@@ -52,6 +52,8 @@ SL_EXPORT uint64_t sockleak_mark(void)
 	if (!sl_active() || sl_in_hook)
 		return 0;
 	sl_lock();
+	if (!sl_rt.state.exited)
+		sl_apply_ends_locked();
 	uint64_t mark = sl_state_mark(&sl_rt.state);
 	sl_unlock();
 	return mark;
@@ -173,6 +175,7 @@ unsigned long sl_checkpoint_check(uint64_t mark, const char *label, char *buf, s
 	sl_modules_add_unloaded(&mods, &nmods);
 	sl_lock();
 	if (!sl_rt.state.exited && !sl_rt.finished) {
+		sl_apply_ends_locked();
 		found = build_locked(mark, label, live, supp, mods, nmods, &text, &text_len, &json);
 		if (json)
 			keep_json(json);

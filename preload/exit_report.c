@@ -256,6 +256,8 @@ static void finish(int how, int status, int status_known, int *exit_override)
 		goto out;
 	}
 	sl_rt.finished = 1;
+	if (!sl_rt.disabled)
+		sl_apply_ends_locked();
 	if (status_known) {
 		sl_rt.exit_status = status;
 		sl_rt.exit_status_known = 1;

@@ -36,19 +36,14 @@ static void record_close_range(long first, long last)
 /* A close in two steps (core/lifecycle.c, "closes under way"): the begin, before the real call,
  * takes the numbers out of the table, since another thread may be handed one of them by socket()
  * or accept() the moment the kernel frees it; the end, after the call, says what the kernel did.
- * The key is the address of the hook's own frame: no two closes under way share one. */
-static void record_close_begin(long first, long last, uint64_t key)
+ * The key is the address of the hook's own frame: no two closes under way share one. The begin
+ * returns what the end needs (runtime.c, sl_close_begin): the end takes no lock. */
+static struct sl_closing *record_close_begin(long first, long last, uint64_t key)
 {
 	sl_runtimes_check_exit();
 	struct sl_event ev = {.type = SL_EV_CLOSE_BEGIN, .fd = (int)(first > INT_MAX ? INT_MAX : first),
 			      .fd2 = (int)(last > INT_MAX ? INT_MAX : last), .obj = key};
-	sl_record(&ev);
-}
-
-static void record_close_end(uint64_t key, int outcome, int64_t now)
-{
-	struct sl_event ev = {.type = SL_EV_CLOSE_END, .obj = key, .a = outcome, .b = now};
-	sl_record(&ev);
+	return sl_close_begin(&ev);
 }
 
 /* What close() returned, as the kernel meant it: on Linux a close that fails with EINTR or EIO
@@ -61,7 +56,7 @@ static int close_outcome(long r)
 struct close_call {
 	int fd;
 	uint64_t key;
-	int (*real)(int);
+	struct sl_closing *begun; /* what the begin set aside (sl_close_begin) */
 };
 
 /* close() is a cancellation point: a thread cancelled there leaves it without closing (glibc
@@ -84,22 +79,18 @@ static void close_cancelled(void *arg)
 			now = -2;
 		}
 	}
-	record_close_end(c->key, SL_CLOSE_CANCELLED, now);
+	sl_close_end(c->begun, c->key, SL_CLOSE_CANCELLED, now);
 	errno = saved;
 }
 
-/* The begin and the real call, with close_cancelled as the cleanup should the thread be
- * cancelled in between: in a function of their own, whose only state across the cancellation
- * setjmp is c. */
-static __attribute__((noinline)) int close_cancellable(struct close_call *volatile c)
-{
-	int r;
-	pthread_cleanup_push(close_cancelled, c);
-	record_close_begin(c->fd, c->fd, c->key);
-	r = c->real(c->fd);
-	pthread_cleanup_pop(0);
-	return r;
-}
+/* glibc's cleanup handlers of the first kind: exported (GLIBC_2.2.5, and GLIBC_2.34 since libpthread
+ * joined libc) but not declared in pthread.h. push links a buffer into the thread's list of
+ * handlers, and the unwinding of a cancellation runs it as it leaves the frame that holds the
+ * buffer, as it does pthread_cleanup_push's. The pthread_cleanup_push macro costs a sigsetjmp
+ * and two calls, about 35 instructions on every close (the churn budget, issue 12); these cost
+ * a few stores each. */
+extern void _pthread_cleanup_push(struct _pthread_cleanup_buffer *buffer, void (*routine)(void *), void *arg);
+extern void _pthread_cleanup_pop(struct _pthread_cleanup_buffer *buffer, int execute);
 
 SL_EXPORT int close(int fd)
 {
@@ -115,9 +106,15 @@ SL_EXPORT int close(int fd)
 		errno = ENOSYS;
 		return -1;
 	}
-	struct close_call c = {.fd = fd, .key = (uint64_t)(uintptr_t)&c, .real = real_close};
-	int r = close_cancellable(&c);
-	record_close_end(c.key, close_outcome(r), 0);
+	/* The begin and the real call, with close_cancelled as the cleanup should the thread be
+	 * cancelled in the real close. */
+	struct close_call c = {.fd = fd, .key = (uint64_t)(uintptr_t)&c};
+	struct _pthread_cleanup_buffer cleanup;
+	_pthread_cleanup_push(&cleanup, close_cancelled, &c);
+	c.begun = record_close_begin(fd, fd, c.key);
+	int r = real_close(fd);
+	_pthread_cleanup_pop(&cleanup, 0);
+	sl_close_end(c.begun, c.key, close_outcome(r), 0);
 	return r;
 }
 
@@ -129,9 +126,9 @@ SL_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last || !sl_active())
 		return SL_CALL(close_range, -1, first, last, flags);
 	uint64_t key = (uint64_t)(uintptr_t)&key;
-	record_close_begin(first, last, key);
+	struct sl_closing *begun = record_close_begin(first, last, key);
 	int r = SL_CALL(close_range, -1, first, last, flags);
-	record_close_end(key, r == 0 ? SL_CLOSE_DONE : SL_CLOSE_FAILED, 0);
+	sl_close_end(begun, key, r == 0 ? SL_CLOSE_DONE : SL_CLOSE_FAILED, 0);
 	return r;
 }
 
@@ -261,17 +258,18 @@ SL_EXPORT long syscall(long number, ...)
 	}
 	uint64_t key = (uint64_t)(uintptr_t)&key;
 	int closing = 0;
+	struct sl_closing *begun = NULL;
 	if (number == SYS_close && sl_tracked((int)a[0]) && sl_active()) {
-		record_close_begin((int)a[0], (int)a[0], key);
+		begun = record_close_begin((int)a[0], (int)a[0], key);
 		closing = 1;
 	} else if (number == SYS_close_range && !(a[2] & CLOSE_RANGE_CLOEXEC) &&
 		   (unsigned long)a[0] <= (unsigned long)a[1] && sl_active()) {
-		record_close_begin((unsigned int)a[0], (unsigned int)a[1], key);
+		begun = record_close_begin((unsigned int)a[0], (unsigned int)a[1], key);
 		closing = 2;
 	}
 	long r = SL_CALL(syscall, -1, number, a[0], a[1], a[2], a[3], a[4], a[5]);
 	if (closing) {
-		record_close_end(key, closing == 1 ? close_outcome(r) : r == 0 ? SL_CLOSE_DONE : SL_CLOSE_FAILED, 0);
+		sl_close_end(begun, key, closing == 1 ? close_outcome(r) : r == 0 ? SL_CLOSE_DONE : SL_CLOSE_FAILED, 0);
 		return r;
 	}
 	if (SL_UNLIKELY(sl_track_level != SL_TRACK_SOCKETS) && r >= 0)

@@ -28,6 +28,7 @@ struct sl_runtime {
 	struct sl_stack_store *stacks;
 	struct sl_state state;
 	int lock; /* sl_lock: a futex word */
+	struct sl_closing *ends; /* closes ended and not yet applied (runtime.c, sl_close_end) */
 	int finished;          /* the exit report was made */
 	int exit_status;
 	int exit_status_known;
@@ -102,6 +103,9 @@ void sl_record(struct sl_event *ev);
 /* The same, with one frame, the given return address, as the native stack (and the Python
  * traceback): where an EPOLL_CTL_ADD was made costs nothing to know. */
 void sl_record_with_caller(struct sl_event *ev, const void *caller);
+/* An epoll_ctl's registration (runtime.c): caller is the one frame taken as its stack (an
+ * EPOLL_CTL_ADD with epoll_stacks=1), or NULL for none. */
+void sl_record_epoll_ctl(int epfd, int op, int fd, uint32_t events, const void *caller);
 /* Whether the SSL_free of ssl will be reported (so its stack is worth taking). */
 int sl_ssl_free_wants_stack(uint64_t ssl);
 
@@ -298,5 +302,46 @@ void sl_lock(void);
 void sl_unlock(void);
 /* Applies an event with the lock held (and logs it). */
 void sl_apply_locked(struct sl_event *ev);
+/* Applies the ends of closes that their threads handed over (sl_close_end), with the lock held:
+ * every path that reads or changes the state under the lock calls it first. */
+void sl_apply_ends_slow(void);
+static inline void sl_apply_ends_locked(void)
+{
+	if (__atomic_load_n(&sl_rt.ends, __ATOMIC_RELAXED))
+		sl_apply_ends_slow();
+}
+
+/* A close in two steps (hooks_fd.c). sl_close_begin records SL_EV_CLOSE_BEGIN and returns what
+ * the end needs: NULL when the begin set nothing aside (the end would change nothing, and is not
+ * recorded), SL_CLOSE_DEFERRED when the begin was queued (a signal handler inside sockleak), or
+ * the record it set aside. sl_close_end records the end without taking the lock. */
+#define SL_CLOSE_DEFERRED ((struct sl_closing *)1)
+struct sl_closing *sl_close_begin(struct sl_event *ev);
+
+/* The end of a close. Taking the lock a second time for it cost every close a second round of
+ * the lock and of the commit path (the churn budget, issue 12): the record is handed to the next
+ * thread that takes the lock instead, with one compare-and-swap, and that thread applies (and
+ * logs) the end before anything else it does. Until then the descriptors stay set aside, as
+ * they were while the real close ran; every path that reads the state under the lock (an
+ * event, a checkpoint, the exit, a fork) applies the ends first, so none sees the close
+ * unfinished once it is over. A signal handler may push while this thread pushes: the
+ * compare-and-swap loop takes it; the list is only ever emptied whole (sl_apply_ends_slow). */
+static inline void sl_close_end(struct sl_closing *c, uint64_t key, int outcome, int64_t now)
+{
+	if (!c)
+		return;
+	if (c == SL_CLOSE_DEFERRED) {
+		struct sl_event ev = {.type = SL_EV_CLOSE_END, .obj = key, .a = outcome, .b = now};
+		sl_record(&ev);
+		return;
+	}
+	c->end_outcome = outcome;
+	c->end_now = now;
+	struct sl_closing *head = __atomic_load_n(&sl_rt.ends, __ATOMIC_RELAXED);
+	do
+		c->end_next = head;
+	while (!__atomic_compare_exchange_n(&sl_rt.ends, &head, c, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
 
 #endif

@@ -94,17 +94,36 @@ static long futex(int *word, int op, int val)
 	return ret;
 }
 
+/* Taking a lock another thread holds: spin for a while first. The lock is held for a few hundred
+ * instructions, while sleeping on the futex and being woken costs two system calls and a
+ * context switch each way: two threads churning connections on two cores ran at 0.83x bare,
+ * with every futex call of the run made on this lock (issue 12). The spin is bounded, so that
+ * a holder that lost its core costs a waiter no more than a few microseconds before it sleeps. */
+#define SL_LOCK_SPINS 200
+
+static __attribute__((noinline)) void lock_contended(void)
+{
+	for (int i = 0; i < SL_LOCK_SPINS; i++) {
+		__builtin_ia32_pause();
+		int c = __atomic_load_n(&sl_rt.lock, __ATOMIC_RELAXED);
+		if (c == 0 && __atomic_compare_exchange_n(&sl_rt.lock, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return;
+		if (c == 2)
+			break; /* others sleep already: queue behind them */
+	}
+	int c = __atomic_exchange_n(&sl_rt.lock, 2, __ATOMIC_ACQUIRE);
+	while (c != 0) {
+		futex(&sl_rt.lock, FUTEX_WAIT_PRIVATE, 2);
+		c = __atomic_exchange_n(&sl_rt.lock, 2, __ATOMIC_ACQUIRE);
+	}
+}
+
 void sl_lock(void)
 {
 	int c = 0;
 	if (SL_LIKELY(__atomic_compare_exchange_n(&sl_rt.lock, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
 		return;
-	if (c != 2)
-		c = __atomic_exchange_n(&sl_rt.lock, 2, __ATOMIC_ACQUIRE);
-	while (c != 0) {
-		futex(&sl_rt.lock, FUTEX_WAIT_PRIVATE, 2);
-		c = __atomic_exchange_n(&sl_rt.lock, 2, __ATOMIC_ACQUIRE);
-	}
+	lock_contended();
 }
 
 void sl_unlock(void)
@@ -308,6 +327,8 @@ SL_EXPORT void sockleak_memory(size_t *in_use, size_t *mapped)
 	 * for the lock this thread holds. */
 	sl_in_hook = 1;
 	sl_lock();
+	if (!sl_rt.state.exited && !sl_rt.disabled)
+		sl_apply_ends_locked();
 	*in_use = sl_rt.arena.bytes_in_use;
 	*mapped = sl_rt.arena.bytes_mapped;
 	sl_unlock();
@@ -417,7 +438,6 @@ struct last_stack {
 	uint32_t n;
 };
 static __thread struct last_stack last[LAST_ENTRIES] SL_TLS_MODEL;
-static __thread unsigned last_next SL_TLS_MODEL;
 
 /* The stack ids cached here belong to a stack store that is being replaced (cloned_child). */
 static void forget_stack_cache(void)
@@ -426,7 +446,7 @@ static void forget_stack_cache(void)
 }
 
 /* A few words, compared inline: a call to memcmp costs more than the comparison. */
-static int same_stack(const struct last_stack *e, const struct sl_capture *cap)
+static inline int same_stack(const struct last_stack *e, const struct sl_capture *cap)
 {
 	if (e->n != cap->n || !e->id)
 		return 0;
@@ -436,16 +456,46 @@ static int same_stack(const struct last_stack *e, const struct sl_capture *cap)
 	return 1;
 }
 
-static uint32_t intern_native(const struct sl_capture *cap)
+/* A stack this thread interned lately: compared without the lock, since interned stacks are
+ * never freed or moved, and the entries are this thread's own. */
+/* An entry's place: two ways of a set chosen by the stack's first frame, so that a lookup
+ * compares at most two entries (a loop over four cost about 50 instructions per stack). */
+static inline unsigned cache_set(uint64_t first_pc)
 {
-	for (unsigned i = 0; i < LAST_ENTRIES; i++)
-		if (same_stack(&last[i], cap))
-			return last[i].id;
-	uint32_t id = sl_stacks_add_native(sl_rt.stacks, cap->pcs, cap->n);
+	return (unsigned)((first_pc >> 4) ^ (first_pc >> 12)) % (LAST_ENTRIES / 2) * 2;
+}
+
+static uint32_t intern_cached(const struct sl_capture *cap)
+{
+	unsigned i = cache_set(cap->pcs[0]);
+	if (same_stack(&last[i], cap))
+		return last[i].id;
+	if (same_stack(&last[i + 1], cap))
+		return last[i + 1].id;
+	return 0;
+}
+
+/* The same for a stack of one frame (an EPOLL_CTL_ADD's caller). */
+static inline uint32_t intern_one_cached(uint64_t pc)
+{
+	unsigned i = cache_set(pc);
+	for (unsigned k = i; k < i + 2; k++)
+		if (last[k].n == 1 && last[k].id && last[k].pcs[0] == pc)
+			return last[k].id;
+	return 0;
+}
+
+/* A stack not in the cache: interned in the store, with the lock held, and cached in its set
+ * (the older of its two entries goes). */
+static uint32_t intern_pcs_locked(const uint64_t *frames, unsigned n)
+{
+	uint32_t id = sl_stacks_add_native(sl_rt.stacks, frames, n);
 	unsigned depth;
 	const uint64_t *pcs;
-	if (id && sl_stacks_get(sl_rt.stacks, id, &depth, &pcs) == SL_STACK_NATIVE && depth == cap->n) {
-		struct last_stack *e = &last[last_next++ % LAST_ENTRIES];
+	if (id && sl_stacks_get(sl_rt.stacks, id, &depth, &pcs) == SL_STACK_NATIVE && depth == n) {
+		unsigned i = cache_set(frames[0]);
+		last[i + 1] = last[i];
+		struct last_stack *e = &last[i];
 		e->pcs = pcs;
 		e->n = depth;
 		e->id = id;
@@ -453,33 +503,56 @@ static uint32_t intern_native(const struct sl_capture *cap)
 	return id;
 }
 
-static void commit_here(struct sl_event *ev, const struct sl_capture *cap)
+static uint32_t intern_native_locked(const struct sl_capture *cap)
 {
+	return intern_pcs_locked(cap->pcs, cap->n);
+}
+
+/* Events a signal handler could not queue (sl_defer): sockleak's state is incomplete. */
+static __attribute__((noinline, cold)) void note_lost(void)
+{
+	deferred_lost = 0;
+	sl_disable("too many socket calls from signal handlers inside sockleak's own code");
+}
+
+/* The record the CLOSE_BEGIN this thread committed last set aside (sl_close_begin). */
+static __thread struct sl_closing *begun SL_TLS_MODEL;
+
+static inline __attribute__((always_inline)) void commit_here(struct sl_event *ev, const struct sl_capture *cap,
+							    int is_begin)
+{
+	/* What needs no lock is done before taking it: the lock serializes every thread's events. */
+	uint32_t stack = cap && cap->n ? intern_cached(cap) : 0;
 	sl_lock();
 	if (sl_rt.state.exited || sl_rt.disabled) {
 		sl_unlock();
 		return;
 	}
+	sl_apply_ends_locked();
 	if (cap && cap->n)
-		ev->stack = intern_native(cap);
+		ev->stack = stack ? stack : intern_native_locked(cap);
 	if (cap && cap->npy)
 		ev->pystack = sl_python_intern(cap);
 	/* A socket closed during exit-time cleanup will be reported: its addresses are worth a
 	 * system call now, while the descriptor still exists. */
-	if ((ev->type == SL_EV_CLOSE || (ev->type == SL_EV_CLOSE_BEGIN && ev->fd == ev->fd2)) &&
-	    sl_rt.state.exit_phase)
+	if (SL_UNLIKELY(sl_rt.state.exit_phase) &&
+	    (ev->type == SL_EV_CLOSE || (ev->type == SL_EV_CLOSE_BEGIN && ev->fd == ev->fd2)))
 		sl_fill_addrs_locked(ev->fd);
 	sl_apply_locked(ev);
-	if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr))
+	if (is_begin)
+		begun = sl_state_last_closing(&sl_rt.state, ev->obj);
+	int lost = 0;
+	if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr)) {
 		after_apply();
+		/* An event is lost only when the queue was full, so never without one pending. */
+		lost = deferred_lost;
+	}
 	int oom = sl_rt.state.out_of_memory;
 	sl_unlock();
 	if (SL_UNLIKELY(oom))
 		sl_disable("out of memory inside sockleak");
-	if (SL_UNLIKELY(deferred_lost)) {
-		deferred_lost = 0;
-		sl_disable("too many socket calls from signal handlers inside sockleak's own code");
-	}
+	if (SL_UNLIKELY(lost))
+		note_lost();
 }
 
 /* Committing an event (taking the lock, interning the stack, applying the event, writing it
@@ -494,16 +567,19 @@ struct commit_args {
 	const struct sl_capture *cap;
 };
 
-static void commit_on_own_stack(void *p)
+static __attribute__((noinline)) void commit_on_own_stack(void *p)
 {
 	struct commit_args *a = p;
-	commit_here(a->ev, a->cap);
+	commit_here(a->ev, a->cap, a->ev->type == SL_EV_CLOSE_BEGIN);
 }
 
-static inline __attribute__((always_inline)) void commit(struct sl_event *ev, const struct sl_capture *cap)
+/* is_begin: the event is a close's begin, whose record sl_close_begin hands back (a constant
+ * where this is inlined, so that other events do not test it). */
+static inline __attribute__((always_inline)) void commit(struct sl_event *ev, const struct sl_capture *cap,
+							int is_begin)
 {
 	if (SL_LIKELY(sl_stack_room() >= COMMIT_BUDGET)) {
-		commit_here(ev, cap);
+		commit_here(ev, cap, is_begin);
 		return;
 	}
 	struct commit_args a = {ev, cap};
@@ -519,13 +595,17 @@ static void drain_deferred(void)
 	while (SL_UNLIKELY(pending() > 0)) {
 		sl_in_hook = 1;
 		sl_lock();
-		if (!sl_rt.state.exited && !sl_rt.disabled)
+		if (!sl_rt.state.exited && !sl_rt.disabled) {
+			sl_apply_ends_locked();
 			after_apply();
+		}
 		else
 			__atomic_store_n(&sl_defer_head, __atomic_load_n(&sl_defer_tail, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 		sl_unlock();
 		sl_in_hook = 0;
 	}
+	if (SL_UNLIKELY(deferred_lost))
+		note_lost();
 }
 
 void sl_record(struct sl_event *ev)
@@ -536,11 +616,52 @@ void sl_record(struct sl_event *ev)
 	}
 	int *err = sl_errno(), saved = *err;
 	sl_in_hook = 1;
-	commit(ev, NULL);
+	commit(ev, NULL, 0);
 	sl_in_hook = 0;
 	if (SL_UNLIKELY(pending()))
 		drain_deferred();
 	*err = saved;
+}
+
+/* The begin of a close: committed as any event, and the record it set aside handed back. */
+struct sl_closing *sl_close_begin(struct sl_event *ev)
+{
+	if (sl_in_hook) {
+		sl_defer(ev);
+		return SL_CLOSE_DEFERRED;
+	}
+	int *err = sl_errno(), saved = *err;
+	sl_in_hook = 1;
+	begun = NULL;
+	commit(ev, NULL, 1);
+	struct sl_closing *c = begun;
+	sl_in_hook = 0;
+	if (SL_UNLIKELY(pending()))
+		drain_deferred();
+	*err = saved;
+	return c;
+}
+
+void sl_apply_ends_slow(void)
+{
+	struct sl_closing *c = __atomic_exchange_n(&sl_rt.ends, NULL, __ATOMIC_ACQUIRE), *fifo = NULL;
+	while (c) { /* in the order they were handed over */
+		struct sl_closing *next = c->end_next;
+		c->end_next = fifo;
+		fifo = c;
+		c = next;
+	}
+	while (fifo) {
+		/* Read before applying: the end frees the record. */
+		struct sl_closing *e = fifo;
+		fifo = fifo->end_next;
+		if (SL_UNLIKELY(sl_log_active)) {
+			struct sl_event ev = {.type = SL_EV_CLOSE_END, .obj = e->key, .a = e->end_outcome, .b = e->end_now};
+			sl_apply_locked(&ev);
+		} else {
+			sl_state_close_end(&sl_rt.state, e, e->end_outcome, e->end_now);
+		}
+	}
 }
 
 /* The Python traceback, in a frame of its own: its frames take 2 KiB of stack, which the hooks
@@ -555,7 +676,7 @@ static __attribute__((noinline)) void commit_with_python(struct sl_event *ev, st
 		cap->pcs[0] = SL_STACK_NOT_TAKEN_PC;
 		cap->n = 1;
 	}
-	commit(ev, cap);
+	commit(ev, cap, 0);
 	cap->py = NULL;
 }
 
@@ -566,11 +687,52 @@ void sl_commit_capture(struct sl_event *ev, struct sl_capture *cap, int saved_er
 	if (sl_python_ready && sl_rt.opt.python)
 		commit_with_python(ev, cap);
 	else
-		commit(ev, cap);
+		commit(ev, cap, 0);
 	sl_in_hook = 0;
 	if (SL_UNLIKELY(pending()))
 		drain_deferred();
 	*sl_errno() = saved_errno;
+}
+
+/* An epoll_ctl of a tracked socket in a tracked set (hooks_epoll.c): a program's event loop may
+ * make several for every request (redis-benchmark: two ADD, two DEL and one MOD), so the common
+ * case takes a path of its own: no event built, the state changed directly, and a caller's
+ * one-frame stack found in this thread's cache before the lock. Anything else (a signal handler
+ * inside sockleak, an event log to write, a Python traceback to take, little stack left) takes
+ * the general path. */
+void sl_record_epoll_ctl(int epfd, int op, int fd, uint32_t events, const void *caller)
+{
+	if (SL_UNLIKELY(sl_in_hook || sl_log_active || (caller && sl_python_ready && sl_rt.opt.python) ||
+			sl_stack_room() < COMMIT_BUDGET)) {
+		struct sl_event ev = {.type = SL_EV_EPOLL_CTL, .fd = epfd, .fd2 = fd, .a = op, .b = events};
+		if (caller)
+			sl_record_with_caller(&ev, caller);
+		else
+			sl_record(&ev);
+		return;
+	}
+	int *err = sl_errno(), saved = *err;
+	sl_in_hook = 1;
+	uint64_t pc = (uint64_t)(uintptr_t)caller;
+	uint32_t stack = caller ? intern_one_cached(pc) : 0;
+	int oom = 0;
+	sl_lock();
+	if (SL_LIKELY(!sl_rt.state.exited && !sl_rt.disabled)) {
+		sl_apply_ends_locked();
+		if (caller && !stack)
+			stack = intern_pcs_locked(&pc, 1);
+		sl_state_epoll_ctl(&sl_rt.state, epfd, op, fd, events, stack);
+		if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr))
+			after_apply();
+		oom = sl_rt.state.out_of_memory;
+	}
+	sl_unlock();
+	if (SL_UNLIKELY(oom))
+		sl_disable("out of memory inside sockleak");
+	sl_in_hook = 0;
+	if (SL_UNLIKELY(pending()))
+		drain_deferred();
+	*err = saved;
 }
 
 /* An event whose stack is one frame, the given return address (and a Python traceback). */
@@ -611,6 +773,8 @@ void sl_fork_prepare(void)
 	fork_saved_guard = sl_in_hook;
 	sl_in_hook = 1; /* hooks run by other fork handlers defer their events */
 	sl_lock();
+	if (!sl_rt.state.exited && !sl_rt.disabled)
+		sl_apply_ends_locked();
 }
 
 void sl_fork_parent(void)
@@ -641,6 +805,9 @@ void sl_fork_child(void)
 static void become_child(int parent)
 {
 	sl_rt.pid = getpid();
+	/* Closes ended in the parent after its fork handler ran: the child drops what was under
+	 * way (forked_event), and their threads are not here. */
+	__atomic_store_n(&sl_rt.ends, NULL, __ATOMIC_RELAXED);
 	if (!sl_rt.state.exited && !sl_rt.disabled) {
 		/* Events deferred before the fork happened in the parent: part of what the child inherits. */
 		struct sl_event early;

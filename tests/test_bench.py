@@ -87,3 +87,17 @@ def test_bench_script_smoke():
            (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
     for name in SMALL:
         expect("| %s | sockleak, stacks on |" % name in p.stdout, "no %s row in:\n%s" % (name, p.stdout[-3000:]))
+
+
+def test_threads_and_epoll_workloads():
+    """Issue 12's workloads: threads (2 and 8 threads churning at once) and epoll (ADD, DEL, MOD
+    per request) run bare and under sockleak with every transport finished and nothing reported,
+    and count the units they were asked for."""
+    build()
+    for args, n in ((["threads", "200", "2"], 200), (["threads", "200", "8"], 200), (["epoll", "500"], 500)):
+        for env in (None, preload_env(""), preload_env("stack_depth=0:epoll_stacks=2")):
+            p = run([os.path.join(BENCH, args[0])] + args[1:], timeout=120, env=env)
+            expect(p.returncode == 0 and (env is None or p.stderr == ""),
+                   "%s: exit status %d, stderr:\n%s" % (" ".join(args), p.returncode, p.stderr[-3000:]))
+            res = result(p.stdout)
+            expect(int(res["units"]) == n, "%s: %s units, expected %d" % (" ".join(args), res["units"], n))

@@ -27,8 +27,8 @@ import threading
 import apps
 from common import BUILD, ROOT, Failure, expect, run
 
-APPS = ["threads_churn", "fork_child", "fork_report_inherited", "exec_inherit", "vfork_child", "posix_spawn_child",
-        "track_threads", "track_files", "track_pipes"]  # the last three: issue 15
+APPS = ["threads_churn", "threads_close_create", "fork_child", "fork_report_inherited", "exec_inherit", "vfork_child",
+        "posix_spawn_child", "track_threads", "track_files", "track_pipes"]  # the last three: issue 15
 
 _built = threading.Lock()
 _done = []
