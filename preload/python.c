@@ -57,11 +57,6 @@ int sl_python_available(void)
 	return py.available;
 }
 
-static void *lookup(const char *name)
-{
-	return dlsym(RTLD_DEFAULT, name);
-}
-
 void sl_python_init(void)
 {
 	int guard = sl_in_hook;
@@ -86,21 +81,21 @@ void sl_python_init(void)
 	};
 	int ok = 1;
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]) && ok; i++) {
-		*want[i].slot = lookup(want[i].name);
+		*want[i].slot = dlsym(RTLD_DEFAULT, want[i].name);
 		ok = *want[i].slot != NULL;
 	}
 	/* Renamed in 3.13; the old name exists from 3.7 to 3.12. */
-	py.finalizing = (int (*)(void))lookup("Py_IsFinalizing");
+	py.finalizing = (int (*)(void))dlsym(RTLD_DEFAULT, "Py_IsFinalizing");
 	if (!py.finalizing)
-		py.finalizing = (int (*)(void))lookup("_Py_IsFinalizing");
+		py.finalizing = (int (*)(void))dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
 	py.available = ok && py.finalizing;
 	if (py.available) {
 		/* PyFrame_GetLasti came with 3.11: 3.9 and 3.10 read every frame the old way. */
-		py.frame_lasti = (int (*)(PyObject *))lookup("PyFrame_GetLasti");
-		py.addr2line = (int (*)(PyObject *, int))lookup("PyCode_Addr2Line");
-		py.incref = (void (*)(PyObject *))lookup("Py_IncRef");
-		py.interp_get = (void *(*)(void))lookup("PyInterpreterState_Get");
-		py.interp_id = (int64_t(*)(void *))lookup("PyInterpreterState_GetID");
+		py.frame_lasti = (int (*)(PyObject *))dlsym(RTLD_DEFAULT, "PyFrame_GetLasti");
+		py.addr2line = (int (*)(PyObject *, int))dlsym(RTLD_DEFAULT, "PyCode_Addr2Line");
+		py.incref = (void (*)(PyObject *))dlsym(RTLD_DEFAULT, "Py_IncRef");
+		py.interp_get = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyInterpreterState_Get");
+		py.interp_id = (int64_t(*)(void *))dlsym(RTLD_DEFAULT, "PyInterpreterState_GetID");
 		py.cache = py.frame_lasti && py.addr2line && py.incref && py.interp_get && py.interp_id;
 	}
 	sl_python_ready = py.available;
