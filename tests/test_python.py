@@ -176,9 +176,10 @@ def traceback_cache(scenario, tmp, interpreter=PYTHON, under_run=False, options=
 
 def test_traceback_of_code_objects_freed_and_their_addresses_reused():
     """1,800 functions made by exec, each freed before the next is made: CPython gives the next
-    code object the same address (checked bare). A cache keyed by address without holding the
-    code object would report the first one's file, name and line for all of them. The last 100
-    come after the cache is full (1,536 code objects) and are read the old way."""
+    code object the same address (checked bare). A cache keyed by address that missed a code
+    object's death would report the first one's file, name and line for all of them. Then 1,600
+    code objects alive at once: the last 64 come after the cache is full (1,536) and are read the
+    old way; all freed, the cache takes the next 200."""
     with tempfile.TemporaryDirectory() as tmp:
         bare = run([PYTHON, os.path.join(PY, "traceback_cache.py"), "reused", tmp + "/bare"], timeout=120)
         expect(bare.returncode == 0 and "distinct code object addresses: " in bare.stdout, bare.stderr)
@@ -187,6 +188,23 @@ def test_traceback_of_code_objects_freed_and_their_addresses_reused():
     for under_run in (False, True):
         with tempfile.TemporaryDirectory() as tmp:
             traceback_cache("reused", tmp, under_run=under_run)
+
+
+def test_traceback_cache_keeps_no_code_object_alive():
+    """The cache holds weak references: a code object on a captured traceback has the reference
+    count it has bare, and dies when its function is deleted, as bare (a strong reference, as
+    the cache first held, kept it alive with one reference more)."""
+    for interpreter in [PYTHON] + other_interpreters():
+        with tempfile.TemporaryDirectory() as tmp:
+            bare = run([interpreter, os.path.join(PY, "traceback_cache.py"), "lifetime", tmp + "/bare"],
+                       timeout=120)
+        expect(bare.returncode == 0 and "dead when their function was deleted: 20 of 20" in bare.stdout,
+               "%s bare: %s%s" % (interpreter, bare.stdout, bare.stderr))
+        for under_run in (False, True) if interpreter == PYTHON else (False,):
+            with tempfile.TemporaryDirectory() as tmp:
+                out = traceback_cache("lifetime", tmp, interpreter, under_run=under_run)
+            expect(out == bare.stdout, "%s%s: preloaded\n%sbare\n%s" % (
+                interpreter, " under sockleak run" if under_run else "", out, bare.stdout))
 
 
 def test_traceback_of_a_function_redefined_renamed_and_moved():

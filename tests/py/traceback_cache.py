@@ -6,8 +6,11 @@ the process ends with os._exit, so that each is reported (never-closed) with its
 
   traceback_cache.py SCENARIO WANT_FILE
     reused     1,800 functions made by exec and freed at once: their code objects' addresses are
-               reused (bare CPython prints how many distinct addresses there were); more code
-               objects than the cache holds (1,536)
+               reused (bare CPython prints how many distinct addresses there were); then 1,600
+               alive at once, more code objects than the cache holds (1,536), all freed, and 200
+               more
+    lifetime   functions made by exec, each freed after making a socket: prints the reference
+               counts of their code objects and how many of them died at once, as bare
     redefined  a function defined twice under one name; its code object renamed and moved by
                code.replace()
     long       a 3,000-line function making sockets near its start, middle and end, in loops
@@ -22,6 +25,7 @@ import sys
 import threading
 import traceback
 import types
+import weakref
 
 keep = []
 wanted = []
@@ -53,6 +57,38 @@ def reused():
         ns.clear()  # no cycle through the function's globals: the code object is freed now
         del fn
     print("distinct code object addresses: %d of %d" % (len(addresses), n), flush=True)
+    # 1,600 code objects alive at once: the last 64 are read without the cache, which is full.
+    # Freed together, they leave the cache empty again for the last 200.
+    alive = []
+    for k in range(1800):
+        src = "\n" * (k % 30) + "def alive_%d():\n    s = socket.socket(); want(s)\n" % k
+        ns = {"socket": socket, "want": want}
+        exec(compile(src, "alive%d.py" % (k % 3), "exec"), ns)
+        fn = ns.pop("alive_%d" % k)  # the function is not in its globals: no cycle
+        fn()
+        if k % 10:
+            keep.pop().close()
+            wanted.pop()
+        alive.append(fn)
+        del fn
+        if len(alive) == 1600:
+            del alive[:]
+
+
+def lifetime():
+    """A code object on a captured traceback lives and dies as it does bare."""
+    refcounts, refs, died = set(), [], []
+    for k in range(20):
+        ns = {"socket": socket, "want": want}
+        exec(compile("def made_%d():\n    s = socket.socket(); want(s)\n" % k, "lifetime.py", "exec"), ns)
+        fn = ns.pop("made_%d" % k)
+        fn()
+        code = fn.__code__
+        refcounts.add(sys.getrefcount(code))
+        refs.append(weakref.ref(code, died.append))
+        del fn, code
+    print("reference counts of the code objects: %s" % sorted(refcounts))
+    print("code objects dead when their function was deleted: %d of %d" % (len(died), len(refs)), flush=True)
 
 
 def make():
@@ -127,5 +163,6 @@ def finish():
 
 
 if __name__ == "__main__":
-    {"reused": reused, "redefined": redefined, "long": long, "threads": threads, "fork": fork}[sys.argv[1]]()
+    {"reused": reused, "lifetime": lifetime, "redefined": redefined, "long": long, "threads": threads,
+     "fork": fork}[sys.argv[1]]()
     finish()
