@@ -18,6 +18,7 @@ the process ends with os._exit, so that each is reported (never-closed) with its
     fork       a child made by fork makes sockets from functions its parent's cache knows
 """
 
+import gc
 import json
 import os
 import socket
@@ -88,7 +89,14 @@ def lifetime():
         refs.append(weakref.ref(code, died.append))
         del fn, code
     print("reference counts of the code objects: %s" % sorted(refcounts))
-    print("code objects dead when their function was deleted: %d of %d" % (len(died), len(refs)), flush=True)
+    print("code objects dead when their function was deleted: %d of %d" % (len(died), len(refs)))
+    # The cache holds collection off while it makes a weak reference: it must give back the
+    # state it found, on or off.
+    print("garbage collection enabled: %s" % gc.isenabled())
+    gc.disable()
+    fn = types.FunctionType(compile("s = socket.socket(); want(s)", "off.py", "exec"), {"socket": socket, "want": want})
+    fn()
+    print("garbage collection enabled after gc.disable(): %s" % gc.isenabled(), flush=True)
 
 
 def make():
