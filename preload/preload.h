@@ -79,7 +79,9 @@ static inline int sl_tracked(int fd)
 }
 
 /* A Python frame as the capture reads it, before its strings are interned. */
+struct sl_pycode; /* python.c's cache entry of a code object */
 struct sl_pyframe_raw {
+	struct sl_pycode *code; /* or NULL: the frame was read without the cache */
 	const char *file;
 	const char *function;
 	uint32_t file_len, function_len;

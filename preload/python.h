@@ -21,5 +21,8 @@ void sl_runtimes_check_exit(void);
 void sl_python_capture(struct sl_capture *c);
 /* Interns a captured traceback (lock held). Returns its stack id, or 0. */
 uint32_t sl_python_intern(const struct sl_capture *c);
+/* In a forked child (the fork's handler): the cache of names and lines, if it was in use by a
+ * thread the child does not have, starts anew. */
+void sl_python_fork_child(void);
 
 #endif

@@ -793,6 +793,7 @@ void sl_fork_child(void)
 		return;
 	/* The child has one thread: whoever held the lock in the parent is not here. */
 	__atomic_store_n(&sl_rt.lock, 0, __ATOMIC_RELAXED);
+	sl_python_fork_child();
 	/* The parent is the process that forked, whose pid sockleak still holds: getppid() would
 	 * name init (or a subreaper) if the parent exited already. */
 	become_child((int)sl_rt.pid);

@@ -7,10 +7,17 @@ import os
 import tempfile
 import threading
 
-from common import BUILD, ROOT, expect, preload_env, run
+from common import BUILD, PYTHON, ROOT, expect, preload_env, run
 
 BENCH = os.path.join(BUILD, "bench")
-SMALL = {"churn": 300, "steady": 3000, "tls": 30, "scale": 3000, "files": 3000}
+SMALL = {"churn": 300, "steady": 3000, "tls": 30, "scale": 3000, "files": 3000, "asyncio": 30}
+SCRIPTS = {"asyncio": "asyncio_conn.py"}  # workloads written in Python (scripts/bench WORKLOADS)
+
+
+def command(name, n):
+    if name in SCRIPTS:
+        return [PYTHON, os.path.join(ROOT, "bench", SCRIPTS[name]), str(n)]
+    return [os.path.join(BENCH, name), str(n)]
 
 _built = threading.Lock()
 _done = []
@@ -40,7 +47,7 @@ def result(stdout):
 def test_workloads_run_bare():
     build()
     for name, n in SMALL.items():
-        p = run([os.path.join(BENCH, name), str(n)], timeout=120)
+        p = run(command(name, n), timeout=120)
         expect(p.returncode == 0, "%s: exit status %d\n%s" % (name, p.returncode, p.stderr[-2000:]))
         res = result(p.stdout)
         expect(int(res["units"]) == n, "%s: %s units, expected %d" % (name, res["units"], n))
@@ -48,12 +55,12 @@ def test_workloads_run_bare():
 
 
 def test_workloads_are_clean_under_sockleak():
-    """churn, steady and tls finish every transport (and TLS session): a benchmark that made
-    sockleak report something would measure the report, not the tracking."""
+    """churn, steady, tls, files and asyncio finish every transport (and TLS session): a benchmark that
+    made sockleak report something would measure the report, not the tracking."""
     build()
-    for name in ("churn", "steady", "tls", "files"):
-        for options in ("", "stack_depth=0", "track=all"):
-            p = run([os.path.join(BENCH, name), str(SMALL[name])], timeout=120, env=preload_env(options))
+    for name in ("churn", "steady", "tls", "files", "asyncio"):
+        for options in ("", "stack_depth=0", "track=all") + (("python=0",) if name == "asyncio" else ()):
+            p = run(command(name, SMALL[name]), timeout=120, env=preload_env(options))
             expect(p.returncode == 0 and p.stderr == "",
                    "%s (%s): exit status %d, stderr:\n%s" % (name, options or "defaults", p.returncode,
                                                               p.stderr[-3000:]))
