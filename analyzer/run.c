@@ -514,14 +514,13 @@ static void compact(struct sl_run_image *ri)
 {
 	struct sl_state *s = ri->state;
 	sl_image_drop_replay(&ri->img);
-	memset(s->fdtab, 0, sizeof(s->fdtab));
+	/* Only the chunks below fdtab_chunks were ever set: the rest of the table is still the
+	 * pool's zero pages, untouched (a process that opened few descriptors touched one page). */
+	memset(s->fdtab, 0, s->fdtab_chunks * sizeof(s->fdtab[0]));
+	s->fdtab_chunks = 0;
 	s->stacks = NULL;
 	s->arena = NULL;
 	s->tls = NULL;
-	uintptr_t lo = ((uintptr_t)s->fdtab + 4095) & ~(uintptr_t)4095;
-	uintptr_t hi = ((uintptr_t)s->fdtab + sizeof(s->fdtab)) & ~(uintptr_t)4095;
-	if (hi > lo)
-		madvise((void *)lo, hi - lo, MADV_DONTNEED); /* zero pages again: nothing to keep */
 }
 
 /* ---- loading ---- */

@@ -125,8 +125,12 @@ void sl_disable(const char *why);
 /* Writes "sockleak: <message>\n" to stderr (never through stdio). */
 void sl_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* stack.c */
-int sl_stack_init(void);
+/* stack.c: libunwind is loaded when first needed (stack.c says when that is safe).
+ * sl_stack_load loads it if it can now and returns whether it is loaded; the other two are
+ * called by the pthread_create, sigaction and signal interposers, before the call. */
+int sl_stack_load(void);
+void sl_stack_before_thread(void);
+void sl_stack_before_handler(void);
 void sl_stack_main_thread(void);
 extern int (*sl_unw_backtrace)(void **buffer, int size);
 
@@ -178,7 +182,7 @@ int sl_stack_finish(struct sl_capture *c, int n, const void *site, int asked);
 static inline __attribute__((always_inline)) void sl_stack_capture_inline(struct sl_capture *c)
 {
 	c->n = 0;
-	if (!sl_unw_backtrace)
+	if (SL_UNLIKELY(!sl_unw_backtrace) && !sl_stack_load())
 		return;
 	if (SL_UNLIKELY(sl_stack_room() < SL_WALK_BUDGET)) {
 		c->pcs[0] = SL_STACK_NOT_TAKEN_PC;
