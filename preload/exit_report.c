@@ -160,6 +160,10 @@ static void ask_addresses(void *ctx, struct sl_state *s, const struct sl_transpo
 		sl_fill_addrs_locked(fd);
 }
 
+/* Whether TLS sessions are visible, found once at exit (a dlsym and three dladdr calls) for the
+ * event log and the report both. */
+static const char *tls_note;
+
 /* Builds and writes the report: the JSON first, so that it never depends on the text report.
  * Returns the number of error findings. */
 static unsigned long write_report(void)
@@ -173,9 +177,8 @@ static unsigned long write_report(void)
 	sl_modules_collect(&mods, &nmods);
 	sl_modules_add_unloaded(&mods, &nmods);
 	struct sl_report_proc proc = sl_report_proc_self(mods, nmods);
-	const char *note = sl_tls_visibility_note(sl_main_function());
-	if (note)
-		proc.notes[proc.nnotes++] = note;
+	if (tls_note)
+		proc.notes[proc.nnotes++] = tls_note;
 	unsigned blind = sl_blind_spot_notes(proc.notes + proc.nnotes, 4 - proc.nnotes);
 	proc.nnotes += blind;
 	struct sl_suppressions *supp = sl_report_suppressions();
@@ -264,9 +267,9 @@ static void finish(int how, int status, int status_known, int *exit_override)
 	sl_state_for_each_open(&sl_rt.state, ask_addresses, NULL);
 	sl_stderr_tracked = sl_state_peek(&sl_rt.state, 2);
 	sl_tls_observe_live_locked();
-	const char *note = sl_tls_visibility_note(sl_main_function());
-	if (note)
-		sl_log_note(note);
+	tls_note = sl_tls_visibility_note(sl_main_function());
+	if (tls_note)
+		sl_log_note(tls_note);
 	struct sl_event ev = {.type = SL_EV_EXIT, .a = sl_rt.exit_status, .b = how};
 	sl_apply_locked(&ev);
 	int oom = sl_rt.state.out_of_memory;
