@@ -3,6 +3,7 @@
  * the first signal handler (a hook may then run inside it, interrupting malloc or dlopen). Each
  * interposer lets stack.c load libunwind first, while the process is still single-threaded and
  * no handler of the program's can run, and then makes the call. Nothing is recorded. */
+#include <dlfcn.h>
 #include <signal.h>
 
 #include "preload.h"
@@ -19,19 +20,56 @@ static int is_handler(void (*handler)(int))
 	return handler != SIG_DFL && handler != SIG_IGN && handler != SIG_ERR;
 }
 
-SL_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+/* A handler installed before sockleak is ready is only noted, and initialization loads
+ * libunwind: a sanitizer's runtime installs its handlers through these interposers while it
+ * starts itself, when it can run none of sockleak's code (the TSan build's instrumented
+ * functions crashed there) and must not have its allocator called. So until then they take no
+ * sanitizer's instrumentation and call nothing of sockleak's: the real function is found with
+ * dlsym, as sockleak's own start-up would (only constructors run before it). */
+#define SL_NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize_thread, no_sanitize_undefined))
+
+static SL_NO_SANITIZE int note_handler(void (*handler)(int))
 {
+	if (!is_handler(handler) || __atomic_load_n(&sl_handlers_installed, __ATOMIC_RELAXED))
+		return 0;
+	if (!sl_rt.ready) {
+		__atomic_store_n(&sl_handlers_installed, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return 1;
+}
+
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+typedef sighandler_t (*signal_fn)(int, sighandler_t);
+static sigaction_fn early_sigaction;
+static signal_fn early_signal;
+
+SL_EXPORT SL_NO_SANITIZE int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (SL_UNLIKELY(!sl_rt.ready)) {
+		if (act)
+			note_handler(act->sa_handler);
+		if (!early_sigaction)
+			early_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+		return early_sigaction ? early_sigaction(sig, act, old) : (errno = ENOSYS, -1);
+	}
 	SL_REAL(sigaction);
-	if (act && is_handler(act->sa_handler))
+	if (act && note_handler(act->sa_handler))
 		sl_stack_before_handler();
 	return SL_CALL(sigaction, -1, sig, act, old);
 }
 
 /* glibc's signal() calls its own sigaction, not through the PLT: interposed on its own. */
-SL_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+SL_EXPORT SL_NO_SANITIZE sighandler_t signal(int sig, sighandler_t handler)
 {
+	if (SL_UNLIKELY(!sl_rt.ready)) {
+		note_handler(handler);
+		if (!early_signal)
+			early_signal = (signal_fn)dlsym(RTLD_NEXT, "signal");
+		return early_signal ? early_signal(sig, handler) : (errno = ENOSYS, SIG_ERR);
+	}
 	SL_REAL(signal);
-	if (is_handler(handler))
+	if (note_handler(handler))
 		sl_stack_before_handler();
 	return SL_CALL(signal, SIG_ERR, sig, handler);
 }

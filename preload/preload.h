@@ -131,6 +131,8 @@ void sl_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int sl_stack_load(void);
 void sl_stack_before_thread(void);
 void sl_stack_before_handler(void);
+void sl_stack_after_init(void);
+extern int sl_handlers_installed;
 void sl_stack_main_thread(void);
 extern int (*sl_unw_backtrace)(void **buffer, int size);
 

@@ -173,6 +173,7 @@ static void do_init(void)
 		goto out;
 	}
 	sl_rt.ready = 1;
+	sl_stack_after_init();
 	if (sl_rt.opt.python)
 		sl_python_init();
 	sl_runtimes_init();

@@ -65,7 +65,7 @@ extern char __libc_single_threaded;
 
 enum { UNW_NOT_YET, UNW_LOADING, UNW_LOADED, UNW_UNAVAILABLE };
 static int unw_state;
-static int handlers_installed; /* the program installed a signal handler */
+int sl_handlers_installed; /* the program installed a signal handler */
 
 /* dlopen and libunwind's set-up use a few KiB of stack (its relocations, liblzma's): with
  * less room than this left they run on a stack mapped for the call. */
@@ -108,7 +108,7 @@ static int load_now(void)
 
 int sl_stack_load(void)
 {
-	if (__atomic_load_n(&handlers_installed, __ATOMIC_RELAXED)) {
+	if (__atomic_load_n(&sl_handlers_installed, __ATOMIC_RELAXED)) {
 		/* A handler was installed while threads already ran: a walk now may be inside it. */
 		return __atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) == UNW_LOADED;
 	}
@@ -121,13 +121,18 @@ void sl_stack_before_thread(void)
 		load_now();
 }
 
+/* Called once sockleak is ready (hooks_unwind_load.c says why not before). */
 void sl_stack_before_handler(void)
 {
-	if (__atomic_load_n(&handlers_installed, __ATOMIC_RELAXED))
-		return;
-	if (__atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) == UNW_NOT_YET && sl_active())
+	if (__atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) == UNW_NOT_YET && !sl_rt.disabled)
 		load_now();
-	__atomic_store_n(&handlers_installed, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl_handlers_installed, 1, __ATOMIC_RELAXED);
+}
+
+void sl_stack_after_init(void)
+{
+	if (__atomic_load_n(&sl_handlers_installed, __ATOMIC_RELAXED))
+		load_now();
 }
 
 /* ---- the room left on this thread's stack ---- */
