@@ -210,3 +210,10 @@ void *sl_resolve(const char *name)
 				return resolved[i];
 	return lookup(name);
 }
+
+/* For tests, not an API: the function sockleak calls as name's real one (NULL if none).
+ * tests/reliability/resolved_names.c compares it with what dlsym finds in the C library. */
+SL_EXPORT void *sockleak_resolved(const char *name)
+{
+	return sl_resolve(name);
+}
