@@ -285,6 +285,11 @@ static void finish(int how, int status, int status_known, int *exit_override)
 		sl_disable("out of memory inside sockleak");
 		goto out;
 	}
+	/* Under `sockleak run` (report=0, exitcode=0, no json) nothing reads what the report says:
+	 * the analyzer reports from the event log. Building it cost every process a module listing,
+	 * the suppressions and a dozen system calls for nothing. */
+	if (!sl_rt.opt.report && !sl_rt.opt.json[0] && sl_rt.opt.exitcode == 0)
+		goto out;
 	unsigned long errors = write_report();
 	if (errors > 0 && sl_rt.opt.exitcode != 0)
 		*exit_override = (int)sl_rt.opt.exitcode;
