@@ -17,7 +17,7 @@ SL_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void
 
 static int is_handler(void (*handler)(int))
 {
-	return handler != SIG_DFL && handler != SIG_IGN && handler != SIG_ERR;
+	return handler != SIG_DFL && handler != SIG_IGN && handler != SIG_ERR && handler != SIG_HOLD;
 }
 
 /* A handler installed before sockleak is ready is only noted, and initialization loads
@@ -42,7 +42,6 @@ static SL_NO_SANITIZE int note_handler(void (*handler)(int))
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 typedef sighandler_t (*signal_fn)(int, sighandler_t);
 static sigaction_fn early_sigaction;
-static signal_fn early_signal;
 
 SL_EXPORT SL_NO_SANITIZE int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
@@ -59,17 +58,29 @@ SL_EXPORT SL_NO_SANITIZE int sigaction(int sig, const struct sigaction *act, str
 	return SL_CALL(sigaction, -1, sig, act, old);
 }
 
-/* glibc's signal() calls its own sigaction, not through the PLT: interposed on its own. */
-SL_EXPORT SL_NO_SANITIZE sighandler_t signal(int sig, sighandler_t handler)
-{
-	if (SL_UNLIKELY(!sl_rt.ready)) {
-		note_handler(handler);
-		if (!early_signal)
-			early_signal = (signal_fn)dlsym(RTLD_NEXT, "signal");
-		return early_signal ? early_signal(sig, handler) : (errno = ENOSYS, SIG_ERR);
+/* glibc's signal() and its relatives call its own sigaction, not through the PLT: each is
+ * interposed on its own. They share a type: a handler in, the previous one out. */
+#define SL_SIGNAL_HOOK(name)                                                                           \
+	static signal_fn early_##name;                                                                 \
+	SL_EXPORT SL_NO_SANITIZE sighandler_t name(int sig, sighandler_t handler)                      \
+	{                                                                                              \
+		if (SL_UNLIKELY(!sl_rt.ready)) {                                                       \
+			note_handler(handler);                                                         \
+			if (!early_##name)                                                             \
+				early_##name = (signal_fn)dlsym(RTLD_NEXT, #name);                     \
+			return early_##name ? early_##name(sig, handler) : (errno = ENOSYS, SIG_ERR);  \
+		}                                                                                      \
+		SL_REAL(name);                                                                         \
+		if (note_handler(handler))                                                             \
+			sl_stack_before_handler();                                                     \
+		return SL_CALL(name, SIG_ERR, sig, handler);                                           \
 	}
-	SL_REAL(signal);
-	if (note_handler(handler))
-		sl_stack_before_handler();
-	return SL_CALL(signal, SIG_ERR, sig, handler);
-}
+
+SL_SIGNAL_HOOK(signal)
+/* Obsolete, and so marked deprecated in signal.h; a program may still call it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+SL_SIGNAL_HOOK(sigset)
+#pragma GCC diagnostic pop
+SL_SIGNAL_HOOK(sysv_signal)
+SL_SIGNAL_HOOK(bsd_signal)

@@ -40,11 +40,11 @@ static void *lookup(const char *name)
  * never returned while another thread, inside dlopen, ran a library constructor that waited for
  * that thread (tests/reliability/libearly.c loaded with dlopen hung; it runs bare). */
 static const char *const names[] = {
-	"_Exit", "_Fork", "__libc_start_main", "_exit", "accept", "accept4", "bind", "close", "close_range",
+	"_Exit", "_Fork", "__libc_start_main", "_exit", "accept", "accept4", "bind", "bsd_signal", "close", "close_range",
 	"closefrom", "connect", "dlclose", "dlopen", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
 	"execv", "execve", "execveat", "execvp", "execvpe", "exit", "fcntl", "fcntl64", "fexecve", "listen",
 	"pipe2", "pthread_create", "quick_exit", "read", "recv", "recvfrom", "recvmmsg", "recvmsg", "ruby_sig_finalize", "send", "sendmsg", "sendto",
-	"shutdown", "sigaction", "signal", "socket", "socketpair", "syscall", "vfork", "write",
+	"shutdown", "sigaction", "signal", "sigset", "socket", "socketpair", "syscall", "sysv_signal", "vfork", "write",
 };
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 static void *resolved[NNAMES];

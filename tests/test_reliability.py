@@ -289,6 +289,7 @@ def test_every_interposed_name_is_resolved_at_start():
         names |= set(re.findall(r'\bsl_resolve\("(\w+)"\)', text))
         # Interposers made by a macro (the exec family): its uses name them, its body does not.
         names |= set(re.findall(r"^SL_EXEC_HOOK\((\w+),", text, re.M))
+        names |= set(re.findall(r"^SL_SIGNAL_HOOK\((\w+)\)", text, re.M))
         names.discard("name")
     table = open(os.path.join(ROOT, "preload", "resolve.c")).read()
     listed = set(re.findall(r'"(\w+)"', table[table.index("names[] = {"):]))
