@@ -643,6 +643,12 @@ void sl_log_close(void)
 	sl_log_active = 0;
 	lw.stopped = 0;
 	int saved = errno;
+	/* Unmapped first: cutting a file that a shared mapping still covers made the kernel walk
+	 * the mapping's gigabyte of reserved range, 2 to 3 ms at every process's exit. Nothing is
+	 * written after the exit event. */
+	if (lw.map)
+		munmap(lw.map, lw.map_size);
+	lw.map = NULL;
 	int fd = reopen();
 	if (fd >= 0) {
 		ftruncate(fd, (off_t)lw.tail);
