@@ -30,7 +30,9 @@ static int is_handler(void (*handler)(int))
 
 static SL_NO_SANITIZE int note_handler(void (*handler)(int))
 {
-	if (!is_handler(handler) || __atomic_load_n(&sl_handlers_installed, __ATOMIC_RELAXED))
+	/* A vforked child shares its parent's memory: its handlers (reset before an exec) must not
+	 * be noted as the parent's. */
+	if (sl_vfork_child || !is_handler(handler) || __atomic_load_n(&sl_handlers_installed, __ATOMIC_RELAXED))
 		return 0;
 	if (!sl_rt.ready) {
 		__atomic_store_n(&sl_handlers_installed, 1, __ATOMIC_RELAXED);
