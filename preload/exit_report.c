@@ -235,6 +235,22 @@ static unsigned long write_report(void)
 	return errors;
 }
 
+/* Whether the report would be read by no one, so that building it (a module listing, the
+ * suppressions, a dozen system calls: 8,000 instructions at every exit) can be skipped. Under
+ * `sockleak run` (report=0, exitcode=0, no json) the analyzer reports from the event log. And a
+ * text report is written only when it has a transport to show (all of them are on done_head
+ * after the exit event), a blind spot to tell, or verbosity asks for it: without those and
+ * without json, write_report writes nothing and counts no error. */
+static int report_unread(void)
+{
+	if (sl_rt.opt.json[0])
+		return 0;
+	if (!sl_rt.opt.report && sl_rt.opt.exitcode == 0)
+		return 1;
+	const char *notes[4];
+	return !sl_rt.state.done_head && sl_rt.opt.verbosity == 0 && sl_blind_spot_notes(notes, 4) == 0;
+}
+
 static void finish(int how, int status, int status_known, int *exit_override)
 {
 	*exit_override = status;
@@ -285,10 +301,7 @@ static void finish(int how, int status, int status_known, int *exit_override)
 		sl_disable("out of memory inside sockleak");
 		goto out;
 	}
-	/* Under `sockleak run` (report=0, exitcode=0, no json) nothing reads what the report says:
-	 * the analyzer reports from the event log. Building it cost every process a module listing,
-	 * the suppressions and a dozen system calls for nothing. */
-	if (!sl_rt.opt.report && !sl_rt.opt.json[0] && sl_rt.opt.exitcode == 0)
+	if (report_unread())
 		goto out;
 	unsigned long errors = write_report();
 	if (errors > 0 && sl_rt.opt.exitcode != 0)
