@@ -3,8 +3,10 @@
 #include <elf.h>
 #include <link.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "preload.h"
+
 /* This library's address range, read once: dladdr() scans symbol tables, and asking it about
  * every candidate of every name cost four million instructions at each process's start. */
 static int is_ours(void *p)
@@ -56,14 +58,14 @@ static int resolved_ready;
  * dlerror's bookkeeping, the loader's lock, a search of every object in scope). The names are
  * looked up instead in the dynamic symbol tables of the objects loaded at start-up, found with
  * one dl_iterate_phdr, through each table's GNU hash (its Bloom filter turns most objects away
- * in a few instructions): about 150 instructions a name. It runs where dlsym ran, in the
+ * in a few instructions): about 300 instructions a name. It runs where dlsym ran, in the
  * constructor (or the first hook), so it takes the loader's lock no more often than before.
  *
  * The search is dlsym's: RTLD_NEXT first (the objects after this library, in load order), then
  * RTLD_DEFAULT (the objects before it: the program); this library's own definitions are never
  * taken. Of a versioned name, the default version is taken (not a hidden one), as dlsym does.
  * An object without a GNU hash table (none in Debian) sends every name to dlsym, as before. */
-#define MAX_OBJECTS 32
+#define MAX_OBJECTS 64
 struct object {
 	uintptr_t base;
 	const Elf64_Sym *symtab;
@@ -74,7 +76,7 @@ struct object {
 struct objects {
 	struct object v[MAX_OBJECTS];
 	unsigned n;
-	unsigned self; /* the index of this library: n when not found */
+	unsigned self; /* the index of this library: MAX_OBJECTS when not found */
 	int incomplete; /* an object could not be read: dlsym for everything */
 };
 
@@ -93,6 +95,10 @@ static int collect_object(struct dl_phdr_info *info, size_t size, void *p)
 		o->incomplete = 1;
 		return 1;
 	}
+	/* The vDSO defines none of the names (only clock_gettime and its kind), and some kernels
+	 * build it without a GNU hash table. */
+	if (info->dlpi_addr == (uintptr_t)getauxval(AT_SYSINFO_EHDR))
+		return 0;
 	struct object ob = {.base = info->dlpi_addr};
 	const Elf64_Dyn *dyn = NULL;
 	uintptr_t self = (uintptr_t)&collect_object;

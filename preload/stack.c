@@ -58,7 +58,8 @@ static int load_unwind(void)
  * signal handler of the program's can be running:
  *   - at the first stack walk, when no handler was ever installed;
  *   - at the first pthread_create, before the new thread exists;
- *   - at the first sigaction or signal that installs a handler, before it can run.
+ *   - at the first sigaction, signal, sigset, sysv_signal or bsd_signal that installs a
+ *     handler, before the handler can run (hooks_unwind_load.c).
  * A process whose threads or handlers came by another way (a raw clone or rt_sigaction system
  * call) before its first walk is reported without creation stacks, and told so once. */
 extern char __libc_single_threaded;
@@ -109,7 +110,8 @@ static int load_now(void)
 int sl_stack_load(void)
 {
 	if (__atomic_load_n(&sl_handlers_installed, __ATOMIC_RELAXED)) {
-		/* A handler was installed while threads already ran: a walk now may be inside it. */
+		/* A handler was installed, and libunwind could not be loaded before it (threads ran
+		 * already): a walk now may be inside that handler. */
 		return __atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) == UNW_LOADED;
 	}
 	return load_now();
