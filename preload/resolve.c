@@ -78,6 +78,7 @@ struct objects {
 	unsigned n;
 	unsigned self; /* the index of this library: MAX_OBJECTS when not found */
 	int incomplete; /* an object could not be read: dlsym for everything */
+	uintptr_t vdso;  /* the vDSO's base (getauxval, asked once) */
 };
 
 static uintptr_t dyn_ptr(const struct dl_phdr_info *info, Elf64_Addr p)
@@ -97,7 +98,7 @@ static int collect_object(struct dl_phdr_info *info, size_t size, void *p)
 	}
 	/* The vDSO defines none of the names (only clock_gettime and its kind), and some kernels
 	 * build it without a GNU hash table. */
-	if (info->dlpi_addr == (uintptr_t)getauxval(AT_SYSINFO_EHDR))
+	if (info->dlpi_addr == o->vdso)
 		return 0;
 	struct object ob = {.base = info->dlpi_addr};
 	const Elf64_Dyn *dyn = NULL;
@@ -188,6 +189,7 @@ void sl_resolve_all(void)
 	objs.n = 0;
 	objs.incomplete = 0;
 	objs.self = MAX_OBJECTS;
+	objs.vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
 	int saved = errno;
 	dl_iterate_phdr(collect_object, &objs);
 	errno = saved;
