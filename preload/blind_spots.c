@@ -8,8 +8,10 @@
 #include <dirent.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -110,10 +112,58 @@ static int has_section(int fd, const char *name1, const char *name2)
 	return 0;
 }
 
-/* Whether the executable is a Go program: a .go.buildinfo section or a Go build-id note. Only
- * the section headers are read, at exit. */
+/* Whether the program's own program headers, as mapped (AT_PHDR: no loader lock, no system
+ * call), carry a PT_NOTE with Go's build-id note (name "Go", type 4, the .note.go.buildid
+ * section every go build writes, internally or externally linked). 1 or 0; -1 when the headers
+ * cannot be placed (no PT_PHDR to give the load address): the file is read then. A note is read
+ * only where a readable PT_LOAD maps it from the file. */
+#define GO_NOTE_TYPE 4
+static int go_note_in_memory(void)
+{
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	size_t n = (size_t)getauxval(AT_PHNUM);
+	uintptr_t bias = 0;
+	int placed = 0;
+	for (size_t i = 0; ph && i < n; i++)
+		if (ph[i].p_type == PT_PHDR) {
+			bias = (uintptr_t)ph - (uintptr_t)ph[i].p_vaddr;
+			placed = 1;
+		}
+	if (!placed)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (ph[i].p_type != PT_NOTE)
+			continue;
+		uintptr_t lo = (uintptr_t)ph[i].p_vaddr, hi = lo + (uintptr_t)ph[i].p_memsz;
+		int mapped = 0;
+		for (size_t k = 0; k < n && !mapped; k++)
+			mapped = ph[k].p_type == PT_LOAD && (ph[k].p_flags & PF_R) && lo >= ph[k].p_vaddr &&
+				 hi <= ph[k].p_vaddr + ph[k].p_filesz && hi >= lo;
+		if (!mapped)
+			continue;
+		const char *p = (const char *)(bias + lo), *end = (const char *)(bias + hi);
+		while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(const void *)p;
+			size_t namesz = ((size_t)nh->n_namesz + 3) & ~(size_t)3, descsz = ((size_t)nh->n_descsz + 3) & ~(size_t)3;
+			if (namesz > (size_t)(end - p) - sizeof(*nh) || descsz > (size_t)(end - p) - sizeof(*nh) - namesz)
+				break;
+			const char *name = p + sizeof(*nh);
+			if (nh->n_type == GO_NOTE_TYPE && nh->n_namesz == 3 && memcmp(name, "Go", 3) == 0)
+				return 1;
+			p = name + namesz + descsz;
+		}
+	}
+	return 0;
+}
+
+/* Whether the executable is a Go program: Go's build-id note in its mapped program headers;
+ * only when those cannot be placed, a .go.buildinfo section or the note's section in the file
+ * (its section headers read at exit). */
 static int is_go_program(void)
 {
+	int in_memory = go_note_in_memory();
+	if (in_memory >= 0)
+		return in_memory;
 	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;

@@ -100,10 +100,11 @@ static int reopen(void)
 }
 
 /* Makes the file `to` bytes long with blocks for every byte from `from`, or fails without a
- * signal (ENOSPC, EFBIG). A file system without fallocate gets its zeros written. */
-static int reserve(int fd, size_t from, size_t to)
+ * signal (ENOSPC, EFBIG). limit is size_limit(), read by the caller just before. A file system
+ * without fallocate gets its zeros written. */
+static int reserve(int fd, size_t from, size_t to, size_t limit)
 {
-	if (to > size_limit()) {
+	if (to > limit) {
 		errno = EFBIG;
 		return -1;
 	}
@@ -171,13 +172,13 @@ static int ensure(size_t size)
 		return -1;
 	}
 	/* Under a file size limit, grow only as far as it allows. */
-	size_t limit = size_limit() & ~(size_t)4095;
+	size_t exact = size_limit(), limit = exact & ~(size_t)4095;
 	if (want > limit && limit >= need)
 		want = limit;
 	int saved = errno;
 	char why[200];
 	int fd = reopen();
-	int rc = fd < 0 ? -1 : reserve(fd, lw.file_size, want);
+	int rc = fd < 0 ? -1 : reserve(fd, lw.file_size, want, exact);
 	if (rc < 0)
 		snprintf(why, sizeof(why), "the event log could not grow to %zu bytes: %s", want, strerror(errno));
 	if (fd >= 0)
@@ -311,14 +312,11 @@ static size_t read_cmdline(char *buf, size_t size, uint32_t *argc)
 static void write_process(int forked_from)
 {
 	static char cmdline[32768];
-	char exe[4096];
 	uint32_t argc = 0;
 	size_t clen = read_cmdline(cmdline, sizeof(cmdline), &argc);
-	ssize_t elen = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (elen < 0)
-		elen = 0;
-	exe[elen] = '\0';
-	size_t payload = sizeof(struct sl_rec_process) + (size_t)elen + 1 + clen;
+	const char *exe = sl_exe_path();
+	size_t elen = strlen(exe);
+	size_t payload = sizeof(struct sl_rec_process) + elen + 1 + clen;
 	char *rec = rec_begin(payload);
 	if (!rec)
 		return;
@@ -326,7 +324,7 @@ static void write_process(int forked_from)
 				    .forked_from = (uint32_t)forked_from, .argc = argc, .start_ns = lw.start_ns};
 	char *p = rec + sizeof(struct sl_log_rec);
 	memcpy(p, &rp, sizeof(rp));
-	memcpy(p + sizeof(rp), exe, (size_t)elen + 1);
+	memcpy(p + sizeof(rp), exe, elen + 1);
 	memcpy(p + sizeof(rp) + elen + 1, cmdline, clen);
 	rec_commit(rec, SL_REC_PROCESS, payload);
 }
@@ -365,10 +363,10 @@ static int map_new_file(const char *run_dir, int part, char *why, size_t whysize
 		return -1;
 	}
 	struct stat st;
-	size_t first = FIRST_SIZE, limit = size_limit() & ~(size_t)4095;
+	size_t exact = size_limit(), first = FIRST_SIZE, limit = exact & ~(size_t)4095;
 	if (first > limit && limit >= SMALLEST_SIZE)
 		first = limit;
-	if (fstat(fd, &st) < 0 || reserve(fd, 0, first) < 0) {
+	if (fstat(fd, &st) < 0 || reserve(fd, 0, first, exact) < 0) {
 		snprintf(why, whysize, "cannot make room for the event log %s: %s", lw.path, strerror(errno));
 		goto fail;
 	}

@@ -226,6 +226,7 @@ static inline __attribute__((always_inline)) void sl_record_with_stack(struct sl
 int sl_on_own_stack(void (*fn)(void *), void *arg, size_t size);
 
 /* modules.c: the modules now mapped (malloc'd array; free with sl_modules_free). */
+const char *sl_exe_path(void);
 int sl_modules_collect(struct sl_module **out, unsigned *n);
 void sl_modules_free(struct sl_module *mods, unsigned n);
 void sl_modules_self_range(const void *addr, uint64_t *lo, uint64_t *hi);

@@ -149,11 +149,18 @@ __thread uintptr_t sl_stack_lo SL_TLS_MODEL, sl_stack_min SL_TLS_MODEL, sl_stack
 extern void *__libc_stack_end;
 static pthread_t main_thread;
 static uintptr_t main_lo, main_span;
+static int main_known;      /* main_lo and main_span are read (at the first room asked there) */
 static int vm_read_refused; /* process_vm_readv is refused (a seccomp filter) */
 
 void sl_stack_main_thread(void)
 {
 	main_thread = pthread_self();
+}
+
+/* The main thread's range, read at its first slow room check rather than at start-up: a process
+ * that never asks pays no getrlimit, and a limit the program lowered since is the one that holds. */
+static void learn_main_stack(void)
+{
 	uintptr_t top = (uintptr_t)__libc_stack_end;
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= top)
@@ -161,6 +168,7 @@ void sl_stack_main_thread(void)
 	else
 		main_lo = top - rl.rlim_cur;
 	main_span = top - main_lo;
+	main_known = 1;
 }
 
 /* How many pages below the stack pointer are readable, up to PROBE_PAGES: one byte of each is
@@ -198,6 +206,11 @@ static int readable_pages_below(uintptr_t page0, uintptr_t page)
  * A signal's alternate stack is told by sigaltstack, not probed: it often lies in the heap. */
 size_t sl_stack_room_slow(uintptr_t sp)
 {
+	if (!main_known && pthread_equal(pthread_self(), main_thread)) {
+		int saved = errno;
+		learn_main_stack();
+		errno = saved;
+	}
 	if (main_span && sp - main_lo < main_span && pthread_equal(pthread_self(), main_thread)) {
 		sl_stack_lo = main_lo;
 		sl_stack_min = 0;
