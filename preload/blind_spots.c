@@ -113,7 +113,7 @@ static int has_section(int fd, const char *name1, const char *name2)
 }
 
 /* Whether the program's own program headers, as mapped (AT_PHDR: no loader lock, no system
- * call), carry a PT_NOTE with Go's build-id note (name "Go", type 4, the .note.go.buildid
+ * call), carry a PT_NOTE with Go's build-id note (owner "Go", type 4, the .note.go.buildid
  * section every go build writes, internally or externally linked). 1 or 0; -1 when the headers
  * cannot be placed (no PT_PHDR to give the load address): the file is read then. A note is read
  * only where a readable PT_LOAD maps it from the file. */
@@ -148,7 +148,9 @@ static int go_note_in_memory(void)
 			if (namesz > (size_t)(end - p) - sizeof(*nh) || descsz > (size_t)(end - p) - sizeof(*nh) - namesz)
 				break;
 			const char *name = p + sizeof(*nh);
-			if (nh->n_type == GO_NOTE_TYPE && nh->n_namesz == 3 && memcmp(name, "Go", 3) == 0)
+			/* Go writes the name as "Go\0\0" (n_namesz 4); "Go\0" (3) is taken too. */
+			if (nh->n_type == GO_NOTE_TYPE && (nh->n_namesz == 3 || nh->n_namesz == 4) &&
+			    memcmp(name, "Go\0", 3) == 0 && (nh->n_namesz == 3 || name[3] == '\0'))
 				return 1;
 			p = name + namesz + descsz;
 		}
@@ -172,6 +174,21 @@ static int is_go_program(void)
 	return found;
 }
 
+/* At start-up (do_init, once per image): a Go program is told at once, not at exit. A Go
+ * program leaves through its own exit_group system call, so no exit path of sockleak's ever ran
+ * in one: the note was never given. The event goes into the log, and the analyzer gives the note
+ * for an image that ended without an exit (run.c); one that exits through exit() says it as
+ * before, from the flag. */
+void sl_blind_spots_at_start(void)
+{
+	if (!is_go_program())
+		return;
+	struct sl_event ev = {.type = SL_EV_BLIND, .a = SL_BLIND_GO};
+	sl_lock();
+	sl_apply_locked(&ev);
+	sl_unlock();
+}
+
 static char unseen_note[160];
 static const char *notes[4];
 static unsigned nnotes;
@@ -192,8 +209,6 @@ void sl_blind_spots_at_exit(void)
 	uint32_t blind = 0;
 	if (!(s->blind & SL_BLIND_IO_URING) && has_io_uring())
 		blind |= SL_BLIND_IO_URING;
-	if (is_go_program())
-		blind |= SL_BLIND_GO;
 	if (blind) {
 		struct sl_event ev = {.type = SL_EV_BLIND, .a = blind};
 		sl_apply_locked(&ev);

@@ -320,7 +320,7 @@ static void write_process(int forked_from)
 	char *rec = rec_begin(payload);
 	if (!rec)
 		return;
-	struct sl_rec_process rp = {.pid = (uint32_t)getpid(), .ppid = (uint32_t)getppid(),
+	struct sl_rec_process rp = {.pid = (uint32_t)sl_rt.pid, .ppid = (uint32_t)getppid(),
 				    .forked_from = (uint32_t)forked_from, .argc = argc, .start_ns = lw.start_ns};
 	char *p = rec + sizeof(struct sl_log_rec);
 	memcpy(p, &rp, sizeof(rp));
@@ -334,7 +334,7 @@ static void write_process(int forked_from)
  * ".part" (the analyzer reads no such file), and the name without it is free too. */
 static int create_file(const char *run_dir, int part)
 {
-	int pid = (int)getpid();
+	int pid = (int)sl_rt.pid; /* set before any log of an image or a forked child is opened */
 	struct stat st;
 	for (int n = 0; n < 1000; n++) {
 		snprintf(lw.path, sizeof(lw.path), "%s/sockleak.%d.%d.log", run_dir, pid, n);
@@ -399,7 +399,7 @@ fail:
 static void write_start(void)
 {
 	struct sl_log_header h = {.version = SL_LOG_VERSION, .header_size = SL_LOG_HEADER_SIZE,
-				  .pid = (uint32_t)getpid(), .segment = lw.segment, .start_ns = lw.start_ns};
+				  .pid = (uint32_t)sl_rt.pid, .segment = lw.segment, .start_ns = lw.start_ns};
 	memcpy(h.magic, SL_LOG_MAGIC, 8);
 	memcpy(lw.map, &h, sizeof(h));
 	sl_log_active = 1;

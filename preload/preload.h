@@ -291,6 +291,7 @@ void sl_log_rescan_modules(void);
 /* A process made by a raw clone() is noticed here too (runtime.c), for exit paths. */
 void sl_check_new_process(void);
 /* blind_spots.c: at exit, with the lock held; then the notes for the report. */
+void sl_blind_spots_at_start(void);
 void sl_blind_spots_at_exit(void);
 unsigned sl_blind_spot_notes(const char **out, unsigned max);
 void sl_fork_prepare(void);

@@ -177,6 +177,7 @@ static void do_init(void)
 	if (sl_rt.opt.python)
 		sl_python_init();
 	sl_runtimes_init();
+	sl_blind_spots_at_start();
 out:
 	arm_live();
 	sl_in_hook = saved_guard;

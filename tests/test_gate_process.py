@@ -198,3 +198,16 @@ def test_io_uring_and_go_get_a_note():
     check_note("io-uring", IO_URING)
     check_note("", GO, program=os.path.join(REL, "go_buildinfo"))
     return "io_uring and Go notes, live and through sockleak run"
+
+
+def test_go_program_leaving_by_raw_exit_gets_the_note():
+    # A Go program leaves through its own exit_group system call: no exit path of sockleak's
+    # runs in it, and a real Go program never got the Go note. Told at start-up now (the
+    # build-id note read from the mapped program headers), and given by the analyzer.
+    r, doc = wrapped("raw-exit", program=os.path.join(REL, "go_buildinfo"))
+    expect(r.returncode == 0, "sockleak run status %d\n%s" % (r.returncode, r.stderr))
+    got = notes(doc)
+    expect(len(doc["processes"]) == 1 and GO in got and got.count(GO) == 1 and
+           any("through a raw exit system call" in n for n in got) and len(got) == 2, "notes %s" % got)
+    expect("sockleak: note (pid %d): %s\n" % (doc["processes"][0]["pid"], GO) in r.stderr, r.stderr)
+    return "the Go note and the raw-exit note, once each"
