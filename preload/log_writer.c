@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -287,16 +288,49 @@ void sl_log_rescan_modules(void)
 	sl_modules_free(mods, n);
 }
 
-/* /proc/self/cmdline: argv as NUL-separated strings, read at start-up (main has not run yet). */
+/* The arguments glibc handed the constructors (the same memory /proc/self/cmdline reads, as the
+ * kernel laid it out), used once: by the image's first log, when it is opened before main can
+ * have rewritten them (a process title). Priority 101: before sockleak's own constructor, which
+ * may open the log. NULL when that log was opened earlier, from a hook. */
+static char **start_argv;
+static int start_argc;
+static int cmdline_taken; /* the image's first log took its command line already */
+
+__attribute__((constructor(101))) static void keep_argv(int argc, char **argv, char **envp)
+{
+	(void)envp;
+	/* AT_BASE 0: the loader was run as the program (ld.so ./prog): glibc hands on argv without
+	 * the loader's own name, which /proc/self/cmdline still has; that is read then. */
+	if (cmdline_taken || getauxval(AT_BASE) == 0)
+		return;
+	start_argc = argc;
+	start_argv = argv;
+}
+
+/* argv as NUL-separated strings: the constructor's argv for the image's first log (no system
+ * call), else /proc/self/cmdline as it is now (a forked child's, a segment's: the title the
+ * program set since). */
 static size_t read_cmdline(char *buf, size_t size, uint32_t *argc)
 {
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 	size_t n = 0;
-	if (fd >= 0) {
-		ssize_t r;
-		while (n < size && (r = read(fd, buf + n, size - n)) > 0)
-			n += (size_t)r;
-		close(fd);
+	cmdline_taken = 1;
+	if (start_argv) {
+		for (int i = 0; i < start_argc && start_argv[i] && n < size; i++) {
+			size_t len = strlen(start_argv[i]) + 1;
+			if (len > size - n)
+				len = size - n;
+			memcpy(buf + n, start_argv[i], len);
+			n += len;
+		}
+		start_argv = NULL;
+	} else {
+		int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t r;
+			while (n < size && (r = read(fd, buf + n, size - n)) > 0)
+				n += (size_t)r;
+			close(fd);
+		}
 	}
 	if (n == size)
 		buf[--n] = '\0';
