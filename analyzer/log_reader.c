@@ -493,7 +493,7 @@ int sl_log_replay(struct sl_image *img, struct sl_state *state, const struct sl_
 {
 	sl_arena_init(&img->arena);
 	img->stacks = sl_stacks_new(&img->arena);
-	sl_state_init(state, &img->arena, img->stacks, cfg);
+	sl_state_init_zeroed(state, &img->arena, img->stacks, cfg);
 	img->state = state;
 	if (!img->stacks)
 		return fail(img, 0, "out of memory");

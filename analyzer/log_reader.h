@@ -75,7 +75,8 @@ struct sl_image {
 };
 
 /* Reads a log held in memory and replays it into state (which it initializes with cfg). The
- * image must be zeroed before. Returns 0 when the whole log was read, -1 when a defect stopped
+ * image must be zeroed before, and so must state (all its bytes: calloc'd or freshly mapped, so
+ * that a run of thousands of processes never writes their descriptor tables' 128 KiB each). Returns 0 when the whole log was read, -1 when a defect stopped
  * the reading: img->error and img->error_offset say what and where. Even then the image holds
  * everything read before the defect; img->have_process says whether it names a process at all.
  * The state is not finished: the caller decides how the process ended (sl_image_finish). */

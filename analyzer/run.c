@@ -514,14 +514,13 @@ static void compact(struct sl_run_image *ri)
 {
 	struct sl_state *s = ri->state;
 	sl_image_drop_replay(&ri->img);
-	memset(s->fdtab, 0, sizeof(s->fdtab));
+	/* Only the chunks below fdtab_chunks were ever set: the rest of the table is still the
+	 * pool's zero pages, untouched (a process that opened few descriptors touched one page). */
+	memset(s->fdtab, 0, s->fdtab_chunks * sizeof(s->fdtab[0]));
+	s->fdtab_chunks = 0;
 	s->stacks = NULL;
 	s->arena = NULL;
 	s->tls = NULL;
-	uintptr_t lo = ((uintptr_t)s->fdtab + 4095) & ~(uintptr_t)4095;
-	uintptr_t hi = ((uintptr_t)s->fdtab + sizeof(s->fdtab)) & ~(uintptr_t)4095;
-	if (hi > lo)
-		madvise((void *)lo, hi - lo, MADV_DONTNEED); /* zero pages again: nothing to keep */
 }
 
 /* ---- loading ---- */
@@ -613,6 +612,21 @@ static struct sl_run_image *load_one(struct sl_run *run, const struct found *fd,
 		add_note(ri, "%s", img->notes[k]);
 	if (img->notes_dropped)
 		add_note(ri, "and %u more notes in its event log", img->notes_dropped);
+	if (img->end != SL_END_EXIT) {
+		/* No exit path wrote the blind-spot notes (a Go program leaves through its own
+		 * exit_group; a killed or exec'd image never reaches it): given from the flags its events
+		 * set, each once. */
+		const char *blind[4];
+		char unseen[160];
+		unsigned nb = sl_blind_notes(state, blind, 4, unseen, (unsigned)sizeof(unseen));
+		for (unsigned b = 0; b < nb; b++) {
+			int told = 0;
+			for (unsigned k = 0; k < img->nnotes && !told; k++)
+				told = strcmp(img->notes[k], blind[b]) == 0;
+			if (!told)
+				add_note(ri, "%s", blind[b]);
+		}
+	}
 
 	/* An image that did not exit (exec, still running, a cut log) is not judged at an exit,
 	 * but what was already found on its open transports stands. */

@@ -872,10 +872,9 @@ static int restore_reg(struct sl_state *s, const struct sl_event *ev)
 	return 0;
 }
 
-void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,
-		   const struct sl_state_config *cfg)
+void sl_state_init_zeroed(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,
+			  const struct sl_state_config *cfg)
 {
-	memset(s, 0, sizeof(*s));
 	s->arena = arena;
 	s->stacks = stacks;
 	if (cfg)
@@ -902,6 +901,13 @@ static int fd_open_event(struct sl_state *s, const struct sl_event *ev)
 			return -1;
 	}
 	return 0;
+}
+
+void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,
+		   const struct sl_state_config *cfg)
+{
+	memset(s, 0, sizeof(*s));
+	sl_state_init_zeroed(s, arena, stacks, cfg);
 }
 
 static int socket_type(int64_t type)

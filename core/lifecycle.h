@@ -199,6 +199,11 @@ static inline struct sl_closing *sl_state_last_closing(const struct sl_state *s,
 /* Prepares an empty state. The arena and stack store outlive it. */
 void sl_state_init(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,
 		   const struct sl_state_config *cfg);
+/* The same for a state whose bytes are all zero already (static storage, a fresh mapping): the
+ * descriptor table's 128 KiB are left untouched, so that a process that opens no socket never
+ * writes (and the kernel never hands it) those 32 pages. */
+void sl_state_init_zeroed(struct sl_state *s, struct sl_arena *arena, struct sl_stack_store *stacks,
+			  const struct sl_state_config *cfg);
 
 /* Applies one event. Returns 0, or -1 when memory ran out (the state is then incomplete). */
 int sl_state_apply(struct sl_state *s, const struct sl_event *ev);

@@ -160,6 +160,10 @@ static void ask_addresses(void *ctx, struct sl_state *s, const struct sl_transpo
 		sl_fill_addrs_locked(fd);
 }
 
+/* Whether TLS sessions are visible, found once at exit (a dlsym and three dladdr calls) for the
+ * event log and the report both. */
+static const char *tls_note;
+
 /* Builds and writes the report: the JSON first, so that it never depends on the text report.
  * Returns the number of error findings. */
 static unsigned long write_report(void)
@@ -173,9 +177,8 @@ static unsigned long write_report(void)
 	sl_modules_collect(&mods, &nmods);
 	sl_modules_add_unloaded(&mods, &nmods);
 	struct sl_report_proc proc = sl_report_proc_self(mods, nmods);
-	const char *note = sl_tls_visibility_note(sl_main_function());
-	if (note)
-		proc.notes[proc.nnotes++] = note;
+	if (tls_note)
+		proc.notes[proc.nnotes++] = tls_note;
 	unsigned blind = sl_blind_spot_notes(proc.notes + proc.nnotes, 4 - proc.nnotes);
 	proc.nnotes += blind;
 	struct sl_suppressions *supp = sl_report_suppressions();
@@ -232,6 +235,22 @@ static unsigned long write_report(void)
 	return errors;
 }
 
+/* Whether the report would be read by no one, so that building it (a module listing, the
+ * suppressions, a dozen system calls: 8,000 instructions at every exit) can be skipped. Under
+ * `sockleak run` (report=0, exitcode=0, no json) the analyzer reports from the event log. And a
+ * text report is written only when it has a transport to show (all of them are on done_head
+ * after the exit event), a blind spot to tell, or verbosity asks for it: without those and
+ * without json, write_report writes nothing and counts no error. */
+static int report_unread(void)
+{
+	if (sl_rt.opt.json[0])
+		return 0;
+	if (!sl_rt.opt.report && sl_rt.opt.exitcode == 0)
+		return 1;
+	const char *notes[4];
+	return !sl_rt.state.done_head && sl_rt.opt.verbosity == 0 && sl_blind_spot_notes(notes, 4) == 0;
+}
+
 static void finish(int how, int status, int status_known, int *exit_override)
 {
 	*exit_override = status;
@@ -266,9 +285,11 @@ static void finish(int how, int status, int status_known, int *exit_override)
 	sl_state_for_each_open(&sl_rt.state, ask_addresses, NULL);
 	sl_stderr_tracked = sl_state_peek(&sl_rt.state, 2);
 	sl_tls_observe_live_locked();
-	const char *note = sl_tls_visibility_note(sl_main_function());
-	if (note)
-		sl_log_note(note);
+	/* Said only of a process that had transports: one with none has no TLS session to miss,
+	 * and the question costs a failing dlsym (7,000 instructions) at every exit. */
+	tls_note = sl_rt.state.next_transport_id ? sl_tls_visibility_note(sl_main_function()) : NULL;
+	if (tls_note)
+		sl_log_note(tls_note);
 	struct sl_event ev = {.type = SL_EV_EXIT, .a = sl_rt.exit_status, .b = how};
 	sl_apply_locked(&ev);
 	int oom = sl_rt.state.out_of_memory;
@@ -282,6 +303,8 @@ static void finish(int how, int status, int status_known, int *exit_override)
 		sl_disable("out of memory inside sockleak");
 		goto out;
 	}
+	if (report_unread())
+		goto out;
 	unsigned long errors = write_report();
 	if (errors > 0 && sl_rt.opt.exitcode != 0)
 		*exit_override = (int)sl_rt.opt.exitcode;

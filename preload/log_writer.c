@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -100,10 +101,11 @@ static int reopen(void)
 }
 
 /* Makes the file `to` bytes long with blocks for every byte from `from`, or fails without a
- * signal (ENOSPC, EFBIG). A file system without fallocate gets its zeros written. */
-static int reserve(int fd, size_t from, size_t to)
+ * signal (ENOSPC, EFBIG). limit is size_limit(), read by the caller just before. A file system
+ * without fallocate gets its zeros written. */
+static int reserve(int fd, size_t from, size_t to, size_t limit)
 {
-	if (to > size_limit()) {
+	if (to > limit) {
 		errno = EFBIG;
 		return -1;
 	}
@@ -171,13 +173,13 @@ static int ensure(size_t size)
 		return -1;
 	}
 	/* Under a file size limit, grow only as far as it allows. */
-	size_t limit = size_limit() & ~(size_t)4095;
+	size_t exact = size_limit(), limit = exact & ~(size_t)4095;
 	if (want > limit && limit >= need)
 		want = limit;
 	int saved = errno;
 	char why[200];
 	int fd = reopen();
-	int rc = fd < 0 ? -1 : reserve(fd, lw.file_size, want);
+	int rc = fd < 0 ? -1 : reserve(fd, lw.file_size, want, exact);
 	if (rc < 0)
 		snprintf(why, sizeof(why), "the event log could not grow to %zu bytes: %s", want, strerror(errno));
 	if (fd >= 0)
@@ -286,16 +288,49 @@ void sl_log_rescan_modules(void)
 	sl_modules_free(mods, n);
 }
 
-/* /proc/self/cmdline: argv as NUL-separated strings, read at start-up (main has not run yet). */
+/* The arguments glibc handed the constructors (the same memory /proc/self/cmdline reads, as the
+ * kernel laid it out), used once: by the image's first log, when it is opened before main can
+ * have rewritten them (a process title). Priority 101: before sockleak's own constructor, which
+ * may open the log. NULL when that log was opened earlier, from a hook. */
+static char **start_argv;
+static int start_argc;
+static int cmdline_taken; /* the image's first log took its command line already */
+
+__attribute__((constructor(101))) static void keep_argv(int argc, char **argv, char **envp)
+{
+	(void)envp;
+	/* AT_BASE 0: the loader was run as the program (ld.so ./prog): glibc hands on argv without
+	 * the loader's own name, which /proc/self/cmdline still has; that is read then. */
+	if (cmdline_taken || getauxval(AT_BASE) == 0)
+		return;
+	start_argc = argc;
+	start_argv = argv;
+}
+
+/* argv as NUL-separated strings: the constructor's argv for the image's first log (no system
+ * call), else /proc/self/cmdline as it is now (a forked child's, a segment's: the title the
+ * program set since). */
 static size_t read_cmdline(char *buf, size_t size, uint32_t *argc)
 {
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 	size_t n = 0;
-	if (fd >= 0) {
-		ssize_t r;
-		while (n < size && (r = read(fd, buf + n, size - n)) > 0)
-			n += (size_t)r;
-		close(fd);
+	cmdline_taken = 1;
+	if (start_argv) {
+		for (int i = 0; i < start_argc && start_argv[i] && n < size; i++) {
+			size_t len = strlen(start_argv[i]) + 1;
+			if (len > size - n)
+				len = size - n;
+			memcpy(buf + n, start_argv[i], len);
+			n += len;
+		}
+		start_argv = NULL;
+	} else {
+		int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t r;
+			while (n < size && (r = read(fd, buf + n, size - n)) > 0)
+				n += (size_t)r;
+			close(fd);
+		}
 	}
 	if (n == size)
 		buf[--n] = '\0';
@@ -311,22 +346,19 @@ static size_t read_cmdline(char *buf, size_t size, uint32_t *argc)
 static void write_process(int forked_from)
 {
 	static char cmdline[32768];
-	char exe[4096];
 	uint32_t argc = 0;
 	size_t clen = read_cmdline(cmdline, sizeof(cmdline), &argc);
-	ssize_t elen = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (elen < 0)
-		elen = 0;
-	exe[elen] = '\0';
-	size_t payload = sizeof(struct sl_rec_process) + (size_t)elen + 1 + clen;
+	const char *exe = sl_exe_path();
+	size_t elen = strlen(exe);
+	size_t payload = sizeof(struct sl_rec_process) + elen + 1 + clen;
 	char *rec = rec_begin(payload);
 	if (!rec)
 		return;
-	struct sl_rec_process rp = {.pid = (uint32_t)getpid(), .ppid = (uint32_t)getppid(),
+	struct sl_rec_process rp = {.pid = (uint32_t)sl_rt.pid, .ppid = (uint32_t)getppid(),
 				    .forked_from = (uint32_t)forked_from, .argc = argc, .start_ns = lw.start_ns};
 	char *p = rec + sizeof(struct sl_log_rec);
 	memcpy(p, &rp, sizeof(rp));
-	memcpy(p + sizeof(rp), exe, (size_t)elen + 1);
+	memcpy(p + sizeof(rp), exe, elen + 1);
 	memcpy(p + sizeof(rp) + elen + 1, cmdline, clen);
 	rec_commit(rec, SL_REC_PROCESS, payload);
 }
@@ -336,7 +368,7 @@ static void write_process(int forked_from)
  * ".part" (the analyzer reads no such file), and the name without it is free too. */
 static int create_file(const char *run_dir, int part)
 {
-	int pid = (int)getpid();
+	int pid = (int)sl_rt.pid; /* set before any log of an image or a forked child is opened */
 	struct stat st;
 	for (int n = 0; n < 1000; n++) {
 		snprintf(lw.path, sizeof(lw.path), "%s/sockleak.%d.%d.log", run_dir, pid, n);
@@ -365,10 +397,10 @@ static int map_new_file(const char *run_dir, int part, char *why, size_t whysize
 		return -1;
 	}
 	struct stat st;
-	size_t first = FIRST_SIZE, limit = size_limit() & ~(size_t)4095;
+	size_t exact = size_limit(), first = FIRST_SIZE, limit = exact & ~(size_t)4095;
 	if (first > limit && limit >= SMALLEST_SIZE)
 		first = limit;
-	if (fstat(fd, &st) < 0 || reserve(fd, 0, first) < 0) {
+	if (fstat(fd, &st) < 0 || reserve(fd, 0, first, exact) < 0) {
 		snprintf(why, whysize, "cannot make room for the event log %s: %s", lw.path, strerror(errno));
 		goto fail;
 	}
@@ -401,7 +433,7 @@ fail:
 static void write_start(void)
 {
 	struct sl_log_header h = {.version = SL_LOG_VERSION, .header_size = SL_LOG_HEADER_SIZE,
-				  .pid = (uint32_t)getpid(), .segment = lw.segment, .start_ns = lw.start_ns};
+				  .pid = (uint32_t)sl_rt.pid, .segment = lw.segment, .start_ns = lw.start_ns};
 	memcpy(h.magic, SL_LOG_MAGIC, 8);
 	memcpy(lw.map, &h, sizeof(h));
 	sl_log_active = 1;
@@ -643,6 +675,12 @@ void sl_log_close(void)
 	sl_log_active = 0;
 	lw.stopped = 0;
 	int saved = errno;
+	/* Unmapped first: cutting a file that a shared mapping still covers made the kernel walk
+	 * the mapping's gigabyte of reserved range, 2 to 3 ms at every process's exit. Nothing is
+	 * written after the exit event. */
+	if (lw.map)
+		munmap(lw.map, lw.map_size);
+	lw.map = NULL;
 	int fd = reopen();
 	if (fd >= 0) {
 		ftruncate(fd, (off_t)lw.tail);

@@ -46,25 +46,39 @@ static void build_id(const struct dl_phdr_info *info, struct sl_module *m)
  * file (not a script run through its interpreter) and a lasting name, made absolute with the
  * directory the program started in. Found once, before main when sockleak starts before main. */
 static char program[4096];
+static char exe[4096];
+static int exe_read;
+
+/* /proc/self/exe, read once per image (the PROCESS record and the program's module both need
+ * it). Empty when it cannot be read. */
+const char *sl_exe_path(void)
+{
+	if (!exe_read) {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		exe_read = 1;
+	}
+	return exe;
+}
 
 static const char *program_path(void)
 {
 	if (program[0])
 		return program;
 	/* Built in the static buffer itself: this may run on a program thread's small stack. */
-	ssize_t n = readlink("/proc/self/exe", program, sizeof(program) - 1);
-	if (n <= 0) {
-		program[0] = '\0';
+	const char *resolved = sl_exe_path();
+	if (!resolved[0])
 		return NULL;
-	}
-	program[n] = '\0';
+	memcpy(program, resolved, strlen(resolved) + 1);
 	const char *fn = (const char *)getauxval(AT_EXECFN);
-	struct stat as_run, exe;
+	if (fn && strcmp(fn, resolved) == 0)
+		return program; /* run by the name it resolves to: nothing to compare */
+	struct stat as_run, exe_st;
 	/* Not a name that means something else to the analyzer later: /proc/self/exe (a program
 	 * that execs itself), /dev/fd/N (fexecve). */
 	int lasting = fn && strchr(fn, '/') && strncmp(fn, "/proc/", 6) != 0 && strncmp(fn, "/dev/", 5) != 0;
-	if (!lasting || stat(fn, &as_run) != 0 || stat(program, &exe) != 0 || as_run.st_dev != exe.st_dev ||
-	    as_run.st_ino != exe.st_ino)
+	if (!lasting || stat(fn, &as_run) != 0 || stat(program, &exe_st) != 0 || as_run.st_dev != exe_st.st_dev ||
+	    as_run.st_ino != exe_st.st_ino)
 		return program;
 	size_t len = strlen(fn), at = 0;
 	if (fn[0] != '/') {
@@ -84,9 +98,8 @@ static const char *program_path(void)
 	}
 resolved:
 	/* No room, or no current directory: the resolved name after all. */
-	n = readlink("/proc/self/exe", program, sizeof(program) - 1);
-	program[n > 0 ? n : 0] = '\0';
-	return n > 0 ? program : NULL;
+	memcpy(program, resolved, strlen(resolved) + 1);
+	return program;
 }
 
 __attribute__((constructor)) static void find_program_path(void)
@@ -134,8 +147,11 @@ static int collect(struct dl_phdr_info *info, size_t size, void *vctx)
 		if (!name)
 			return 0;
 	}
-	/* LD_PRELOAD=build/x.so gives a relative name: the analyzer may run elsewhere. */
-	m->path = name[0] == '/' ? strdup(name) : realpath(name, NULL);
+	/* LD_PRELOAD=build/x.so gives a relative name: the analyzer may run elsewhere. The vDSO's
+	 * name (linux-vdso.so.1) is no file: kept as it is, not made absolute against the cwd. */
+	uint64_t vdso = (uint64_t)getauxval(AT_SYSINFO_EHDR);
+	int is_vdso = vdso && vdso >= m->lo && vdso < m->hi;
+	m->path = name[0] == '/' || is_vdso ? strdup(name) : realpath(name, NULL);
 	if (!m->path && name[0] != '/')
 		m->path = strdup(name);
 	if (!m->path) {

@@ -131,8 +131,14 @@ void sl_disable(const char *why);
 /* Writes "sockleak: <message>\n" to stderr (never through stdio). */
 void sl_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* stack.c */
-int sl_stack_init(void);
+/* stack.c: libunwind is loaded when first needed (stack.c says when that is safe).
+ * sl_stack_load loads it if it can now and returns whether it is loaded; the other two are
+ * called by the pthread_create, sigaction and signal interposers, before the call. */
+int sl_stack_load(void);
+void sl_stack_before_thread(void);
+void sl_stack_before_handler(void);
+void sl_stack_after_init(void);
+extern int sl_handlers_installed;
 void sl_stack_main_thread(void);
 extern int (*sl_unw_backtrace)(void **buffer, int size);
 
@@ -184,7 +190,7 @@ int sl_stack_finish(struct sl_capture *c, int n, const void *site, int asked);
 static inline __attribute__((always_inline)) void sl_stack_capture_inline(struct sl_capture *c)
 {
 	c->n = 0;
-	if (!sl_unw_backtrace)
+	if (SL_UNLIKELY(!sl_unw_backtrace) && !sl_stack_load())
 		return;
 	if (SL_UNLIKELY(sl_stack_room() < SL_WALK_BUDGET)) {
 		c->pcs[0] = SL_STACK_NOT_TAKEN_PC;
@@ -226,6 +232,7 @@ static inline __attribute__((always_inline)) void sl_record_with_stack(struct sl
 int sl_on_own_stack(void (*fn)(void *), void *arg, size_t size);
 
 /* modules.c: the modules now mapped (malloc'd array; free with sl_modules_free). */
+const char *sl_exe_path(void);
 int sl_modules_collect(struct sl_module **out, unsigned *n);
 void sl_modules_free(struct sl_module *mods, unsigned n);
 void sl_modules_self_range(const void *addr, uint64_t *lo, uint64_t *hi);
@@ -290,6 +297,7 @@ void sl_log_rescan_modules(void);
 /* A process made by a raw clone() is noticed here too (runtime.c), for exit paths. */
 void sl_check_new_process(void);
 /* blind_spots.c: at exit, with the lock held; then the notes for the report. */
+void sl_blind_spots_at_start(void);
 void sl_blind_spots_at_exit(void);
 unsigned sl_blind_spot_notes(const char **out, unsigned max);
 void sl_fork_prepare(void);

@@ -1,6 +1,9 @@
 /* Finding the real function behind each interposer. */
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "preload.h"
 
@@ -39,11 +42,11 @@ static void *lookup(const char *name)
  * never returned while another thread, inside dlopen, ran a library constructor that waited for
  * that thread (tests/reliability/libearly.c loaded with dlopen hung; it runs bare). */
 static const char *const names[] = {
-	"_Exit", "_Fork", "__libc_start_main", "_exit", "accept", "accept4", "bind", "close", "close_range",
+	"_Exit", "_Fork", "__libc_start_main", "_exit", "accept", "accept4", "bind", "bsd_signal", "close", "close_range",
 	"closefrom", "connect", "dlclose", "dlopen", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
 	"execv", "execve", "execveat", "execvp", "execvpe", "exit", "fcntl", "fcntl64", "fexecve", "listen",
-	"pipe2", "quick_exit", "read", "recv", "recvfrom", "recvmmsg", "recvmsg", "ruby_sig_finalize", "send", "sendmsg", "sendto",
-	"shutdown", "socket", "socketpair", "syscall", "vfork", "write",
+	"pipe2", "pthread_create", "quick_exit", "read", "recv", "recvfrom", "recvmmsg", "recvmsg", "ruby_sig_finalize", "send", "sendmsg", "sendto",
+	"shutdown", "sigaction", "signal", "sigset", "socket", "socketpair", "syscall", "sysv_signal", "vfork", "write",
 	/* hooks_files.c (issue 15) */
 	"__open64_2", "__open_2", "__openat64_2", "__openat_2", "closedir", "creat", "creat64", "eventfd",
 	"fanotify_init", "fclose", "fopen", "fopen64", "freopen", "freopen64", "inotify_init", "inotify_init1",
@@ -54,10 +57,161 @@ static const char *const names[] = {
 static void *resolved[NNAMES];
 static int resolved_ready;
 
+/* ---- one walk of the loaded objects' symbol tables ----
+ *
+ * A dlsym per name cost 49,000 instructions at the start of every process (about 1,000 each:
+ * dlerror's bookkeeping, the loader's lock, a search of every object in scope). The names are
+ * looked up instead in the dynamic symbol tables of the objects loaded at start-up, found with
+ * one dl_iterate_phdr, through each table's GNU hash (its Bloom filter turns most objects away
+ * in a few instructions): about 300 instructions a name. It runs where dlsym ran, in the
+ * constructor (or the first hook), so it takes the loader's lock no more often than before.
+ *
+ * The search is dlsym's: RTLD_NEXT first (the objects after this library, in load order), then
+ * RTLD_DEFAULT (the objects before it: the program); this library's own definitions are never
+ * taken. Of a versioned name, the default version is taken (not a hidden one), as dlsym does.
+ * An object without a GNU hash table (none in Debian) sends every name to dlsym, as before. */
+#define MAX_OBJECTS 64
+struct object {
+	uintptr_t base;
+	const Elf64_Sym *symtab;
+	const char *strtab;
+	const uint32_t *gnu_hash;
+	const Elf64_Half *versym;
+};
+struct objects {
+	struct object v[MAX_OBJECTS];
+	unsigned n;
+	unsigned self; /* the index of this library: MAX_OBJECTS when not found */
+	int incomplete; /* an object could not be read: dlsym for everything */
+	uintptr_t vdso;  /* the vDSO's base (getauxval, asked once) */
+};
+
+static uintptr_t dyn_ptr(const struct dl_phdr_info *info, Elf64_Addr p)
+{
+	/* The loader rewrites most objects' dynamic entries to addresses; the vDSO's (and any it
+	 * left alone) are still offsets from the base. */
+	return p < info->dlpi_addr ? info->dlpi_addr + p : p;
+}
+
+static int collect_object(struct dl_phdr_info *info, size_t size, void *p)
+{
+	(void)size;
+	struct objects *o = p;
+	if (o->n == MAX_OBJECTS) {
+		o->incomplete = 1;
+		return 1;
+	}
+	/* The vDSO defines none of the names (only clock_gettime and its kind), and some kernels
+	 * build it without a GNU hash table. */
+	if (info->dlpi_addr == o->vdso)
+		return 0;
+	struct object ob = {.base = info->dlpi_addr};
+	const Elf64_Dyn *dyn = NULL;
+	uintptr_t self = (uintptr_t)&collect_object;
+	int is_self = 0;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const Elf64_Phdr *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_DYNAMIC)
+			dyn = (const Elf64_Dyn *)(info->dlpi_addr + ph->p_vaddr);
+		if (ph->p_type == PT_LOAD && self - (info->dlpi_addr + ph->p_vaddr) < ph->p_memsz)
+			is_self = 1;
+	}
+	if (is_self)
+		o->self = o->n;
+	if (!dyn)
+		return 0; /* nothing to look up in (a static part of the program) */
+	for (; dyn->d_tag != DT_NULL; dyn++) {
+		switch (dyn->d_tag) {
+		case DT_SYMTAB:
+			ob.symtab = (const Elf64_Sym *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_STRTAB:
+			ob.strtab = (const char *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_GNU_HASH:
+			ob.gnu_hash = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_VERSYM:
+			ob.versym = (const Elf64_Half *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		}
+	}
+	if (!ob.symtab || !ob.strtab || !ob.gnu_hash) {
+		o->incomplete = 1;
+		return 1;
+	}
+	o->v[o->n++] = ob;
+	return 0;
+}
+
+static uint32_t gnu_hash(const char *name)
+{
+	uint32_t h = 5381;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = h * 33 + *c;
+	return h;
+}
+
+/* The address name is defined at in ob, or NULL. */
+static void *find_in(const struct object *ob, const char *name, uint32_t h)
+{
+	const uint32_t *t = ob->gnu_hash;
+	uint32_t nbuckets = t[0], symoffset = t[1], bloom_size = t[2], bloom_shift = t[3];
+	if (nbuckets == 0 || bloom_size == 0)
+		return NULL;
+	const uint64_t *bloom = (const uint64_t *)&t[4];
+	const uint32_t *buckets = (const uint32_t *)&bloom[bloom_size];
+	const uint32_t *chain = &buckets[nbuckets];
+	uint64_t word = bloom[(h / 64) % bloom_size];
+	uint64_t mask = (1ull << (h % 64)) | (1ull << ((h >> bloom_shift) % 64));
+	if ((word & mask) != mask)
+		return NULL;
+	uint32_t i = buckets[h % nbuckets];
+	if (i < symoffset)
+		return NULL;
+	for (;; i++) {
+		uint32_t h2 = chain[i - symoffset];
+		const Elf64_Sym *sym = &ob->symtab[i];
+		if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF && strcmp(name, ob->strtab + sym->st_name) == 0) {
+			int type = ELF64_ST_TYPE(sym->st_info), bind = ELF64_ST_BIND(sym->st_info);
+			int hidden_version = ob->versym && (ob->versym[i] & 0x8000);
+			if ((type == STT_FUNC || type == STT_GNU_IFUNC) && (bind == STB_GLOBAL || bind == STB_WEAK) &&
+			    !hidden_version) {
+				void *addr = (void *)(ob->base + sym->st_value);
+				if (type == STT_GNU_IFUNC)
+					addr = ((void *(*)(void))addr)();
+				return addr;
+			}
+		}
+		if (h2 & 1)
+			return NULL;
+	}
+}
+
 void sl_resolve_all(void)
 {
-	for (size_t i = 0; i < NNAMES; i++)
-		resolved[i] = lookup(names[i]);
+	static struct objects objs; /* 1.3 KiB: not on a small stack a first hook may be on */
+	objs.n = 0;
+	objs.incomplete = 0;
+	objs.self = MAX_OBJECTS;
+	objs.vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	int saved = errno;
+	dl_iterate_phdr(collect_object, &objs);
+	errno = saved;
+	int usable = !objs.incomplete && objs.self < objs.n;
+	for (size_t i = 0; i < NNAMES; i++) {
+		void *found = NULL;
+		if (usable) {
+			uint32_t h = gnu_hash(names[i]);
+			for (unsigned k = objs.self + 1; k < objs.n && !found; k++)
+				found = find_in(&objs.v[k], names[i], h);
+			for (unsigned k = 0; k < objs.self && !found; k++)
+				found = find_in(&objs.v[k], names[i], h);
+		}
+		/* Every object loaded was searched: a name none defines would not be found by dlsym
+		 * either (ruby_sig_finalize outside Ruby), and costs it 2,000 instructions to say so. */
+		resolved[i] = usable ? found : lookup(names[i]);
+	}
 	__atomic_store_n(&resolved_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -68,4 +222,11 @@ void *sl_resolve(const char *name)
 			if (resolved[i] && strcmp(names[i], name) == 0)
 				return resolved[i];
 	return lookup(name);
+}
+
+/* For tests, not an API: the function sockleak calls as name's real one (NULL if none).
+ * tests/reliability/resolved_names.c compares it with what dlsym finds in the C library. */
+SL_EXPORT void *sockleak_resolved(const char *name)
+{
+	return sl_resolve(name);
 }

@@ -178,7 +178,7 @@ static void do_init(void)
 	sl_rt.arena.fail_after = sl_rt.opt.fail_alloc_after;
 	sl_rt.stacks = sl_stacks_new(&sl_rt.arena);
 	struct sl_state_config cfg = {.report_inherited = (int)sl_rt.opt.report_inherited};
-	sl_state_init(&sl_rt.state, &sl_rt.arena, sl_rt.stacks, &cfg);
+	sl_state_init_zeroed(&sl_rt.state, &sl_rt.arena, sl_rt.stacks, &cfg); /* static: zero until now */
 	sl_modules_self_range((const void *)&do_init, &sl_rt.self_lo, &sl_rt.self_hi);
 	sl_stack_main_thread();
 	if (!sl_rt.stacks) {
@@ -186,8 +186,6 @@ static void do_init(void)
 		sl_disable("out of memory at start-up");
 		goto out;
 	}
-	if (sl_rt.opt.stack_depth > 0 && sl_stack_init() < 0)
-		sl_message("libunwind.so.8 could not be loaded: transports are reported without creation stacks");
 	pthread_atfork(sl_fork_prepare, sl_fork_parent, sl_fork_child);
 	if (sl_rt.opt.run_dir[0] && sl_log_open(sl_rt.opt.run_dir, 0) < 0) {
 		sl_rt.ready = 1;
@@ -195,10 +193,12 @@ static void do_init(void)
 		goto out;
 	}
 	sl_rt.ready = 1;
+	sl_stack_after_init();
 	sl_files_configure(sl_rt.opt.track);
 	if (sl_rt.opt.python)
 		sl_python_init();
 	sl_runtimes_init();
+	sl_blind_spots_at_start();
 out:
 	arm_live();
 	sl_in_hook = saved_guard;

@@ -68,7 +68,7 @@ static int in_range(const struct code_range *r, uint64_t pc)
 
 static void perl_check_destruct(void)
 {
-	if (!perl_destruct_code.hi || perl_noted || !sl_unw_backtrace)
+	if (!perl_destruct_code.hi || perl_noted || (!sl_unw_backtrace && !sl_stack_load()))
 		return;
 	void *pcs[PERL_WALK];
 	int guard = sl_in_hook;

@@ -26,22 +26,115 @@ typedef int (*caching_policy_fn)(void *as, int policy);
 /* libunwind is loaded privately: linked normally, its exported backtrace() and _Unwind_*
  * functions would take the place of glibc's and libgcc's in the host program, changing how the
  * program's own C++ exceptions unwind. */
-int sl_stack_init(void)
+static int load_unwind(void)
 {
 	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		return -1;
-	sl_unw_backtrace = (backtrace_fn)dlsym(h, "unw_backtrace");
+	backtrace_fn bt = (backtrace_fn)dlsym(h, "unw_backtrace");
 	sl_modules_self_range(sl_resolve("close"), &libc_lo, &libc_hi);
 	/* Before anything starts libunwind (the caching policy does): its pipe is made then. */
-	if (sl_unw_backtrace)
-		sl_unw_install((const void *)sl_unw_backtrace);
+	if (bt)
+		sl_unw_install((const void *)bt);
 	caching_policy_fn set_policy = (caching_policy_fn)dlsym(h, "_ULx86_64_set_caching_policy");
 	void **as = dlsym(h, "_ULx86_64_local_addr_space");
 	/* A per-thread cache needs no lock, so capturing never blocks on another thread. */
 	if (set_policy && as)
 		set_policy(*as, 2 /* UNW_CACHE_PER_THREAD */);
-	return sl_unw_backtrace ? 0 : -1;
+	/* Published last: a walk starts only once libunwind is set up. */
+	__atomic_store_n(&sl_unw_backtrace, bt, __ATOMIC_RELEASE);
+	return bt ? 0 : -1;
+}
+
+/* ---- loading libunwind when it is first needed ----
+ *
+ * Loading libunwind (and liblzma, which it needs) cost 207,000 instructions at the start of
+ * every process, most of which never take a stack. It is loaded instead at the first stack
+ * walk, or earlier at the last moment it still can be: dlopen takes the dynamic loader's lock
+ * and calls malloc, and a hook must never do either while another thread may hold that lock
+ * and wait for us (a dlopen'ed library's constructor waiting for a thread that calls socket():
+ * tests/reliability/libearly.c), nor inside a signal handler that interrupted malloc or dlopen.
+ * So it is loaded only while the process has one thread (glibc's __libc_single_threaded) and no
+ * signal handler of the program's can be running:
+ *   - at the first stack walk, when no handler was ever installed;
+ *   - at the first pthread_create, before the new thread exists;
+ *   - at the first sigaction, signal, sigset, sysv_signal or bsd_signal that installs a
+ *     handler, before the handler can run (hooks_unwind_load.c).
+ * A process whose threads or handlers came by another way (a raw clone or rt_sigaction system
+ * call) before its first walk is reported without creation stacks, and told so once. */
+extern char __libc_single_threaded;
+
+enum { UNW_NOT_YET, UNW_LOADING, UNW_LOADED, UNW_UNAVAILABLE };
+static int unw_state;
+int sl_handlers_installed; /* the program installed a signal handler */
+
+/* dlopen and libunwind's set-up use a few KiB of stack (its relocations, liblzma's): with
+ * less room than this left they run on a stack mapped for the call. */
+#define LOAD_BUDGET (64 * 1024)
+
+static void load_on_stack(void *p)
+{
+	*(int *)p = load_unwind();
+}
+
+/* Loads libunwind if the process has one thread; returns whether it is loaded. */
+static int load_now(void)
+{
+	int state = __atomic_load_n(&unw_state, __ATOMIC_ACQUIRE);
+	if (state != UNW_NOT_YET)
+		return state == UNW_LOADED;
+	if (sl_rt.opt.stack_depth <= 0 || sl_vfork_child)
+		return 0;
+	if (!__libc_single_threaded) {
+		unw_state = UNW_UNAVAILABLE;
+		sl_message("threads were started before libunwind could be loaded safely: transports are reported without creation stacks");
+		return 0;
+	}
+	unw_state = UNW_LOADING; /* anything libunwind's loading calls back into finds it busy */
+	int saved = errno;
+	int guard = sl_in_hook;
+	sl_in_hook = 1; /* dlopen opens files and allocates: none of that is the program's */
+	int rc = -1;
+	if (sl_stack_room() >= LOAD_BUDGET)
+		rc = load_unwind();
+	else if (sl_on_own_stack(load_on_stack, &rc, 4 * LOAD_BUDGET) < 0)
+		rc = -1;
+	sl_in_hook = guard;
+	errno = saved;
+	__atomic_store_n(&unw_state, rc == 0 ? UNW_LOADED : UNW_UNAVAILABLE, __ATOMIC_RELEASE);
+	if (rc != 0)
+		sl_message("libunwind.so.8 could not be loaded: transports are reported without creation stacks");
+	return rc == 0;
+}
+
+int sl_stack_load(void)
+{
+	if (__atomic_load_n(&sl_handlers_installed, __ATOMIC_RELAXED)) {
+		/* A handler was installed, and libunwind could not be loaded before it (threads ran
+		 * already): a walk now may be inside that handler. */
+		return __atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) == UNW_LOADED;
+	}
+	return load_now();
+}
+
+void sl_stack_before_thread(void)
+{
+	if (__atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) == UNW_NOT_YET && sl_active())
+		load_now();
+}
+
+/* Called once sockleak is ready (hooks_unwind_load.c says why not before). */
+void sl_stack_before_handler(void)
+{
+	if (__atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) == UNW_NOT_YET && !sl_rt.disabled)
+		load_now();
+	__atomic_store_n(&sl_handlers_installed, 1, __ATOMIC_RELAXED);
+}
+
+void sl_stack_after_init(void)
+{
+	if (__atomic_load_n(&sl_handlers_installed, __ATOMIC_RELAXED))
+		load_now();
 }
 
 /* ---- the room left on this thread's stack ---- */
@@ -56,11 +149,18 @@ __thread uintptr_t sl_stack_lo SL_TLS_MODEL, sl_stack_min SL_TLS_MODEL, sl_stack
 extern void *__libc_stack_end;
 static pthread_t main_thread;
 static uintptr_t main_lo, main_span;
+static int main_known;      /* main_lo and main_span are read (at the first room asked there) */
 static int vm_read_refused; /* process_vm_readv is refused (a seccomp filter) */
 
 void sl_stack_main_thread(void)
 {
 	main_thread = pthread_self();
+}
+
+/* The main thread's range, read at its first slow room check rather than at start-up: a process
+ * that never asks pays no getrlimit, and a limit the program lowered since is the one that holds. */
+static void learn_main_stack(void)
+{
 	uintptr_t top = (uintptr_t)__libc_stack_end;
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= top)
@@ -68,6 +168,7 @@ void sl_stack_main_thread(void)
 	else
 		main_lo = top - rl.rlim_cur;
 	main_span = top - main_lo;
+	main_known = 1;
 }
 
 /* How many pages below the stack pointer are readable, up to PROBE_PAGES: one byte of each is
@@ -105,6 +206,11 @@ static int readable_pages_below(uintptr_t page0, uintptr_t page)
  * A signal's alternate stack is told by sigaltstack, not probed: it often lies in the heap. */
 size_t sl_stack_room_slow(uintptr_t sp)
 {
+	if (!main_known && pthread_equal(pthread_self(), main_thread)) {
+		int saved = errno;
+		learn_main_stack();
+		errno = saved;
+	}
 	if (main_span && sp - main_lo < main_span && pthread_equal(pthread_self(), main_thread)) {
 		sl_stack_lo = main_lo;
 		sl_stack_min = 0;

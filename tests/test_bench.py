@@ -108,3 +108,38 @@ def test_threads_and_epoll_workloads():
                    "%s: exit status %d, stderr:\n%s" % (" ".join(args), p.returncode, p.stderr[-3000:]))
             res = result(p.stdout)
             expect(int(res["units"]) == n, "%s: %s units, expected %d" % (" ".join(args), res["units"], n))
+
+
+# Issue 12's workloads, which scripts/bench measures with functions of their own (not the
+# per-unit pairs above): the start of a process that opens no socket, and memory per live
+# TCP transport.
+ISSUE12 = {"startup": 21, "live": 300}
+
+
+def test_startup_and_live_run_bare_and_clean_under_sockleak():
+    build()
+    for name, n in ISSUE12.items():
+        for env in (None, preload_env(""), preload_env("stack_depth=0")):
+            p = run([os.path.join(BENCH, name), str(n)], timeout=120, env=env)
+            expect(p.returncode == 0 and p.stderr == "",
+                   "%s %s: exit status %d, stderr:\n%s" % (name, "preloaded" if env else "bare", p.returncode,
+                                                         p.stderr[-3000:]))
+            res = result(p.stdout)
+            expect(int(res["units"]) == n, "%s: %s units, expected %d" % (name, res["units"], n))
+    # The process the start-up figures are counted on: no argument, no output, status 0.
+    p = run([os.path.join(BENCH, "startup")], timeout=60, env=preload_env(""))
+    expect(p.returncode == 0 and p.stdout == "" and p.stderr == "", "startup alone: %d %r %r" %
+           (p.returncode, p.stdout, p.stderr))
+    p = run([os.path.join(BENCH, "live"), "300"], timeout=120)
+    live = [line for line in p.stdout.splitlines() if line.startswith("bench-live ")]
+    expect(len(live) == 2 and "transports=150 " in live[0] and "transports=600 " in live[1], str(live))
+
+
+def test_bench_script_smoke_startup_and_live():
+    build()
+    p = run([os.path.join(ROOT, "scripts", "bench"), "--smoke", "--only", "startup,live"], timeout=300)
+    expect(p.returncode == 0, "scripts/bench --smoke --only startup,live: exit status %d\n%s%s" %
+           (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+    for heading in ("### A shell loop of short processes", "| under `sockleak run` (analyzer included) | 21 |",
+                    "### Memory per live TCP transport", "| stacks on | 150 vs 600 |"):
+        expect(heading in p.stdout, "no %r in:\n%s" % (heading, p.stdout[-3000:]))

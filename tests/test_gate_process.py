@@ -6,6 +6,7 @@ report is checked exactly, live and through `sockleak run`."""
 import glob
 import json
 import os
+import re
 import tempfile
 
 from common import BUILD, PRELOAD, SOCKLEAK, Failure, expect, run
@@ -198,3 +199,34 @@ def test_io_uring_and_go_get_a_note():
     check_note("io-uring", IO_URING)
     check_note("", GO, program=os.path.join(REL, "go_buildinfo"))
     return "io_uring and Go notes, live and through sockleak run"
+
+
+def test_go_program_leaving_by_raw_exit_gets_the_note():
+    # A Go program leaves through its own exit_group system call: no exit path of sockleak's
+    # runs in it, and a real Go program never got the Go note. Told at start-up now (the
+    # build-id note read from the mapped program headers), and given by the analyzer.
+    r, doc = wrapped("raw-exit", program=os.path.join(REL, "go_buildinfo"))
+    expect(r.returncode == 0, "sockleak run status %d\n%s" % (r.returncode, r.stderr))
+    got = notes(doc)
+    expect(len(doc["processes"]) == 1 and GO in got and got.count(GO) == 1 and
+           any("through a raw exit system call" in n for n in got) and len(got) == 2, "notes %s" % got)
+    expect("sockleak: note (pid %d): %s\n" % (doc["processes"][0]["pid"], GO) in r.stderr, r.stderr)
+    return "the Go note and the raw-exit note, once each"
+
+
+def test_command_line_taken_from_argv_and_from_the_loader_run_as_the_program():
+    # The first log's command line comes from the argv the constructors get; run as
+    # `ld.so PROGRAM`, glibc drops the loader's name from that argv, and the report must still
+    # name the command as the process was run (as /proc/self/cmdline has it).
+    prog = os.path.join(REL, "go_buildinfo")
+    interp = re.search(r"program interpreter: ([^\]]+)\]", run(["readelf", "-l", prog], timeout=30).stdout).group(1)
+    for cmd in ([prog, "x y", "", "z"], [interp, prog, "x y", "", "z"]):
+        env = {k: v for k, v in os.environ.items() if k not in ("SOCKLEAK_OPTIONS", "LD_PRELOAD")}
+        with tempfile.TemporaryDirectory(prefix="sockleak-process-") as tmp:
+            out = os.path.join(tmp, "r.json")
+            r = run([SOCKLEAK, "run", "--json", out, "--"] + cmd, env=env, timeout=120, cwd=tmp)
+            with open(out) as f:
+                doc = json.load(f)
+        argv = [p["argv"] for p in doc["processes"]]
+        expect(argv == [cmd], "%s: %s\n%s" % (cmd, argv, r.stderr))
+    return "argv exact, run directly and through the loader"

@@ -289,10 +289,25 @@ def test_every_interposed_name_is_resolved_at_start():
         names |= set(re.findall(r'\bsl_resolve\("(\w+)"\)', text))
         # Interposers made by a macro (the exec family): its uses name them, its body does not.
         names |= set(re.findall(r"^SL_EXEC_HOOK\((\w+),", text, re.M))
+        names |= set(re.findall(r"^SL_SIGNAL_HOOK\((\w+)\)", text, re.M))
         names.discard("name")
     table = open(os.path.join(ROOT, "preload", "resolve.c")).read()
     listed = set(re.findall(r'"(\w+)"', table[table.index("names[] = {"):]))
     expect(names <= listed, "not in resolve.c's start-up table: %s" % sorted(names - listed))
+
+
+def test_real_functions_found_without_dlsym_are_dlsyms():
+    # resolve.c finds every interposed name's real function with one walk of the loaded
+    # objects' GNU hash tables instead of a dlsym each: each must be exactly the function dlsym
+    # finds in the C library (the default version of a versioned name), and a name nothing
+    # defines (ruby_sig_finalize in a C program) must be NULL, as dlsym says.
+    table = open(os.path.join(ROOT, "preload", "resolve.c")).read()
+    names = re.findall(r'"(\w+)"', table[table.index("names[] = {"):table.index("};", table.index("names[] = {"))])
+    expect(len(names) > 40 and "pthread_create" in names and "ruby_sig_finalize" in names, str(names))
+    p = run([os.path.join(REL, "resolved_names")] + names, env=sl_env("report=0"), timeout=60)
+    lines = p.stdout.splitlines()
+    expect(p.returncode == 0 and lines == ["%s same" % n for n in names],
+           "status %d\n%s%s" % (p.returncode, p.stdout, p.stderr[-2000:]))
 
 
 # ---- TLS peers that hang up ----
