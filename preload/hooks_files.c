@@ -428,6 +428,30 @@ static int stream_fd(FILE *f)
 	return fd;
 }
 
+/* Whether the descriptor under stream f is one sockleak follows now: a socket given to fdopen is
+ * one under the default track=sockets too. */
+static inline int stream_tracked(FILE *f)
+{
+	int fd = stream_fd(f);
+	return fd >= 0 && sl_tracked(fd);
+}
+
+/* HOOK for the calls that close a stream's descriptor (fclose, freopen): their tracked function
+ * also runs when that descriptor is followed, whatever track= says. Under the default a socket
+ * given to fdopen and closed by fclose looked still open: a checkpoint reported it never-closed
+ * (and reader-not-removed, were it in an epoll set), and the exit turned that into
+ * closed-at-exit (review of issues 12 and 15, testapps/fclose_socket_stream.c). */
+#define STREAM_CLOSE_HOOK(ret, name, fail, stream, params, args)                                       \
+	static TRACKED ret name##_tracked(__typeof__(name) *real, SL_UNPAREN params);                  \
+	SL_EXPORT ret name params                                                                      \
+	{                                                                                              \
+		SL_REAL(name);                                                                         \
+		if (SL_UNLIKELY(tracking()) || SL_UNLIKELY(stream_tracked(stream)))                    \
+			return name##_tracked(real_##name, SL_UNPAREN args);                           \
+		return SL_CALL(name, fail, SL_UNPAREN args);                                           \
+	}                                                                                              \
+	static TRACKED ret name##_tracked(__typeof__(name) *real, SL_UNPAREN params)
+
 HOOK(FILE *, fopen, NULL, (const char *path, const char *mode), (path, mode))
 {
 	REAL_OR_FAIL(real, NULL);
@@ -448,7 +472,7 @@ HOOK(FILE *, fopen64, NULL, (const char *path, const char *mode), (path, mode))
 
 /* freopen closes the stream's descriptor, then opens path (onto the same number when it can).
  * With no path it reopens the same file: what it is then is not known here. */
-HOOK(FILE *, freopen, NULL, (const char *path, const char *mode, FILE *stream), (path, mode, stream))
+STREAM_CLOSE_HOOK(FILE *, freopen, NULL, stream, (const char *path, const char *mode, FILE *stream), (path, mode, stream))
 {
 	REAL_OR_FAIL(real, NULL);
 	uint64_t key = (uint64_t)(uintptr_t)&key;
@@ -461,7 +485,7 @@ HOOK(FILE *, freopen, NULL, (const char *path, const char *mode, FILE *stream), 
 	return f;
 }
 
-HOOK(FILE *, freopen64, NULL, (const char *path, const char *mode, FILE *stream), (path, mode, stream))
+STREAM_CLOSE_HOOK(FILE *, freopen64, NULL, stream, (const char *path, const char *mode, FILE *stream), (path, mode, stream))
 {
 	REAL_OR_FAIL(real, NULL);
 	uint64_t key = (uint64_t)(uintptr_t)&key;
@@ -499,7 +523,7 @@ SL_EXPORT FILE *tmpfile64(void)
 	return SL_CALL(tmpfile64, NULL);
 }
 
-HOOK(int, fclose, EOF, (FILE *f), (f))
+STREAM_CLOSE_HOOK(int, fclose, EOF, f, (FILE *f), (f))
 {
 	REAL_OR_FAIL(real, EOF);
 	uint64_t key = (uint64_t)(uintptr_t)&key;
