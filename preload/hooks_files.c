@@ -304,6 +304,90 @@ HOOK(int, creat64, -1, (const char *path, mode_t mode), (path, mode))
 	return fd;
 }
 
+/* The mkstemp family opens inside the C library (not through open): a temporary file left open
+ * was missed, where valgrind --track-fds reports it (review of issues 12 and 15). Its path is the
+ * template, as the call filled it in. */
+int mkstemp(char *tmpl);
+int mkstemp64(char *tmpl);
+int mkostemp(char *tmpl, int flags);
+int mkostemp64(char *tmpl, int flags);
+int mkstemps(char *tmpl, int suffixlen);
+int mkstemps64(char *tmpl, int suffixlen);
+int mkostemps(char *tmpl, int suffixlen, int flags);
+int mkostemps64(char *tmpl, int suffixlen, int flags);
+
+HOOK(int, mkstemp, -1, (char *tmpl), (tmpl))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real(tmpl);
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, tmpl);
+	return fd;
+}
+
+HOOK(int, mkstemp64, -1, (char *tmpl), (tmpl))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real(tmpl);
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, tmpl);
+	return fd;
+}
+
+HOOK(int, mkostemp, -1, (char *tmpl, int flags), (tmpl, flags))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real(tmpl, flags);
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, tmpl);
+	return fd;
+}
+
+HOOK(int, mkostemp64, -1, (char *tmpl, int flags), (tmpl, flags))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real(tmpl, flags);
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, tmpl);
+	return fd;
+}
+
+HOOK(int, mkstemps, -1, (char *tmpl, int suffixlen), (tmpl, suffixlen))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real(tmpl, suffixlen);
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, tmpl);
+	return fd;
+}
+
+HOOK(int, mkstemps64, -1, (char *tmpl, int suffixlen), (tmpl, suffixlen))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real(tmpl, suffixlen);
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, tmpl);
+	return fd;
+}
+
+HOOK(int, mkostemps, -1, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real(tmpl, suffixlen, flags);
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, tmpl);
+	return fd;
+}
+
+HOOK(int, mkostemps64, -1, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real(tmpl, suffixlen, flags);
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, tmpl);
+	return fd;
+}
+
 /* ---- pipes ---- */
 
 HOOK(int, pipe, -1, (int fds[2]), (fds))
