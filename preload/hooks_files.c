@@ -315,6 +315,8 @@ int mkstemps(char *tmpl, int suffixlen);
 int mkstemps64(char *tmpl, int suffixlen);
 int mkostemps(char *tmpl, int suffixlen, int flags);
 int mkostemps64(char *tmpl, int suffixlen, int flags);
+int shm_open(const char *name, int flags, mode_t mode);
+int posix_openpt(int flags);
 
 HOOK(int, mkstemp, -1, (char *tmpl), (tmpl))
 {
@@ -385,6 +387,26 @@ HOOK(int, mkostemps64, -1, (char *tmpl, int suffixlen, int flags), (tmpl, suffix
 	int fd = real(tmpl, suffixlen, flags);
 	if (fd >= 0)
 		record_path(fd, SL_FD_FILE, tmpl);
+	return fd;
+}
+
+/* shm_open and posix_openpt open inside the C library too (review of issues 12 and 15). A shared
+ * memory object's path is its name as given; a pseudo-terminal's is the multiplexer's. */
+HOOK(int, shm_open, -1, (const char *name, int flags, mode_t mode), (name, flags, mode))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real(name, flags, mode);
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, name);
+	return fd;
+}
+
+HOOK(int, posix_openpt, -1, (int flags), (flags))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real(flags);
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, "/dev/ptmx");
 	return fd;
 }
 

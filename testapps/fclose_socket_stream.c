@@ -6,7 +6,6 @@
 // EXPECT-NONE
 // EXPECT-EXIT: 0
 // EXPECT-STDOUT: checkpoint found 0
-#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdint.h>
 

@@ -5,7 +5,6 @@
 // EXPECT: file none never-closed @leak_mkstemp
 // EXPECT: file none never-closed @leak_mkostemp
 // EXPECT-EXIT: 23
-#define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdlib.h>
 
