@@ -317,6 +317,10 @@ int mkostemps(char *tmpl, int suffixlen, int flags);
 int mkostemps64(char *tmpl, int suffixlen, int flags);
 int shm_open(const char *name, int flags, mode_t mode);
 int posix_openpt(int flags);
+int getpt(void);
+struct termios;
+struct winsize;
+int openpty(int *master, int *slave, char *name, const struct termios *termp, const struct winsize *winp);
 
 HOOK(int, mkstemp, -1, (char *tmpl), (tmpl))
 {
@@ -408,6 +412,37 @@ HOOK(int, posix_openpt, -1, (int flags), (flags))
 	if (fd >= 0)
 		record_path(fd, SL_FD_FILE, "/dev/ptmx");
 	return fd;
+}
+
+static TRACKED int getpt_tracked(int (*real)(void))
+{
+	REAL_OR_FAIL(real, -1);
+	int fd = real();
+	if (fd >= 0)
+		record_path(fd, SL_FD_FILE, "/dev/ptmx");
+	return fd;
+}
+
+SL_EXPORT int getpt(void)
+{
+	SL_REAL(getpt);
+	if (SL_UNLIKELY(tracking()))
+		return getpt_tracked(real_getpt);
+	return SL_CALL(getpt, -1);
+}
+
+/* openpty makes both ends of a pseudo-terminal; the name it fills in is the terminal's. */
+HOOK(int, openpty, -1,
+     (int *master, int *slave, char *name, const struct termios *termp, const struct winsize *winp),
+     (master, slave, name, termp, winp))
+{
+	REAL_OR_FAIL(real, -1);
+	int r = real(master, slave, name, termp, winp);
+	if (r == 0) {
+		record_path(*master, SL_FD_FILE, "/dev/ptmx");
+		record_path(*slave, SL_FD_FILE, name);
+	}
+	return r;
 }
 
 /* ---- pipes ---- */

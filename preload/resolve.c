@@ -51,7 +51,7 @@ static const char *const names[] = {
 	"popen", "signalfd", "timerfd_create", "tmpfile", "tmpfile64",
 	/* hooks_files.c (review of issues 12 and 15) */
 	"mkostemp", "mkostemp64", "mkostemps", "mkostemps64", "mkstemp", "mkstemp64", "mkstemps", "mkstemps64",
-	"posix_openpt", "shm_open",
+	"getpt", "openpty", "posix_openpt", "shm_open",
 };
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 static void *resolved[NNAMES];
