@@ -52,6 +52,9 @@ static const char *const names[] = {
 	"fanotify_init", "fclose", "fopen", "fopen64", "freopen", "freopen64", "inotify_init", "inotify_init1",
 	"memfd_create", "open", "open64", "openat", "openat64", "opendir", "pclose", "pidfd_open", "pipe",
 	"popen", "signalfd", "timerfd_create", "tmpfile", "tmpfile64",
+	/* hooks_files.c (review of issues 12 and 15) */
+	"mkostemp", "mkostemp64", "mkostemps", "mkostemps64", "mkstemp", "mkstemp64", "mkstemps", "mkstemps64",
+	"getpt", "openpty", "posix_openpt", "shm_open",
 };
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 static void *resolved[NNAMES];

@@ -101,10 +101,22 @@ static long futex(int *word, int op, int val)
  * a holder that lost its core costs a waiter no more than a few microseconds before it sleeps. */
 #define SL_LOCK_SPINS 200
 
+/* The processor's hint that this is a spin-wait loop; a compiler barrier elsewhere. */
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 static __attribute__((noinline)) void lock_contended(void)
 {
 	for (int i = 0; i < SL_LOCK_SPINS; i++) {
-		__builtin_ia32_pause();
+		spin_pause();
 		int c = __atomic_load_n(&sl_rt.lock, __ATOMIC_RELAXED);
 		if (c == 0 && __atomic_compare_exchange_n(&sl_rt.lock, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			return;
