@@ -12,6 +12,10 @@
 
 #include "lifecycle_tls.h"
 
+/* A live transport's memory is one arena block of the 128-byte class (docs/performance.md:
+ * at most 256 bytes per live transport, its epoll registration and table slot included). */
+_Static_assert(sizeof(struct sl_transport) <= 128, "struct sl_transport outgrew the arena's 128-byte class");
+
 /* ---- the descriptor table ---- */
 
 /* Inlined here: every event looks a number up, and most set one (issue 12). */
@@ -895,7 +899,7 @@ static int fd_open_event(struct sl_state *s, const struct sl_event *ev)
 		struct sl_transport *t = new_transport(s, ev, fds[i], SL_DOMAIN_FD, kind, SL_ROLE_NONE);
 		if (!t)
 			return -1;
-		t->dev = (uint64_t)ev->b;
+		t->dev = (uint32_t)ev->b;
 		t->ino = ev->obj;
 		if (ev->addr && set_addr(s, &t->local, ev) < 0)
 			return -1;

@@ -78,8 +78,12 @@ struct sl_transport {
 	uint32_t nfds;       /* open descriptors referring to it */
 	uint32_t stack;
 	uint32_t pystack;
+	/* SL_DOMAIN_FD: the open file's identity (ino 0: unknown), checked at exit. Linux's device
+	 * numbers fit 32 bits (st_dev is the kernel's encoded dev_t), which keeps the structure in
+	 * the arena's 128-byte class: memory per live transport (issue 12). */
+	uint32_t dev;
 	uint64_t id;         /* 1, 2, ... in order of creation in this process */
-	uint64_t dev, ino;   /* SL_DOMAIN_FD: the open file's identity (0: unknown), checked at exit */
+	uint64_t ino;
 	struct sl_addr local;
 	struct sl_addr peer;
 	struct sl_reg *regs; /* its epoll registrations */

@@ -27,7 +27,7 @@ static int kernel_has(const struct sl_transport *t, int fd)
 	 * C library closes what fopen or opendir opened inside fclose or closedir, out of sight. */
 	if (t->domain == SL_DOMAIN_FD) {
 		struct stat st;
-		return fstat(fd, &st) == 0 && (t->ino == 0 || ((uint64_t)st.st_dev == t->dev && (uint64_t)st.st_ino == t->ino));
+		return fstat(fd, &st) == 0 && (t->ino == 0 || ((uint32_t)st.st_dev == t->dev && (uint64_t)st.st_ino == t->ino));
 	}
 	int domain, type;
 	socklen_t len = sizeof(domain);
