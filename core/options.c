@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "out.h"
@@ -42,7 +43,11 @@ static int string_slot(const struct opt_desc *d)
 
 void sl_options_defaults(struct sl_options *o)
 {
-	memset(o, 0, sizeof(*o));
+	/* The string slots are written whole (with their NUL) when an option is parsed: only the
+	 * fields are cleared, not SL_OPTION_STRINGS KiB of slots, in every process's start-up. */
+	memset(o, 0, offsetof(struct sl_options, storage_));
+	for (size_t i = 0; i < SL_OPTION_STRINGS; i++)
+		o->storage_[i][0] = '\0';
 	for (size_t i = 0; i < NOPTS; i++) {
 		char *field = (char *)o + table[i].offset;
 		if (table[i].type == OPT_BOOL)

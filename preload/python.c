@@ -97,10 +97,13 @@ void sl_python_init(void)
 		*want[i].slot = dlsym(RTLD_DEFAULT, want[i].name);
 		ok = *want[i].slot != NULL;
 	}
-	/* Renamed in 3.13; the old name exists from 3.7 to 3.12. */
-	py.finalizing = (int (*)(void))dlsym(RTLD_DEFAULT, "Py_IsFinalizing");
-	if (!py.finalizing)
-		py.finalizing = (int (*)(void))dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
+	/* Renamed in 3.13; the old name exists from 3.7 to 3.12. Not asked of a process without
+	 * CPython (each dlsym is about 2,000 instructions of every process's start-up). */
+	if (ok) {
+		py.finalizing = (int (*)(void))dlsym(RTLD_DEFAULT, "Py_IsFinalizing");
+		if (!py.finalizing)
+			py.finalizing = (int (*)(void))dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
+	}
 	py.available = ok && py.finalizing;
 	if (py.available) {
 		/* PyFrame_GetLasti came with 3.11: 3.9 and 3.10 read every frame the old way. */
