@@ -37,10 +37,12 @@ static void *lookup(const char *name)
 }
 
 /* Every function an interposer stands in for (SL_REAL and sl_resolve names; tests check the
- * list is complete), resolved once at start-up. Resolving at a hook's first call instead needs
- * dlsym, and dlsym (like dladdr) takes the dynamic loader's lock: a thread's first socketpair()
- * never returned while another thread, inside dlopen, ran a library constructor that waited for
- * that thread (tests/reliability/libearly.c loaded with dlopen hung; it runs bare). */
+ * list is complete). A hook's first call must never resolve its name with dlsym: dlsym (like
+ * dladdr) takes the dynamic loader's lock, and a thread's first socketpair() never returned
+ * while another thread, inside dlopen, ran a library constructor that waited for that thread
+ * (tests/reliability/libearly.c loaded with dlopen hung; it runs bare). So the objects are read
+ * at start-up and each name is found among them, lock-free, at its first call (sl_resolve);
+ * without usable objects, every name is resolved with dlsym at start-up. */
 static const char *const names[] = {
 	"_Exit", "_Fork", "__libc_start_main", "_exit", "accept", "accept4", "bind", "bsd_signal", "close", "close_range",
 	"closefrom", "connect", "dlclose", "dlopen", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
@@ -191,9 +193,37 @@ static void *find_in(const struct object *ob, const char *name, uint32_t h)
 	}
 }
 
+/* The objects loaded at start-up, read once by sl_resolve_all; after that only read. */
+static struct objects objs; /* 1.3 KiB: not on a small stack a first hook may be on */
+static int walk_usable;
+
+/* What dlsym(RTLD_NEXT) would find among the objects loaded at start-up: the objects after this
+ * library, then the program's. Memory reads only: no lock, no allocation. */
+static void *walk(const char *name)
+{
+	uint32_t h = gnu_hash(name);
+	void *found = NULL;
+	for (unsigned k = objs.self + 1; k < objs.n && !found; k++)
+		found = find_in(&objs.v[k], name, h);
+	for (unsigned k = 0; k < objs.self && !found; k++)
+		found = find_in(&objs.v[k], name, h);
+	return found;
+}
+
+static int listed(const char *name)
+{
+	for (size_t i = 0; i < NNAMES; i++)
+		if (strcmp(names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* In the constructor (or the first hook): the objects are collected, and each name is then
+ * looked up at its hook's first call, among them, with no lock taken: a process pays for the
+ * names it calls, not for all 120 (about 200 instructions each, issue 12). When the objects
+ * cannot be read, every name is resolved here with dlsym, as before. */
 void sl_resolve_all(void)
 {
-	static struct objects objs; /* 1.3 KiB: not on a small stack a first hook may be on */
 	objs.n = 0;
 	objs.incomplete = 0;
 	objs.self = MAX_OBJECTS;
@@ -201,29 +231,28 @@ void sl_resolve_all(void)
 	int saved = errno;
 	dl_iterate_phdr(collect_object, &objs);
 	errno = saved;
-	int usable = !objs.incomplete && objs.self < objs.n;
-	for (size_t i = 0; i < NNAMES; i++) {
-		void *found = NULL;
-		if (usable) {
-			uint32_t h = gnu_hash(names[i]);
-			for (unsigned k = objs.self + 1; k < objs.n && !found; k++)
-				found = find_in(&objs.v[k], names[i], h);
-			for (unsigned k = 0; k < objs.self && !found; k++)
-				found = find_in(&objs.v[k], names[i], h);
-		}
-		/* Every object loaded was searched: a name none defines would not be found by dlsym
-		 * either (ruby_sig_finalize outside Ruby), and costs it 2,000 instructions to say so. */
-		resolved[i] = usable ? found : lookup(names[i]);
-	}
+	walk_usable = !objs.incomplete && objs.self < objs.n;
+	if (!walk_usable)
+		for (size_t i = 0; i < NNAMES; i++)
+			resolved[i] = lookup(names[i]);
 	__atomic_store_n(&resolved_ready, 1, __ATOMIC_RELEASE);
 }
 
 void *sl_resolve(const char *name)
 {
-	if (__atomic_load_n(&resolved_ready, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&resolved_ready, __ATOMIC_ACQUIRE)) {
+		if (walk_usable) {
+			void *found = walk(name);
+			/* Every object loaded was searched: a listed name none defines would not be
+			 * found by dlsym either (ruby_sig_finalize outside Ruby), and a hook must not
+			 * take the loader's lock to hear it. Another name may be in an object loaded
+			 * later, where only dlsym looks. */
+			return found || listed(name) ? found : lookup(name);
+		}
 		for (size_t i = 0; i < NNAMES; i++)
 			if (resolved[i] && strcmp(names[i], name) == 0)
 				return resolved[i];
+	}
 	return lookup(name);
 }
 
