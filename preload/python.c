@@ -59,6 +59,7 @@ static struct {
 	int (*gc_disable)(void);
 	int (*gc_enable)(void);
 	void (*err_clear)(void);
+	int (*at_exit)(void (*)(void));
 	PyObject *none;
 } py;
 
@@ -118,13 +119,14 @@ void sl_python_init(void)
 		py.gc_disable = (int (*)(void))dlsym(RTLD_DEFAULT, "PyGC_Disable");
 		py.gc_enable = (int (*)(void))dlsym(RTLD_DEFAULT, "PyGC_Enable");
 		py.err_clear = (void (*)(void))dlsym(RTLD_DEFAULT, "PyErr_Clear");
+		py.at_exit = (int (*)(void (*)(void)))dlsym(RTLD_DEFAULT, "Py_AtExit");
 		py.none = (PyObject *)dlsym(RTLD_DEFAULT, "_Py_NoneStruct");
 		/* A free-threaded build (3.13t and later: only it has this function) runs callbacks
 		 * and captures at once, with no GIL to order them: it reads frames the old way. */
 		int free_threaded = dlsym(RTLD_DEFAULT, "_Py_MergeZeroLocalRefcount") != NULL;
 		py.cache = py.frame_lasti && py.addr2line && py.incref && py.interp_get && py.interp_main &&
 			   py.weakref_new && py.cfunction_new && py.gc_disable && py.gc_enable &&
-			   py.err_clear && py.none && !free_threaded;
+			   py.err_clear && py.none && py.at_exit && !free_threaded;
 	}
 	sl_python_ready = py.available;
 	sl_in_hook = guard;
@@ -370,6 +372,30 @@ void sl_python_fork_child(void)
 	__atomic_store_n(&cache_busy, 0, __ATOMIC_RELAXED);
 }
 
+/* The end of an interpreter (Py_FinalizeEx calls this last, once the objects it frees are
+ * freed): the cache's objects, weak references and callback alike, were that interpreter's. An
+ * embedding program that calls Py_Initialize again gets a new one, where they must not be used
+ * (decref'ing an old weak reference crashed the second Py_FinalizeEx), and where code objects
+ * the old one never freed no longer tell an address apart. They are forgotten, not released. */
+static int cache_at_exit_set;
+
+static void cache_interpreter_ended(void)
+{
+	for (unsigned k = 0; k < ncodes_made; k++) {
+		codes[k].code = NULL;
+		codes[k].ref = NULL;
+		codes[k].store = NULL;
+		codes[k].gen++; /* its line slots no longer match */
+		free_codes[k] = (uint16_t)k;
+	}
+	nfree_codes = ncodes_made;
+	nlive_codes = ndead_refs = 0;
+	memset(by_code, 0, sizeof(by_code));
+	memset(by_ref, 0, sizeof(by_ref));
+	code_died_callback = NULL;
+	cache_at_exit_set = 0;
+}
+
 /* Reads one frame through the cache; 0 when it must be read the old way. */
 static int read_cached(PyObject *f, PyObject *code, struct sl_pyframe_raw *r)
 {
@@ -403,6 +429,15 @@ void sl_python_capture(struct sl_capture *c)
 	py.err_fetch(&et, &ev, &etb); /* our lookups must not disturb a pending exception */
 	int cached = py.cache && py.interp_get() == py.interp_main() &&
 		     !__atomic_exchange_n(&cache_busy, 1, __ATOMIC_ACQUIRE);
+	if (cached && !cache_at_exit_set) {
+		/* Once per interpreter: Py_AtExit's table is emptied by each Py_FinalizeEx. A full
+		 * table leaves the cache unused. */
+		cache_at_exit_set = py.at_exit(cache_interpreter_ended) == 0;
+		if (!cache_at_exit_set) {
+			__atomic_store_n(&cache_busy, 0, __ATOMIC_RELEASE);
+			cached = 0;
+		}
+	}
 	while (cached && ndead_refs)
 		py.decref(dead_refs[--ndead_refs]); /* dead weak references: no code runs */
 	struct sl_pyframe_raw inner_first[SL_STACK_MAX_DEPTH];

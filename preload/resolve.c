@@ -178,10 +178,13 @@ static void *find_in(const struct object *ob, const char *name, uint32_t h)
 		uint32_t h2 = chain[i - symoffset];
 		const Elf64_Sym *sym = &ob->symtab[i];
 		if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF && strcmp(name, ob->strtab + sym->st_name) == 0) {
+			/* The types dlsym takes (all but STT_TLS): a function written in assembly
+			 * without .type is STT_NOTYPE, and an interposer's may be. */
 			int type = ELF64_ST_TYPE(sym->st_info), bind = ELF64_ST_BIND(sym->st_info);
+			int typed = type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_NOTYPE ||
+				    type == STT_OBJECT || type == STT_COMMON;
 			int hidden_version = ob->versym && (ob->versym[i] & 0x8000);
-			if ((type == STT_FUNC || type == STT_GNU_IFUNC) && (bind == STB_GLOBAL || bind == STB_WEAK) &&
-			    !hidden_version) {
+			if (typed && sym->st_value != 0 && (bind == STB_GLOBAL || bind == STB_WEAK) && !hidden_version) {
 				void *addr = (void *)(ob->base + sym->st_value);
 				if (type == STT_GNU_IFUNC)
 					addr = ((void *(*)(void))addr)();
