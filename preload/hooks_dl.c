@@ -9,6 +9,7 @@
 
 SL_EXPORT void *dlopen(const char *file, int mode)
 {
+	__atomic_store_n(&sl_dlopen_called, 1, __ATOMIC_RELAXED);
 	SL_REAL(dlopen);
 	void *h = SL_CALL(dlopen, NULL, file, mode);
 	if (h && !(mode & RTLD_NOLOAD) && !sl_in_hook && sl_active()) {

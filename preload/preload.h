@@ -263,10 +263,13 @@ void sl_tls_check_readers(void);
 void sl_datapath_enable(void);
 void sl_datapath_after_dlopen(void);
 
-/* resolve.c: sl_resolve_all looks every interposed name up once, at start-up; sl_resolve then
- * answers from that table without the loader's lock. */
+/* resolve.c: sl_resolve_all reads the symbol tables of the objects loaded at start-up;
+ * sl_resolve then finds a name among them without the loader's lock. */
 void sl_resolve_all(void);
 void *sl_resolve(const char *name);
+/* Set by the dlopen interposer before each call: when set before start-up, sl_resolve_all
+ * looks every name up at once rather than at each hook's first call. */
+extern int sl_dlopen_called;
 
 /* Declares and resolves the real function behind an interposer, once. The slot is read and
  * written with relaxed atomics: threads that reach a hook for the first time at once all resolve

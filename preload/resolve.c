@@ -197,6 +197,7 @@ static void *find_in(const struct object *ob, const char *name, uint32_t h)
 }
 
 /* The objects loaded at start-up, read once by sl_resolve_all; after that only read. */
+int sl_dlopen_called; /* a dlopen was made (hooks_dl.c): set before the call */
 static struct objects objs; /* 1.3 KiB: not on a small stack a first hook may be on */
 static int walk_usable;
 
@@ -234,10 +235,15 @@ void sl_resolve_all(void)
 	int saved = errno;
 	dl_iterate_phdr(collect_object, &objs);
 	errno = saved;
-	walk_usable = !objs.incomplete && objs.self < objs.n;
+	int usable = !objs.incomplete && objs.self < objs.n;
+	/* Only objects that stay loaded may be walked later: those the loader loaded at start-up
+	 * (never unloaded). An object dlopen'ed before this point (by a constructor that ran
+	 * first) could be dlclose'd, and a later walk would read its unmapped tables: then every
+	 * name is looked up now, while the tables are there. */
+	walk_usable = usable && !__atomic_load_n(&sl_dlopen_called, __ATOMIC_RELAXED);
 	if (!walk_usable)
 		for (size_t i = 0; i < NNAMES; i++)
-			resolved[i] = lookup(names[i]);
+			resolved[i] = usable ? walk(names[i]) : lookup(names[i]);
 	__atomic_store_n(&resolved_ready, 1, __ATOMIC_RELEASE);
 }
 
