@@ -286,23 +286,19 @@ OPENAT_HOOK(__openat64_2)
 	static TRACKED ret name##_tracked(__typeof__(name) *real, SL_UNPAREN params)
 #define SL_UNPAREN(...) __VA_ARGS__
 
-HOOK(int, creat, -1, (const char *path, mode_t mode), (path, mode))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(path, mode);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, path);
-	return fd;
-}
+/* A hook whose call returns a new file's descriptor, named by one of its arguments. */
+#define FILE_HOOK(name, params, args, path)                                                            \
+	HOOK(int, name, -1, params, args)                                                              \
+	{                                                                                              \
+		REAL_OR_FAIL(real, -1);                                                                \
+		int fd = real args;                                                                    \
+		if (fd >= 0)                                                                           \
+			record_path(fd, SL_FD_FILE, path);                                             \
+		return fd;                                                                             \
+	}
 
-HOOK(int, creat64, -1, (const char *path, mode_t mode), (path, mode))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(path, mode);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, path);
-	return fd;
-}
+FILE_HOOK(creat, (const char *path, mode_t mode), (path, mode), path)
+FILE_HOOK(creat64, (const char *path, mode_t mode), (path, mode), path)
 
 /* The mkstemp family opens inside the C library (not through open): a temporary file left open
  * was missed, where valgrind --track-fds reports it (review of issues 12 and 15). Its path is the
@@ -322,88 +318,18 @@ struct termios;
 struct winsize;
 int openpty(int *master, int *slave, char *name, const struct termios *termp, const struct winsize *winp);
 
-HOOK(int, mkstemp, -1, (char *tmpl), (tmpl))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(tmpl);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, tmpl);
-	return fd;
-}
-
-HOOK(int, mkstemp64, -1, (char *tmpl), (tmpl))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(tmpl);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, tmpl);
-	return fd;
-}
-
-HOOK(int, mkostemp, -1, (char *tmpl, int flags), (tmpl, flags))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(tmpl, flags);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, tmpl);
-	return fd;
-}
-
-HOOK(int, mkostemp64, -1, (char *tmpl, int flags), (tmpl, flags))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(tmpl, flags);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, tmpl);
-	return fd;
-}
-
-HOOK(int, mkstemps, -1, (char *tmpl, int suffixlen), (tmpl, suffixlen))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(tmpl, suffixlen);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, tmpl);
-	return fd;
-}
-
-HOOK(int, mkstemps64, -1, (char *tmpl, int suffixlen), (tmpl, suffixlen))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(tmpl, suffixlen);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, tmpl);
-	return fd;
-}
-
-HOOK(int, mkostemps, -1, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(tmpl, suffixlen, flags);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, tmpl);
-	return fd;
-}
-
-HOOK(int, mkostemps64, -1, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(tmpl, suffixlen, flags);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, tmpl);
-	return fd;
-}
+FILE_HOOK(mkstemp, (char *tmpl), (tmpl), tmpl)
+FILE_HOOK(mkstemp64, (char *tmpl), (tmpl), tmpl)
+FILE_HOOK(mkostemp, (char *tmpl, int flags), (tmpl, flags), tmpl)
+FILE_HOOK(mkostemp64, (char *tmpl, int flags), (tmpl, flags), tmpl)
+FILE_HOOK(mkstemps, (char *tmpl, int suffixlen), (tmpl, suffixlen), tmpl)
+FILE_HOOK(mkstemps64, (char *tmpl, int suffixlen), (tmpl, suffixlen), tmpl)
+FILE_HOOK(mkostemps, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags), tmpl)
+FILE_HOOK(mkostemps64, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags), tmpl)
 
 /* shm_open and posix_openpt open inside the C library too (review of issues 12 and 15). A shared
  * memory object's path is its name as given; a pseudo-terminal's is the multiplexer's. */
-HOOK(int, shm_open, -1, (const char *name, int flags, mode_t mode), (name, flags, mode))
-{
-	REAL_OR_FAIL(real, -1);
-	int fd = real(name, flags, mode);
-	if (fd >= 0)
-		record_path(fd, SL_FD_FILE, name);
-	return fd;
-}
+FILE_HOOK(shm_open, (const char *name, int flags, mode_t mode), (name, flags, mode), name)
 
 HOOK(int, posix_openpt, -1, (int flags), (flags))
 {
