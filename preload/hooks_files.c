@@ -528,13 +528,10 @@ HOOK(FILE *, fopen, NULL, (const char *path, const char *mode), (path, mode))
 	return f;
 }
 
+/* The 64 forms are the same functions in a 64-bit process. */
 HOOK(FILE *, fopen64, NULL, (const char *path, const char *mode), (path, mode))
 {
-	REAL_OR_FAIL(real, NULL);
-	FILE *f = real(path, mode);
-	if (f)
-		record_path(stream_fd(f), SL_FD_FILE, path);
-	return f;
+	return fopen_tracked(real, path, mode);
 }
 
 /* freopen closes the stream's descriptor, then opens path (onto the same number when it can).
@@ -554,15 +551,7 @@ STREAM_CLOSE_HOOK(FILE *, freopen, NULL, stream, (const char *path, const char *
 
 STREAM_CLOSE_HOOK(FILE *, freopen64, NULL, stream, (const char *path, const char *mode, FILE *stream), (path, mode, stream))
 {
-	REAL_OR_FAIL(real, NULL);
-	uint64_t key = (uint64_t)(uintptr_t)&key;
-	int closing = begin_inner_close(stream_fd(stream), key);
-	FILE *f = real(path, mode, stream);
-	if (closing)
-		end_inner_close(key);
-	if (f)
-		record_path(stream_fd(f), SL_FD_FILE, path);
-	return f;
+	return freopen_tracked(real, path, mode, stream);
 }
 
 static TRACKED FILE *tmpfile_tracked(FILE *(*real)(void))
