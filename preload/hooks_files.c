@@ -235,12 +235,7 @@ static TRACKED int openat_tracked(openat_fn *real, int dirfd, const char *path, 
 	SL_EXPORT int sl_hook_##name(const char *path, int flags, mode_t mode) __asm__(#name);        \
 	SL_EXPORT int sl_hook_##name(const char *path, int flags, mode_t mode)                        \
 	{                                                                                              \
-		static open_fn *slot;                                                                  \
-		open_fn *real = __atomic_load_n(&slot, __ATOMIC_RELAXED);                              \
-		if (SL_UNLIKELY(!real)) {                                                              \
-			real = (open_fn *)sl_resolve(#name);                                           \
-			__atomic_store_n(&slot, real, __ATOMIC_RELAXED);                               \
-		}                                                                                      \
+		SL_REAL_AS(real, open_fn, #name)                                                       \
 		if (SL_UNLIKELY(tracking()))                                                           \
 			return open_tracked(real, path, flags, mode);                                  \
 		REAL_OR_FAIL(real, -1);                                                                \
@@ -251,12 +246,7 @@ static TRACKED int openat_tracked(openat_fn *real, int dirfd, const char *path, 
 	SL_EXPORT int sl_hook_##name(int dirfd, const char *path, int flags, mode_t mode) __asm__(#name); \
 	SL_EXPORT int sl_hook_##name(int dirfd, const char *path, int flags, mode_t mode)             \
 	{                                                                                              \
-		static openat_fn *slot;                                                                \
-		openat_fn *real = __atomic_load_n(&slot, __ATOMIC_RELAXED);                            \
-		if (SL_UNLIKELY(!real)) {                                                              \
-			real = (openat_fn *)sl_resolve(#name);                                         \
-			__atomic_store_n(&slot, real, __ATOMIC_RELAXED);                               \
-		}                                                                                      \
+		SL_REAL_AS(real, openat_fn, #name)                                                     \
 		if (SL_UNLIKELY(tracking()))                                                           \
 			return openat_tracked(real, dirfd, path, flags, mode);                         \
 		REAL_OR_FAIL(real, -1);                                                                \

@@ -275,12 +275,16 @@ extern int sl_dlopen_called;
  * written with relaxed atomics: threads that reach a hook for the first time at once all resolve
  * and store the same pointer, which is harmless on the hardware but a data race in C (and for
  * ThreadSanitizer, which reported it in threads_churn). real_NAME is a local copy. */
-#define SL_REAL(name)                                                                                  \
-	static __typeof__(name) *slot_real_##name;                                                     \
-	__typeof__(name) *real_##name = __atomic_load_n(&slot_real_##name, __ATOMIC_RELAXED);          \
-	if (SL_UNLIKELY(!real_##name)) {                                                               \
-		real_##name = (__typeof__(name) *)sl_resolve(#name);                                   \
-		__atomic_store_n(&slot_real_##name, real_##name, __ATOMIC_RELAXED);                    \
+#define SL_REAL(name) SL_REAL_AS(real_##name, __typeof__(name), #name)
+
+/* The same for a function type and a name given apart: declares var, a pointer to the real
+ * function called name (a string). */
+#define SL_REAL_AS(var, type, name)                                                                    \
+	static type *slot_##var;                                                                       \
+	type *var = __atomic_load_n(&slot_##var, __ATOMIC_RELAXED);                                    \
+	if (SL_UNLIKELY(!var)) {                                                                       \
+		var = (type *)sl_resolve(name);                                                        \
+		__atomic_store_n(&slot_##var, var, __ATOMIC_RELAXED);                                  \
 	}
 
 /* Calls the real function, or fails with ENOSYS when it cannot be found: never a NULL call. */
