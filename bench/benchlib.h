@@ -98,6 +98,20 @@ static inline void bl_read_all(int fd, void *buf, size_t n)
 	}
 }
 
+/* Waits on the epoll set ep until fd is reported with one of events. */
+static inline void bl_wait_for(int ep, int fd, uint32_t events)
+{
+	struct epoll_event ev;
+	for (;;) {
+		int n = epoll_wait(ep, &ev, 1, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		CHECK(n == 1);
+		if (ev.data.fd == fd && (ev.events & events))
+			return;
+	}
+}
+
 /* The kernel's count of resident memory, in kB (VmRSS), or -1. */
 static inline long bl_rss_kb(void)
 {

@@ -14,19 +14,6 @@
 
 #define REQ 32
 
-static void wait_for(int ep, int fd, uint32_t events)
-{
-	struct epoll_event ev;
-	for (;;) {
-		int n = epoll_wait(ep, &ev, 1, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		CHECK(n == 1);
-		if (ev.data.fd == fd && (ev.events & events))
-			return;
-	}
-}
-
 int main(int argc, char **argv)
 {
 	long requests = bl_count(argc, argv, 100000);
@@ -46,18 +33,18 @@ int main(int argc, char **argv)
 	for (long i = 0; i < requests; i++) {
 		struct epoll_event out = {.events = EPOLLOUT, .data.fd = c};
 		CHECK(epoll_ctl(cep, EPOLL_CTL_ADD, c, &out) == 0);
-		wait_for(cep, c, EPOLLOUT);
+		bl_wait_for(cep, c, EPOLLOUT);
 		bl_write_all(c, req, sizeof(req));
 		CHECK(epoll_ctl(cep, EPOLL_CTL_DEL, c, NULL) == 0);
 		struct epoll_event in = {.events = EPOLLIN, .data.fd = c};
 		CHECK(epoll_ctl(cep, EPOLL_CTL_ADD, c, &in) == 0);
 
-		wait_for(sep, s, EPOLLIN);
+		bl_wait_for(sep, s, EPOLLIN);
 		bl_read_all(s, buf, sizeof(buf));
 		bl_write_all(s, buf, sizeof(buf));
 		CHECK(epoll_ctl(sep, EPOLL_CTL_MOD, s, &sev) == 0);
 
-		wait_for(cep, c, EPOLLIN);
+		bl_wait_for(cep, c, EPOLLIN);
 		bl_read_all(c, buf, sizeof(buf));
 		CHECK(epoll_ctl(cep, EPOLL_CTL_DEL, c, NULL) == 0);
 	}

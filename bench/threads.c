@@ -18,19 +18,6 @@
 static long per_thread;
 static pthread_barrier_t ready;
 
-static void wait_for(int ep, int fd)
-{
-	struct epoll_event ev;
-	for (;;) {
-		int n = epoll_wait(ep, &ev, 1, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		CHECK(n == 1);
-		if (ev.data.fd == fd)
-			return;
-	}
-}
-
 static void *churner(void *arg)
 {
 	(void)arg;
@@ -46,12 +33,12 @@ static void *churner(void *arg)
 	for (long i = 0; i < per_thread; i++) {
 		int c = bl_connect(port);
 		bl_write_all(c, msg, sizeof(msg));
-		wait_for(ep, listener);
+		bl_wait_for(ep, listener, EPOLLIN | EPOLLERR | EPOLLHUP);
 		int a = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 		CHECK(a >= 0);
 		struct epoll_event aev = {.events = EPOLLIN, .data.fd = a};
 		CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, a, &aev) == 0);
-		wait_for(ep, a);
+		bl_wait_for(ep, a, EPOLLIN | EPOLLERR | EPOLLHUP);
 		bl_read_all(a, buf, sizeof(buf));
 		bl_write_all(a, buf, sizeof(buf));
 		CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, a, NULL) == 0);
