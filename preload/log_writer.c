@@ -445,6 +445,10 @@ static int map_new_file(const char *run_dir, int part, char *why, size_t whysize
 	int fd = create_file(run_dir, part);
 	if (fd < 0) {
 		snprintf(why, whysize, "cannot create an event log in %s: %s", run_dir, strerror(errno));
+		/* The image's first file: the loss is written down, or a run whose other processes
+		 * logged would pass without this one (every descriptor taken at its first socket). */
+		if (!part)
+			record_lost(why);
 		return -1;
 	}
 	struct stat st;
