@@ -139,7 +139,7 @@ static int list_dir(struct sl_run *run, const char *dir, struct found_list *l, F
 	int marker = 0;
 	while ((e = readdir(d)) != NULL) {
 		unsigned long pid, seq;
-		if (!strcmp(e->d_name, SL_LOG_RUN_MARKER))
+		if (!strcmp(e->d_name, SL_LOG_RUN_MARKER) && (e->d_type == DT_REG || e->d_type == DT_UNKNOWN))
 			marker = 1;
 		if (!strncmp(e->d_name, SL_LOG_LOST_FILE ".", strlen(SL_LOG_LOST_FILE) + 1))
 			read_lost_link(run, dirfd(d), e->d_name);

@@ -568,7 +568,10 @@ static void make_file_here(void *unused)
 	}
 	long kib = sl_rt.opt.log_segment_kib;
 	size_t segment_at = kib > 0 ? (size_t)kib << 10 : 0;
-	lw.segment_at = 0; /* no segment inside what the file opens with */
+	/* No segment inside what the file opens with: a forked child's snapshot describes the state
+	 * already applied, and a segment's own snapshot followed by the rest of this one would
+	 * apply part of it twice. */
+	lw.segment_at = 0;
 	write_start();
 	for (unsigned i = 0; i < lw.nmods; i++)
 		write_module(&lw.mods[i]);
@@ -597,7 +600,10 @@ static void make_file(void)
 	errno = saved;
 }
 
-/* Starts this image's log, pending: nothing is written until the first event (make_file). */
+/* Starts this image's log at its start, pending: nothing is written until the first event
+ * (make_file), unless the image it replaced by exec had a log. forked_from is 0: a forked child's
+ * log starts in sl_log_fork_child. Returns -1 when the log was needed at once and could not be
+ * made (the program then runs on untracked). */
 int sl_log_open(const char *run_dir, int forked_from)
 {
 	(void)forked_from;
