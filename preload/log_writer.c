@@ -495,20 +495,24 @@ static void write_start(void)
 	write_process(lw.forked_from);
 }
 
+/* Makes an empty regular file, mode 0600, that must not exist yet: mknod creates it as
+ * open(O_CREAT | O_EXCL | O_NOFOLLOW) would (EEXIST for anything at the name, a symbolic link
+ * included), with one system call and without a descriptor, which a process that starts with
+ * every descriptor taken has none of. */
+static int make_empty(const char *path)
+{
+	return mknod(path, S_IFREG | 0600, 0);
+}
+
 /* Marks the run as one the preload took part in: RUN_DIR/SL_LOG_RUN_MARKER, made by the first
- * image of the run that starts (O_EXCL: the others find it there). Without it and without any
- * log, 'sockleak run' says that no process loaded the preload, and the gate does not pass. A
- * marker that cannot be made is lost evidence: the run must not pass on it either. */
+ * image of the run that starts (the others find it there). Without it and without any log,
+ * 'sockleak run' says that no process loaded the preload, and the gate does not pass. A marker
+ * that cannot be made is lost evidence: the run must not pass on it either. */
 static void mark_run(const char *run_dir)
 {
 	static char path[4200];
 	snprintf(path, sizeof(path), "%s/%s", run_dir, SL_LOG_RUN_MARKER);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
-	if (fd >= 0) {
-		close(fd);
-		return;
-	}
-	if (errno == EEXIST)
+	if (make_empty(path) == 0 || errno == EEXIST)
 		return;
 	static char why[4400];
 	snprintf(why, sizeof(why), "cannot create %s: %s", path, strerror(errno));
@@ -540,9 +544,7 @@ static void exec_marker(int failed)
 		if (failed) {
 			unlink(path);
 		} else {
-			int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
-			if (fd >= 0)
-				close(fd);
+			make_empty(path);
 		}
 	}
 	errno = saved;

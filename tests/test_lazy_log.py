@@ -234,3 +234,47 @@ def test_a_log_that_cannot_be_made_at_the_first_event_fails_the_gate():
                 expect(stderr.count(reason) == 2 and
                        "sockleak: the event log could not be created; tracking stopped" in stderr, stderr)
     return "EMFILE and RLIMIT_FSIZE at the first socket: 125, the loss named"
+
+
+def test_a_message_into_a_stderr_file_past_rlimit_fsize_does_not_kill_the_program():
+    # The program lowers RLIMIT_FSIZE below the size of its stderr (a file), then records more
+    # than its log can hold under the limit: the log stops and says so on stderr. On 33e646b that
+    # message raised SIGXFSZ and killed the program (status 153, "done" never printed); now the
+    # signal is held back around sockleak's writes, as SIGPIPE was, and the run fails on the
+    # lost evidence.
+    bare = subprocess.run([LAZY, "fsize-later"], env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+    expect(bare.returncode == 0 and bare.stdout == "done\n", "bare: %d %r" % (bare.returncode, bare.stdout))
+    with tempfile.TemporaryDirectory(prefix="sockleak-lazy-") as tmp:
+        keep, err = os.path.join(tmp, "run"), os.path.join(tmp, "stderr.txt")
+        with open(err, "w") as f:
+            p, _ = sockleak_run(keep, LAZY, "fsize-later", stderr=f)
+        with open(err) as f:
+            stderr = f.read()
+        expect(p.stdout == "done\n" and p.returncode == 125, "status %d (153: SIGXFSZ), stdout %r\n%s" % (
+            p.returncode, p.stdout, stderr))
+        expect("EVIDENCE LOST: process" in stderr and "the event log could not grow to 131072 bytes: File too large"
+               in stderr, stderr)
+    return "the program ran to its end; 125 on the lost evidence"
+
+
+def test_a_log_that_cannot_be_created_is_lost_evidence():
+    # A tmpfs with inodes for the run folder, its two files, the marker and one log: the second
+    # process's log cannot be created (ENOSPC). On 33e646b nothing recorded that loss (a failed
+    # create was only said on stderr), and the run passed with status 0 while the second
+    # process's leak went unseen; now it is written to lost-evidence and the run fails. Needs
+    # root for the mount, as tests/test_gate_eventlog.py.
+    with tempfile.TemporaryDirectory(prefix="sockleak-lazy-") as tmp:
+        mnt = os.path.join(tmp, "mnt")
+        os.mkdir(mnt)
+        script = ("mount -t tmpfs -o size=1m,nr_inodes=6,mode=0700 sockleak-test %s || exit 99\n"
+                  "TMPDIR=%s %s run -- /bin/sh -c '\"$0\" clean; \"$0\" leak' %s; echo \"status $?\"" % (
+                      mnt, mnt, SOCKLEAK, LAZY))
+        p = run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], env=clean_env(), timeout=120)
+        expect(p.returncode != 99, "cannot mount a tmpfs (this test needs root): " + p.stderr)
+        expect(p.stdout.splitlines() == ["status 125"], "%s\n%s" % (p.stdout, p.stderr))
+        lost = [l for l in p.stderr.splitlines() if "EVIDENCE LOST" in l]
+        expect(len(lost) == 1 and "cannot create an event log in %s/sockleak-run-" % mnt in lost[0] and
+               lost[0].endswith(": No space left on device"), "lost %s\n%s" % (lost, p.stderr))
+        expect(p.stderr.count("sockleak: cannot create an event log in") == 1, p.stderr)
+    return "ENOSPC for the second log: 125, the loss named"

@@ -16,6 +16,10 @@
 //                          its first socket there; prints the socket's number
 //   fsize                  sets RLIMIT_FSIZE to 0, then makes and closes its first socket;
 //                          prints its number
+//   fsize-later            makes and closes a socket, writes a line to stderr, sets RLIMIT_FSIZE
+//                          below stderr's size (a file, as the test gives it), then makes and
+//                          closes 3,000 sockets: the event log cannot grow, and sockleak's
+//                          message about it must not raise SIGXFSZ in the program
 #include <fcntl.h>
 #include <sys/resource.h>
 #include "../../testapps/testlib.h"
@@ -120,6 +124,18 @@ int main(int argc, char **argv)
 		printf("socket %d\n", s);
 		fflush(stdout);
 		CHECK(s >= 0 && close(s) == 0);
+		return 0;
+	}
+	if (!strcmp(mode, "fsize-later")) {
+		make_and_close();
+		fprintf(stderr, "started\n");
+		fflush(stderr);
+		struct rlimit rl = {4, RLIM_INFINITY};
+		CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+		for (int i = 0; i < 3000; i++)
+			make_and_close();
+		printf("done\n");
+		fflush(stdout);
 		return 0;
 	}
 	fprintf(stderr, "lazy: unknown mode %s\n", mode);
