@@ -83,21 +83,19 @@ void sl_sigpipe_block(struct sl_quiet_sigpipe *q)
 
 void sl_sigpipe_restore(struct sl_quiet_sigpipe *q)
 {
-	sigset_t set, pending;
-	sigemptyset(&set);
+	sigset_t pending;
 	int got = sigpending(&pending) == 0;
-	if (!q->was_pending && got && sigismember(&pending, SIGPIPE))
-		sigaddset(&set, SIGPIPE);
-	if (!q->xfsz_was_pending && got && sigismember(&pending, SIGXFSZ))
-		sigaddset(&set, SIGXFSZ);
+	const int sigs[2] = {SIGPIPE, SIGXFSZ}, before[2] = {q->was_pending, q->xfsz_was_pending};
 	const struct timespec zero = {0, 0};
 	int saved = errno;
-	/* Only the signals sockleak's own writes raised, each taken once. */
-	while (!sigisemptyset(&set)) {
-		int sig = sigtimedwait(&set, NULL, &zero);
-		if (sig <= 0)
-			break;
-		sigdelset(&set, sig);
+	/* Only a signal sockleak's own writes raised, taken once. */
+	for (int i = 0; i < 2; i++) {
+		if (before[i] || !got || !sigismember(&pending, sigs[i]))
+			continue;
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, sigs[i]);
+		sigtimedwait(&one, NULL, &zero);
 	}
 	errno = saved;
 	pthread_sigmask(SIG_SETMASK, &q->old, NULL);
