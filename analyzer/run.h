@@ -57,10 +57,11 @@ struct sl_run {
 #define SL_RUN_NOTHING_RECORDED "no process recorded a transport: the preload ran, and a process makes its event log only at its first event"
 
 /* Whether the run has no image because its processes recorded nothing (not because no process
- * loaded the preload: that run is refused by sl_run_load). */
+ * loaded the preload: that run is refused by sl_run_load; nor because a process could not make
+ * its log: that is lost evidence). */
 static inline int sl_run_recorded_nothing(const struct sl_run *run)
 {
-	return run->n == 0 && run->no_events > 0;
+	return run->n == 0 && run->no_events > 0 && run->nlost == 0;
 }
 
 /* Reads every log under the paths (directories are searched for sockleak.PID.N.log; other paths
