@@ -30,6 +30,7 @@ $(B)/fuzz_log_reader: analyzer/fuzz_log_reader.c analyzer/log_reader.c analyzer/
 # Programs the analyzer's tests run (tests/test_analyzer.py, tests/test_sockleak_run.py).
 ANALYZER_TESTPROGS := $(patsubst analyzer/testprogs/%.c,$(B)/analyzer/testprogs/%,$(wildcard analyzer/testprogs/*.c))
 TESTPROG_FLAGS_static_true := -static
+TESTPROG_FLAGS_static_exec := -static
 
 $(B)/analyzer/testprogs/%: analyzer/testprogs/%.c testapps/testlib.h
 	@mkdir -p $(dir $@)

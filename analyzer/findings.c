@@ -180,6 +180,8 @@ json_t *sl_findings_build(const struct sl_report *r, const struct sl_run *run, s
 	for (unsigned k = 0; k < run->nlost; k++)
 		json_array_append_new(jl, run->lost[k] ? sl_json_text(run->lost[k]) : json_string("(out of memory)"));
 	json_object_set_new(jr, "lost_evidence", jl);
+	if (sl_run_recorded_nothing(run))
+		json_object_set_new(jr, "note", json_string(SL_RUN_NOTHING_RECORDED));
 	json_object_set_new(doc, "run", jr);
 	json_t *jg = json_object();
 	json_object_set_new(jg, "fail_on", json_string(sl_fail_on_name(gate->fail_on)));

@@ -196,8 +196,11 @@ int sl_junit_write(FILE *f, const json_t *doc, const struct sl_gate *gate)
 	free(order);
 
 	char root[256] = "";
+	const char *note = str(json_object_get(doc, "run"), "note");
 	if (np)
 		cmdline(json_array_get(procs, 0), root, sizeof(root));
+	else if (note)
+		snprintf(root, sizeof(root), "%s", note); /* no process recorded anything */
 	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
 	fprintf(f, "<testsuites name=\"sockleak\" tests=\"%zu\" failures=\"%u\" errors=\"0\">\n", np, failures);
 	fputs("  <testsuite name=\"sockleak: ", f);

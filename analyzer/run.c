@@ -106,6 +106,27 @@ static int by_name(const void *x, const void *y)
 	return strcmp(a->path, b->path);
 }
 
+static void add_lost(struct sl_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* DIR/lost-evidence.PID.N: a symbolic link whose target is what process PID lost, left by a
+ * process that could not open the lost-evidence file (every descriptor taken). Read with
+ * readlink: never followed. */
+static void read_lost_link(struct sl_run *run, int dirfd, const char *name)
+{
+	char text[SL_IMAGE_NOTE_MAX + 1];
+	ssize_t n = readlinkat(dirfd, name, text, sizeof(text) - 1);
+	if (n < 0) {
+		add_lost(run, "%s: a process lost events, and what it said cannot be read (%s)", name, strerror(errno));
+		return;
+	}
+	text[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+			text[i] = '?';
+	unsigned long pid = strtoul(name + strlen(SL_LOG_LOST_FILE) + 1, NULL, 10);
+	add_lost(run, "process %lu: %s", pid, text);
+}
+
 static int list_dir(struct sl_run *run, const char *dir, struct found_list *l, FILE *errs)
 {
 	DIR *d = opendir(dir);
@@ -115,8 +136,13 @@ static int list_dir(struct sl_run *run, const char *dir, struct found_list *l, F
 	}
 	struct dirent *e;
 	size_t before = l->n;
+	int marker = 0;
 	while ((e = readdir(d)) != NULL) {
 		unsigned long pid, seq;
+		if (!strcmp(e->d_name, SL_LOG_RUN_MARKER) && (e->d_type == DT_REG || e->d_type == DT_UNKNOWN))
+			marker = 1;
+		if (!strncmp(e->d_name, SL_LOG_LOST_FILE ".", strlen(SL_LOG_LOST_FILE) + 1))
+			read_lost_link(run, dirfd(d), e->d_name);
 		if (!parse_log_name(e->d_name, &pid, &seq))
 			continue;
 		char *path = join(dir, e->d_name);
@@ -128,7 +154,11 @@ static int list_dir(struct sl_run *run, const char *dir, struct found_list *l, F
 		}
 	}
 	closedir(d);
-	if (l->n == before)
+	/* A process makes its log at its first event: a run whose processes recorded none has only
+	 * the marker the first of them made. Without it, no process loaded the preload. */
+	if (l->n == before && marker)
+		run->no_events++;
+	else if (l->n == before)
 		problem(run, errs, "%s: no event logs (sockleak.PID.N.log) in this directory: no "
 			"process ran with the preload (a static or setuid program ignores LD_PRELOAD)", dir);
 	return 0;
@@ -677,7 +707,8 @@ int sl_run_load(struct sl_run *run, char *const *paths, int npaths, const struct
 	if (l.n == 0) {
 		free(l.v);
 		free(en.v);
-		return -1;
+		/* Every path a run directory whose processes recorded no event: nothing to report. */
+		return !dir_errors && npaths > 0 && run->no_events == (unsigned)npaths ? 0 : -1;
 	}
 	run->v = calloc(l.n, sizeof(*run->v));
 	run->pool_bytes = l.n * sizeof(struct sl_state);

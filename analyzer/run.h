@@ -34,6 +34,8 @@ struct sl_run {
 	unsigned unreadable;    /* of which could not be read to their end (reported on stderr) */
 	unsigned killed;        /* images judged as killed */
 	unsigned superseded;    /* files left out: an earlier segment of an image whose later one is there */
+	unsigned no_events;     /* run directories with the preload's marker and no log: no process
+				 * there recorded an event (a run may then have no image at all) */
 	struct sl_state *pool;  /* one state per file, in one mapping */
 	size_t pool_bytes;
 	struct sl_report_proc *procs; /* for sl_report_build, one per image */
@@ -50,6 +52,17 @@ struct sl_run {
 	unsigned *checkpoint_proc;
 	unsigned ncheckpoints;
 };
+
+/* What every output says of a run whose processes recorded no event (sl_run_recorded_nothing). */
+#define SL_RUN_NOTHING_RECORDED "no process recorded a transport: the preload ran, and a process makes its event log only at its first event"
+
+/* Whether the run has no image because its processes recorded nothing (not because no process
+ * loaded the preload: that run is refused by sl_run_load; nor because a process could not make
+ * its log: that is lost evidence). */
+static inline int sl_run_recorded_nothing(const struct sl_run *run)
+{
+	return run->n == 0 && run->no_events > 0 && run->nlost == 0;
+}
 
 /* Reads every log under the paths (directories are searched for sockleak.PID.N.log; other paths
  * are read as logs), and the exit-status file of each directory. Defects are reported on errs as

@@ -278,6 +278,9 @@ json_t *sl_sarif_build(const json_t *doc, const struct sl_run *run, const struct
 	for (unsigned n = 0; n < run->nproblems; n++)
 		json_array_append_new(notes, json_pack("{s:s, s:{s:o}}", "level", "error", "message", "text",
 						       sl_json_text(run->problems[n])));
+	if (sl_run_recorded_nothing(run))
+		json_array_append_new(notes, json_pack("{s:s, s:{s:s}}", "level", "note", "message", "text",
+						       SL_RUN_NOTHING_RECORDED));
 	json_t *inv = json_object();
 	json_object_set_new(inv, "executionSuccessful", json_boolean(run->unreadable == 0 && run->nlost == 0));
 	json_object_set_new(inv, "toolExecutionNotifications", notes);

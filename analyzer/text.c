@@ -175,7 +175,13 @@ void sl_text_write(struct sl_out *out, struct sl_report *r, const struct sl_run 
 			sl_out_puts(out, "\n");
 		print_tree(out, run, sh, verbose);
 	}
-	if (nkept == 0) {
+	if (nkept == 0 && run->n == 0) {
+		if (run->nlost)
+			sl_out_puts(out, "sockleak: no process has an event log: nothing found in what was recorded, but "
+				    "evidence was lost\n");
+		else
+			sl_out_printf(out, "sockleak: %s\n", SL_RUN_NOTHING_RECORDED);
+	} else if (nkept == 0) {
 		sl_out_printf(out, "sockleak: ");
 		plural(out, run->n, "process");
 		sl_out_puts(out, ", ");

@@ -13,6 +13,13 @@
  * put in its log (it could not even create one). 'sockleak run' creates the file, with blocks
  * reserved beyond its end; the preload only appends to it. */
 #define SL_LOG_LOST_FILE "lost-evidence"
+/* When even that file cannot be opened (every descriptor taken), the line is the target of a
+ * symbolic link RUN_DIR/lost-evidence.PID.N instead (no descriptor needed). */
+
+/* RUN_DIR/preload-ran: made (empty, 0600, O_EXCL) by the first process of the run that loaded the
+ * preload. A process makes its log only at its first event (issue 12): a run whose processes
+ * recorded nothing has this file and no log, and one with neither never loaded the preload. */
+#define SL_LOG_RUN_MARKER "preload-ran"
 
 /* The file starts with this header; records follow at SL_LOG_HEADER_SIZE. */
 struct sl_log_header {

@@ -12,7 +12,15 @@
  *   whenever RLIMIT_NOFILE was 900 or less, shifting every descriptor the program made. A resize
  *   opens the file again by its path for the moment it takes.
  * When the log cannot grow it stops: a note (written into slack kept free for it) ends it, and
- * the analyzer counts it as lost evidence. */
+ * the analyzer counts it as lost evidence.
+ *
+ * The file is made at the image's first event (issue 12), not at its start: most processes a
+ * CI job starts (shells, compilers, tools) record none, and creating, reserving, mapping and
+ * cutting a file cost each of them more than the rest of sockleak. Until then the image is
+ * pending (sl_log_active set, no mapping): what the file opens with (argv, ppid, start time,
+ * the modules, a forked child's ids) is kept in memory, an EXIT_PHASE is kept for later, and
+ * an EXIT or EXEC is dropped. A process that records nothing writes nothing; that the preload
+ * ran at all is told by the run's marker (SL_LOG_RUN_MARKER), made once per run. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,6 +30,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +64,11 @@ static struct {
 	size_t segment_at;    /* 0: never */
 	uint64_t start_ns;    /* the image's first file's: every segment names the image with it */
 	int forked_from;
+	/* Pending: no file yet; the first record makes it (make_file). */
+	int pending;
+	uint32_t ppid;             /* getppid() at the image's start (or the fork) */
+	int64_t fork_tid, fork_eid; /* a forked child's FORKED ids, as they were at the fork */
+	int64_t pending_phase;     /* the last EXIT_PHASE recorded while pending, 0 if none */
 	struct sl_module *mods; /* the modules written so far (also rewritten into a child's log) */
 	unsigned nmods;
 } lw;
@@ -129,6 +143,40 @@ static int reserve(int fd, size_t from, size_t to, size_t limit)
 	return 0;
 }
 
+/* mknodat and symlinkat by the syscall instruction itself: imported from the C library, each
+ * would cost every process about 800 instructions of relocation at its start (the preload is
+ * linked -z now), for a call made once per process image (mknodat) or only when evidence is
+ * lost (symlinkat). Returns the call's result, or -1 with errno. */
+static long raw_call4(long nr, long a, long b, long c, long d)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	__asm__ volatile("syscall" : "=a"(ret) : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+	if (ret < 0 && ret > -4096) {
+		errno = (int)-ret;
+		return -1;
+	}
+	return ret;
+}
+
+/* Says that this process lost events without a descriptor: a symbolic link
+ * RUN_DIR/lost-evidence.PID.N whose target is the text. The file above cannot be opened when
+ * every descriptor is taken (EMFILE: a log made at a process's first socket meets that limit
+ * where one made at its start did not), and a link is neither a descriptor nor a file that
+ * RLIMIT_FSIZE limits. symlinkat never follows nor replaces what is at the name. */
+static int record_lost_link(const char *why)
+{
+	char path[4200];
+	for (int n = 0; n < 100; n++) {
+		snprintf(path, sizeof(path), "%s/%s.%d.%d", sl_rt.opt.run_dir, SL_LOG_LOST_FILE, (int)getpid(), n);
+		if (raw_call4(SYS_symlinkat, (long)why, AT_FDCWD, (long)path, 0) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
 /* Says, in RUN_DIR/lost-evidence, that this process lost events: when it could not even create
  * its log, that file is the only trace the analyzer gets. 'sockleak run' made the file with
  * blocks reserved beyond its end, so an append needs no new block on a full disk; it is never
@@ -140,7 +188,7 @@ static int record_lost(const char *why)
 	snprintf(path, sizeof(path), "%s/%s", sl_rt.opt.run_dir, SL_LOG_LOST_FILE);
 	int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return -1;
+		return record_lost_link(why);
 	char line[600];
 	int n = snprintf(line, sizeof(line), "%d %s\n", (int)getpid(), why);
 	if (n < 0 || (size_t)n >= sizeof(line)) {
@@ -155,7 +203,7 @@ static int record_lost(const char *why)
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size + (size_t)n <= size_limit())
 		rc = write(fd, line, (size_t)n) == n ? 0 : -1;
 	close(fd);
-	return rc;
+	return rc < 0 ? record_lost_link(why) : rc;
 }
 
 static void write_stop_note(const char *why);
@@ -196,7 +244,7 @@ static int ensure(size_t size)
 static char *rec_begin(size_t payload)
 {
 	size_t size = (sizeof(struct sl_log_rec) + payload + 7) & ~(size_t)7;
-	if (!sl_log_active || size > SL_LOG_MAX_RECORD || ensure(size) < 0)
+	if (!sl_log_active || !lw.map || size > SL_LOG_MAX_RECORD || ensure(size) < 0)
 		return NULL;
 	return lw.map + lw.tail;
 }
@@ -232,6 +280,8 @@ static void write_stop_note(const char *why)
 
 static void write_module(const struct sl_module *m)
 {
+	if (!lw.map)
+		return; /* pending: make_file writes every module kept */
 	size_t plen = strlen(m->path) + 1;
 	char *rec = rec_begin(sizeof(struct sl_rec_module) + plen);
 	if (!rec)
@@ -343,23 +393,41 @@ static size_t read_cmdline(char *buf, size_t size, uint32_t *argc)
 	return n;
 }
 
+/* The image's command line as it started, copied when its log was opened pending: main may
+ * rewrite the memory the constructor's argv points at before the first event makes the file. */
+static char first_cmdline[32768];
+static size_t first_clen;
+static uint32_t first_argc;
+static int have_first;
+
 static void write_process(int forked_from)
 {
 	static char cmdline[32768];
 	uint32_t argc = 0;
-	size_t clen = read_cmdline(cmdline, sizeof(cmdline), &argc);
+	const char *cl = cmdline;
+	size_t clen;
+	if (have_first) {
+		cl = first_cmdline;
+		clen = first_clen;
+		argc = first_argc;
+		have_first = 0;
+	} else {
+		clen = read_cmdline(cmdline, sizeof(cmdline), &argc);
+	}
 	const char *exe = sl_exe_path();
 	size_t elen = strlen(exe);
 	size_t payload = sizeof(struct sl_rec_process) + elen + 1 + clen;
 	char *rec = rec_begin(payload);
 	if (!rec)
 		return;
-	struct sl_rec_process rp = {.pid = (uint32_t)sl_rt.pid, .ppid = (uint32_t)getppid(),
+	/* A later segment names the parent as it is now, as it always did. */
+	uint32_t ppid = lw.segment ? (uint32_t)getppid() : lw.ppid;
+	struct sl_rec_process rp = {.pid = (uint32_t)sl_rt.pid, .ppid = ppid,
 				    .forked_from = (uint32_t)forked_from, .argc = argc, .start_ns = lw.start_ns};
 	char *p = rec + sizeof(struct sl_log_rec);
 	memcpy(p, &rp, sizeof(rp));
 	memcpy(p + sizeof(rp), exe, elen + 1);
-	memcpy(p + sizeof(rp) + elen + 1, cmdline, clen);
+	memcpy(p + sizeof(rp) + elen + 1, cl, clen);
 	rec_commit(rec, SL_REC_PROCESS, payload);
 }
 
@@ -394,6 +462,10 @@ static int map_new_file(const char *run_dir, int part, char *why, size_t whysize
 	int fd = create_file(run_dir, part);
 	if (fd < 0) {
 		snprintf(why, whysize, "cannot create an event log in %s: %s", run_dir, strerror(errno));
+		/* The image's first file: the loss is written down, or a run whose other processes
+		 * logged would pass without this one (every descriptor taken at its first socket). */
+		if (!part)
+			record_lost(why);
 		return -1;
 	}
 	struct stat st;
@@ -440,33 +512,143 @@ static void write_start(void)
 	write_process(lw.forked_from);
 }
 
-/* Starts this image's log. On failure the program runs on untracked, and the loss is written
- * down (record_lost) for the analyzer; the empty log file is kept only when that could not be
- * done, since an empty log fails the analysis too. */
-int sl_log_open(const char *run_dir, int forked_from)
+/* Makes an empty regular file, mode 0600, that must not exist yet: mknod creates it as
+ * open(O_CREAT | O_EXCL | O_NOFOLLOW) would (EEXIST for anything at the name, a symbolic link
+ * included), with one system call and without a descriptor, which a process that starts with
+ * every descriptor taken has none of. */
+static int make_empty(const char *path)
+{
+	return (int)raw_call4(SYS_mknodat, AT_FDCWD, (long)path, S_IFREG | 0600, 0);
+}
+
+/* Marks the run as one the preload took part in: RUN_DIR/SL_LOG_RUN_MARKER, made by the first
+ * image of the run that starts (the others find it there). Without it and without any log,
+ * 'sockleak run' says that no process loaded the preload, and the gate does not pass. A marker
+ * that cannot be made is lost evidence: the run must not pass on it either. */
+static void mark_run(const char *run_dir)
+{
+	static char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", run_dir, SL_LOG_RUN_MARKER);
+	if (make_empty(path) == 0 || errno == EEXIST)
+		return;
+	static char why[4400];
+	snprintf(why, sizeof(why), "cannot create %s: %s", path, strerror(errno));
+	sl_message("%s", why);
+	record_lost(why);
+}
+
+/* Whether the image this one replaced by exec had a log (it left RUN_DIR/sockleak.PID.exec,
+ * see exec_marker): the chain's later images make theirs at their start, so that the report
+ * shows how the chain ended. Taken (removed) here: a later process with the same pid must not
+ * find it. */
+static int exec_marker_path(char *path, size_t size)
+{
+	return snprintf(path, size, "%s/sockleak.%d.exec", sl_rt.opt.run_dir, (int)sl_rt.pid) < (int)size;
+}
+
+static int take_exec_marker(void)
+{
+	char path[4200];
+	return exec_marker_path(path, sizeof(path)) && unlink(path) == 0;
+}
+
+/* An exec (a = 0 before it, 1 when it failed and the image goes on) of an image with a file. */
+static void exec_marker(int failed)
+{
+	char path[4200];
+	int saved = errno;
+	if (exec_marker_path(path, sizeof(path))) {
+		if (failed) {
+			unlink(path);
+		} else {
+			make_empty(path);
+		}
+	}
+	errno = saved;
+}
+
+static void emit_snapshot(void *ctx, const struct sl_event *ev);
+
+/* Makes the pending image's file and writes what it opens with: the header, the PROCESS record,
+ * the modules kept, a forked child's FORKED and what it inherited, an exit phase recorded while
+ * pending. Lock held (or one thread at start-up). On failure the program runs on untracked, and
+ * the loss is written down (record_lost) for the analyzer; the empty log file is kept only when
+ * that could not be done, since an empty log fails the analysis too. */
+static void make_file_here(void *unused)
 {
 	static char why[4400]; /* not on the stack: the program's may be small */
+	(void)unused;
+	lw.pending = 0;
+	if (map_new_file(sl_rt.opt.run_dir, 0, why, sizeof(why)) < 0) {
+		sl_log_active = 0;
+		sl_message("%s", why);
+		sl_disable("the event log could not be created");
+		return;
+	}
+	long kib = sl_rt.opt.log_segment_kib;
+	size_t segment_at = kib > 0 ? (size_t)kib << 10 : 0;
+	/* No segment inside what the file opens with: a forked child's snapshot describes the state
+	 * already applied, and a segment's own snapshot followed by the rest of this one would
+	 * apply part of it twice. */
+	lw.segment_at = 0;
+	write_start();
+	for (unsigned i = 0; i < lw.nmods; i++)
+		write_module(&lw.mods[i]);
+	if (lw.forked_from) {
+		struct sl_event forked = {.type = SL_EV_FORKED, .a = lw.fork_tid, .b = lw.fork_eid};
+		sl_log_event(&forked);
+		sl_state_snapshot(&sl_rt.state, emit_snapshot, NULL);
+	}
+	if (lw.pending_phase) {
+		struct sl_event phase = {.type = SL_EV_EXIT_PHASE, .a = lw.pending_phase};
+		sl_log_event(&phase);
+	}
+	if (sl_log_active && segment_at)
+		lw.segment_at = lw.tail > segment_at ? lw.tail + segment_at : segment_at;
+}
+
+/* Making the file takes a few KiB of stack (the messages' formatting): a thread with little
+ * left (a small thread stack, a signal's alternate stack) makes it on a stack of its own. */
+#define MAKE_FILE_BUDGET (16 * 1024)
+
+static void make_file(void)
+{
+	int saved = errno;
+	if (sl_stack_room() >= MAKE_FILE_BUDGET || sl_on_own_stack(make_file_here, NULL, 64 * 1024) < 0)
+		make_file_here(NULL);
+	errno = saved;
+}
+
+/* Starts this image's log at its start, pending: nothing is written until the first event
+ * (make_file), unless the image it replaced by exec had a log. forked_from is 0: a forked child's
+ * log starts in sl_log_fork_child. Returns -1 when the log was needed at once and could not be
+ * made (the program then runs on untracked). */
+int sl_log_open(const char *run_dir, int forked_from)
+{
+	(void)forked_from;
 	lw.map = NULL;
 	lw.stopped = 0;
 	lw.segment = 0;
+	lw.segment_at = 0;
 	lw.start_ns = now_ns();
-	lw.forked_from = forked_from;
-	if (map_new_file(run_dir, 0, why, sizeof(why)) < 0) {
-		sl_message("%s", why);
-		return -1;
-	}
-	long kib = sl_rt.opt.log_segment_kib;
-	lw.segment_at = kib > 0 ? (size_t)kib << 10 : 0;
-	write_start();
-	if (forked_from) {
-		for (unsigned i = 0; i < lw.nmods; i++)
-			write_module(&lw.mods[i]);
-	} else {
-		struct sl_module *mods;
-		unsigned n;
-		if (sl_modules_collect(&mods, &n) == 0)
-			add_modules(mods, n);
-		sl_modules_free(mods, n);
+	lw.forked_from = 0;
+	lw.ppid = (uint32_t)getppid();
+	lw.pending_phase = 0;
+	mark_run(run_dir);
+	first_clen = read_cmdline(first_cmdline, sizeof(first_cmdline), &first_argc);
+	have_first = 1;
+	/* The modules, read now outside sockleak's lock: the file may be made under it. */
+	struct sl_module *mods;
+	unsigned n;
+	if (sl_modules_collect(&mods, &n) == 0)
+		add_modules(mods, n);
+	sl_modules_free(mods, n);
+	lw.pending = 1;
+	sl_log_active = 1;
+	if (take_exec_marker()) {
+		make_file();
+		if (!sl_log_active)
+			return -1;
 	}
 	return 0;
 }
@@ -598,6 +780,23 @@ void sl_log_event(const struct sl_event *ev)
 {
 	if (!sl_log_active)
 		return;
+	if (SL_UNLIKELY(lw.pending)) {
+		switch (ev->type) {
+		case SL_EV_EXIT_PHASE: /* kept: an atexit handler's socket may make the file yet */
+			if (!lw.pending_phase)
+				lw.pending_phase = ev->a;
+			return;
+		case SL_EV_EXIT:   /* the end of an image that recorded nothing */
+		case SL_EV_EXEC:
+		case SL_EV_FORKED: /* make_file writes a forked child's own */
+			return;
+		default:
+			break;
+		}
+		make_file();
+		if (!sl_log_active)
+			return;
+	}
 	if (lw.segment_at && lw.tail >= lw.segment_at)
 		next_segment();
 	if (!sl_log_active)
@@ -616,14 +815,22 @@ void sl_log_event(const struct sl_event *ev)
 	if (alen)
 		memcpy(rec + sizeof(struct sl_log_rec) + sizeof(re), ev->addr, alen);
 	rec_commit(rec, SL_REC_EVENT, sizeof(re) + alen);
-	if (ev->type == SL_EV_EXEC && ev->a == 0)
-		cut_for_exec();
+	if (ev->type == SL_EV_EXEC) {
+		exec_marker((int)ev->a);
+		if (ev->a == 0)
+			cut_for_exec();
+	}
 }
 
 void sl_log_note(const char *text)
 {
 	if (!sl_log_active)
 		return;
+	if (SL_UNLIKELY(lw.pending)) {
+		make_file();
+		if (!sl_log_active)
+			return;
+	}
 	size_t n = strlen(text) + 1;
 	char *rec = rec_begin(n);
 	if (!rec)
@@ -638,8 +845,18 @@ static void emit_snapshot(void *ctx, const struct sl_event *ev)
 	sl_log_event(ev);
 }
 
-/* In a forked child (lock held, one thread): the parent's log is not ours to write. Start a
- * log of our own that opens with what the child inherited. */
+/* Counts what a snapshot of the state would write. */
+static void count_snapshot(void *ctx, const struct sl_event *ev)
+{
+	(void)ev;
+	++*(unsigned long *)ctx;
+}
+
+/* In a forked child (lock held, one thread): the parent's log is not ours to write. The child
+ * gets a log of its own that opens with what it inherited: made now when it inherited
+ * something (its copies of the parent's transports are part of the run's evidence, as when its
+ * log was always made at the fork), else pending like any image, with the ids of the fork kept
+ * for its FORKED. */
 void sl_log_fork_child(int parent)
 {
 	/* A parent whose log stopped still tracks live: its child may have room for a log again. */
@@ -651,20 +868,21 @@ void sl_log_fork_child(int parent)
 		munmap(lw.map, lw.map_size);
 	lw.map = NULL;
 	sl_stacks_forget_logged(sl_rt.stacks);
-	if (sl_log_open(sl_rt.opt.run_dir, parent) < 0) {
-		sl_rt.disabled = 1;
-		return;
-	}
-	struct sl_event forked = {.type = SL_EV_FORKED, .a = (int64_t)sl_rt.state.next_transport_id,
-				  .b = (int64_t)sl_rt.state.next_epoll_id};
-	/* No segment inside this snapshot: it describes the state already applied, and a segment's
-	 * own snapshot followed by the rest of this one would apply part of it twice. */
-	size_t segment_at = lw.segment_at;
+	lw.segment = 0;
 	lw.segment_at = 0;
-	sl_log_event(&forked);
-	sl_state_snapshot(&sl_rt.state, emit_snapshot, NULL);
-	if (sl_log_active && segment_at)
-		lw.segment_at = lw.tail > segment_at ? lw.tail + segment_at : segment_at;
+	lw.start_ns = now_ns();
+	lw.forked_from = parent;
+	lw.ppid = (uint32_t)getppid();
+	lw.pending_phase = 0;
+	lw.fork_tid = (int64_t)sl_rt.state.next_transport_id;
+	lw.fork_eid = (int64_t)sl_rt.state.next_epoll_id;
+	have_first = 0; /* the child's command line is read when its file is made */
+	lw.pending = 1;
+	sl_log_active = 1;
+	unsigned long inherited = 0;
+	sl_state_snapshot(&sl_rt.state, count_snapshot, &inherited);
+	if (inherited)
+		make_file();
 }
 
 /* After the exit event: the file is cut to what was written (a log that stopped early too). */
@@ -674,6 +892,10 @@ void sl_log_close(void)
 		return;
 	sl_log_active = 0;
 	lw.stopped = 0;
+	if (lw.pending) {
+		lw.pending = 0; /* nothing recorded: no file */
+		return;
+	}
 	int saved = errno;
 	/* Unmapped first: cutting a file that a shared mapping still covers made the kernel walk
 	 * the mapping's gigabyte of reserved range, 2 to 3 ms at every process's exit. Nothing is

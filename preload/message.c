@@ -65,27 +65,39 @@ const char *sl_stderr_refusal(void)
  * program at exit, even with exitcode=0, and a message in mid-run could do the same. SIGPIPE
  * is blocked on this thread while sockleak writes (the kernel sends it to the writing thread),
  * and one that sockleak's own writes left pending is taken back before the mask is restored:
- * the program never sees it. One that was pending before stays. */
+ * the program never sees it. One that was pending before stays. SIGXFSZ likewise: a message
+ * written to a stderr redirected into a file while RLIMIT_FSIZE is below its size killed the
+ * program (a program that lowers the limit, then makes its first socket, whose event log cannot
+ * be made then and says so: issue 12). */
 void sl_sigpipe_block(struct sl_quiet_sigpipe *q)
 {
 	sigset_t set, pending;
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
+	sigaddset(&set, SIGXFSZ);
 	pthread_sigmask(SIG_BLOCK, &set, &q->old);
-	q->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+	int got = sigpending(&pending) == 0;
+	q->was_pending = got && sigismember(&pending, SIGPIPE);
+	q->xfsz_was_pending = got && sigismember(&pending, SIGXFSZ);
 }
 
 void sl_sigpipe_restore(struct sl_quiet_sigpipe *q)
 {
-	sigset_t set, pending;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	if (!q->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
-		const struct timespec zero = {0, 0};
-		int saved = errno;
-		sigtimedwait(&set, NULL, &zero);
-		errno = saved;
+	sigset_t pending;
+	int got = sigpending(&pending) == 0;
+	const int sigs[2] = {SIGPIPE, SIGXFSZ}, before[2] = {q->was_pending, q->xfsz_was_pending};
+	const struct timespec zero = {0, 0};
+	int saved = errno;
+	/* Only a signal sockleak's own writes raised, taken once. */
+	for (int i = 0; i < 2; i++) {
+		if (before[i] || !got || !sigismember(&pending, sigs[i]))
+			continue;
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, sigs[i]);
+		sigtimedwait(&one, NULL, &zero);
 	}
+	errno = saved;
 	pthread_sigmask(SIG_SETMASK, &q->old, NULL);
 }
 

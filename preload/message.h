@@ -15,6 +15,7 @@ extern int sl_stderr_tracked;
 struct sl_quiet_sigpipe {
 	sigset_t old;
 	int was_pending;
+	int xfsz_was_pending; /* SIGXFSZ likewise: a message into a file past RLIMIT_FSIZE */
 };
 void sl_sigpipe_block(struct sl_quiet_sigpipe *q);
 void sl_sigpipe_restore(struct sl_quiet_sigpipe *q);

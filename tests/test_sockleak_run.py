@@ -84,14 +84,15 @@ def test_run_reports_a_whole_process_tree_with_its_killed_processes():
         r = sockleak("run", "--json", out, "--", SPAWN_TREE, cwd=tmp)
         expect(r.returncode == 23, "status %d\n%s" % (r.returncode, r.stderr))
         doc = json.load(open(out))
-        expect(len(doc["processes"]) == 6 and doc["run"]["killed"] == 1, str(doc["run"]))
+        # spawn_tree's child 2 records nothing: no log, not listed (issue 12).
+        expect(len(doc["processes"]) == 5 and doc["run"]["killed"] == 1, str(doc["run"]))
         expect(kinds(doc) == sorted([("udp4", "socket", "reader-not-removed"), ("udp4", "socket", "never-closed"),
                                      ("tcp4", "listener", "never-closed"), ("unix-stream", "pair", "never-closed"),
                                      ("unix-stream", "pair", "never-closed"), ("tcp4", "socket", "process-killed")]),
                str(kinds(doc)))
         expect(doc["pid"] == doc["processes"][0]["pid"] and doc["processes"][0]["exit"]["how"] == "exec",
                "the top-level process is the command's first image")
-        expect("Processes: 6 (1 died without exiting)" in r.stderr, "the text report goes to stderr:\n" + r.stderr)
+        expect("Processes: 5 (1 died without exiting)" in r.stderr, "the text report goes to stderr:\n" + r.stderr)
         expect(r.stdout == "", "nothing on stdout: %r" % r.stdout)
         # An orphan reparented to sockleak: its killer's signal is known.
         r = sockleak("run", "--json", out, "--", ORPHAN, cwd=tmp)
@@ -103,7 +104,7 @@ def test_run_reports_a_whole_process_tree_with_its_killed_processes():
         # fd 3, as without sockleak (gone[0] closed): libunwind's pipe no longer takes 3 and 4.
         expect("open (fd 3) when the process was killed by signal 9" in r.stderr, r.stderr)
         expect(re.search(r"^  +\d+ fork, killed by SIGKILL, 1 warning: ", r.stderr, re.M), r.stderr)
-    return "6 processes, 1 killed; an orphan killed by SIGKILL"
+    return "5 processes, 1 killed; an orphan killed by SIGKILL"
 
 
 def test_run_a_command_that_is_killed():
@@ -143,8 +144,9 @@ def test_run_sets_the_environment_and_keeps_the_users():
         expect("SOCKLEAK_OPTIONS=verbosity=0:run_dir=%s:report=0:exitcode=0\n" % keep in r.stdout, r.stdout)
         mode = stat.S_IMODE(os.stat(keep).st_mode)
         expect(mode == 0o700, "run directory mode %o" % mode)
-        logs = glob.glob(keep + "/sockleak.*.log")
-        expect(len(logs) == 1 and os.path.exists(keep + "/exit-status"), "kept: %s" % os.listdir(keep))
+        # The shell records no event: no log, the marker that the preload ran (issue 12).
+        expect(sorted(os.listdir(keep)) == ["exit-status", "lost-evidence", "preload-ran"],
+               "kept: %s" % os.listdir(keep))
         # A directory that holds another run is not mixed with this one.
         r = sockleak("run", "--keep", keep, "--", "/bin/true")
         expect(r.returncode == 125 and "exists and is not an empty directory" in r.stderr, r.stderr)
@@ -258,18 +260,19 @@ def test_junit_is_read_back_by_a_junit_parser():
         expect(len(suites) == 1, "one test suite")
         suite = suites[0]
         cases = list(suite)
-        expect(suite.tests == 6 and len(cases) == 6, "one test case per process: %d" % len(cases))
+        # One per process with an event log: spawn_tree's child 2 records nothing (issue 12).
+        expect(suite.tests == 5 and len(cases) == 5, "one test case per process: %d" % len(cases))
         failed = [c for c in cases if any(isinstance(x, JFailure) for x in c.result)]
         expect(suite.failures == 4 and len(failed) == 4, "4 processes with errors: %d" % len(failed))
         names = [c.name for c in cases]
-        expect(len(set(names)) == 6, "unique names: %s" % names)
-        expect(names[0] == SPAWN_TREE and names[1] == SPAWN_TREE + " #2" and names[4] == SPAWN_TREE + " stage2",
+        expect(len(set(names)) == 5, "unique names: %s" % names)
+        expect(names[0] == SPAWN_TREE and names[1] == SPAWN_TREE + " #2" and names[3] == SPAWN_TREE + " stage2",
                str(names))
         expect(all(c.classname == "sockleak.spawn_tree" for c in cases), "classname")
         messages = sorted(x.message for c in failed for x in c.result)
         expect(messages == ["1 finding: never-closed", "1 finding: never-closed", "1 finding: reader-not-removed",
                             "2 findings: never-closed, never-closed"], str(messages))
-        killed = cases[5]
+        killed = cases[4]
         expect(not killed.result and "process-killed (warning)" in (killed.system_out or ""),
                "the killed child passes, its warning in system-out: %r" % killed.system_out)
         body = [x.text for x in failed[1].result][0]
@@ -278,7 +281,7 @@ def test_junit_is_read_back_by_a_junit_parser():
         r = sockleak("run", "--junit", xml, "--fail-on", "warning", "--", SPAWN_TREE, cwd=tmp)
         suite = list(JUnitXml.fromfile(xml))[0]
         expect(suite.failures == 5, "with --fail-on warning: %d failures" % suite.failures)
-    return "6 test cases, 4 failed"
+    return "5 test cases, 4 failed"
 
 
 # ---- help and manual ----

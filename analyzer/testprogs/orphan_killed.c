@@ -1,7 +1,8 @@
 // A grandchild orphaned by its parent's exit, then killed by SIGKILL while its UDP socket is
 // open. Under 'sockleak run' it is reparented to the wrapper (a child subreaper), which learns
 // the signal: the report says SIGKILL. The main process waits for it (a pipe reaching EOF) and
-// finishes clean.
+// finishes clean. It makes and closes a socket first: a process that records no event has no
+// event log, and the report would then have no tree to draw.
 #include <signal.h>
 #include "../../testapps/testlib.h"
 
@@ -12,6 +13,8 @@ static void hold_udp(void)
 
 int main(void)
 {
+	int first = socket(AF_INET, SOCK_DGRAM, 0);
+	CHECK(first >= 0 && close(first) == 0);
 	int gone[2];
 	CHECK(pipe(gone) == 0);
 	pid_t child = fork();
