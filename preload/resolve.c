@@ -426,15 +426,16 @@ static void lazy_objs_ready(void)
 }
 
 /* For tests, not an API: the name of sockleak's lazily bound import i (NULL past the last), and
- * in *addr the function it is bound to, binding it now if its first call has not come yet.
- * tests/reliability/lazy_imports.c compares each with what the loader gives. */
-SL_EXPORT const char *sockleak_lazy_import(unsigned i, void **addr)
+ * in *addr the function it is bound to: NULL when its first call has not come yet, unless bind
+ * is set, which binds it now. tests/reliability/lazy_imports.c compares each with what the
+ * loader gives, and counts the names a first call bound. */
+SL_EXPORT const char *sockleak_lazy_import(unsigned i, void **addr, int bind)
 {
 	if (i >= sl_lazy_count)
 		return NULL;
 	void *slot = __atomic_load_n(&sl_lazy_slots[i], __ATOMIC_RELAXED);
 	if ((const char *)slot >= sl_lazy_stubs_start && (const char *)slot < sl_lazy_stubs_end)
-		slot = sl_lazy_bind(i);
+		slot = bind ? sl_lazy_bind(i) : NULL;
 	*addr = slot;
 	return sl_lazy_strs + sl_lazy_names[i];
 }
@@ -443,10 +444,11 @@ static void lazy_objs_ready(void)
 {
 }
 
-SL_EXPORT const char *sockleak_lazy_import(unsigned i, void **addr)
+SL_EXPORT const char *sockleak_lazy_import(unsigned i, void **addr, int bind)
 {
 	(void)i;
 	(void)addr;
+	(void)bind;
 	return NULL;
 }
 #endif
