@@ -16,11 +16,16 @@ static main_fn real_main;
 
 static void keep_argv(int argc, char **argv)
 {
-	/* A copy: programs rewrite their argv strings (nginx sets its process title there). */
+	/* A copy: programs rewrite their argv strings (nginx sets its process title there). A
+	 * short command line is kept in a static buffer: a first malloc sets up the allocator's
+	 * arena (about 2,000 instructions and two system calls), which a process that never
+	 * allocates should not pay at start-up (issue 12). */
+	static _Alignas(char *) char small[1024];
 	size_t total = 0;
 	for (int i = 0; i < argc; i++)
 		total += strlen(argv[i]) + 1;
-	char **copy = malloc((size_t)(argc + 1) * sizeof(char *) + total);
+	size_t size = (size_t)(argc + 1) * sizeof(char *) + total;
+	char **copy = size <= sizeof(small) ? (char **)small : malloc(size);
 	if (!copy)
 		return;
 	char *p = (char *)(copy + argc + 1);

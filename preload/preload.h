@@ -140,6 +140,7 @@ void sl_stack_before_handler(void);
 void sl_stack_after_init(void);
 extern int sl_handlers_installed;
 void sl_stack_main_thread(void);
+size_t sl_stack_room_main(void);
 extern int (*sl_unw_backtrace)(void **buffer, int size);
 
 /* The stack a hook may use, and the room left on this thread's stack.
@@ -267,6 +268,7 @@ void sl_datapath_after_dlopen(void);
  * sl_resolve then finds a name among them without the loader's lock. */
 void sl_resolve_all(void);
 void *sl_resolve(const char *name);
+int sl_resolve_defined_at_start(const char *name);
 /* Set by the dlopen interposer before each call: when set before start-up, sl_resolve_all
  * looks every name up at once rather than at each hook's first call. */
 extern int sl_dlopen_called;

@@ -171,6 +171,22 @@ static void learn_main_stack(void)
 	main_known = 1;
 }
 
+/* The room below the caller's frame when this is the main thread on its own stack, whose range
+ * RLIMIT_STACK gives; 0 anywhere else (another thread, a signal's alternate stack), where only
+ * a probe could tell. */
+size_t sl_stack_room_main(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	if (!pthread_equal(pthread_self(), main_thread))
+		return 0;
+	if (!main_known) {
+		int saved = errno;
+		learn_main_stack();
+		errno = saved;
+	}
+	return main_span && sp - main_lo < main_span ? sp - main_lo : 0;
+}
+
 /* How many pages below the stack pointer are readable, up to PROBE_PAGES: one byte of each is
  * read with process_vm_readv on our own process, which stops at the first page it cannot read
  * (a thread stack's guard page, or nothing mapped) and needs no descriptor. -1 if refused. */

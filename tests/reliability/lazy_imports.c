@@ -127,15 +127,17 @@ static int addresses(void)
 	/* The versions the static linker records for these names (their default ones) are the ones
 	 * sockleak must take, not the older ones glibc keeps beside them. */
 	static const char *const versioned[][2] = {{"memcpy", "GLIBC_2.14"}, {"realpath", "GLIBC_2.3"},
-						   {"pthread_once", "GLIBC_2.34"}, {"fstat", "GLIBC_2.33"}};
+						   {"pthread_sigmask", "GLIBC_2.32"}, {"fstat", "GLIBC_2.33"}};
 	for (unsigned v = 0; v < sizeof(versioned) / sizeof(versioned[0]); v++)
 		for (unsigned k = 0; (name = f(k, &addr, 1)); k++)
 			if (strcmp(name, versioned[v][0]) == 0)
 				printf("%s@%s %s\n", name, versioned[v][1],
 				       addr == dlvsym(RTLD_DEFAULT, name, versioned[v][1]) ? "same" : "differs");
-	for (unsigned k = 0; (name = f(k, &addr, 1)); k++)
-		if (strcmp(name, "malloc") == 0 || strcmp(name, "strlen") == 0 || strcmp(name, "free") == 0)
-			printf("%s from %s\n", name, object_of(addr));
+	static const char *const shown[] = {"close", "free", "malloc", "strlen"};
+	for (unsigned v = 0; v < sizeof(shown) / sizeof(shown[0]); v++)
+		for (unsigned k = 0; (name = f(k, &addr, 1)); k++)
+			if (strcmp(name, shown[v]) == 0)
+				printf("%s from %s\n", name, object_of(addr));
 	return differ;
 }
 
