@@ -289,6 +289,19 @@ extern int sl_dlopen_called;
 		__atomic_store_n(&slot_##var, var, __ATOMIC_RELAXED);                                  \
 	}
 
+/* A call from sockleak to one of its own interposers defined in the same file (execl's call to
+ * execve): the compiler makes it a call through the PLT that -Wl,--wrap does not rename (the
+ * name is defined in the file), and the loader would bind it at every start-up. SL_OWN_CALL
+ * sends it through the name's lazily bound trampoline instead (lazy_imports.list), which binds
+ * it to the same function: the program's, when it exports one, else sockleak's interposer. */
+#if defined(SL_LAZY_IMPORTS)
+#define SL_OWN_CALL(name) __wrap_##name
+#define SL_OWN_CALL_DECLARE(name) extern __typeof__(name) __wrap_##name __attribute__((visibility("hidden")))
+#else
+#define SL_OWN_CALL(name) name
+#define SL_OWN_CALL_DECLARE(name) extern __typeof__(name) name
+#endif
+
 /* Calls the real function, or fails with ENOSYS when it cannot be found: never a NULL call. */
 #define SL_CALL(name, fail, ...) (real_##name ? real_##name(__VA_ARGS__) : (errno = ENOSYS, (fail)))
 

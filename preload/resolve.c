@@ -43,7 +43,10 @@ static void *lookup(const char *name)
  * (tests/reliability/libearly.c loaded with dlopen hung; it runs bare). So the objects are read
  * at start-up and each name is found among them, lock-free, at its first call (sl_resolve);
  * without usable objects, every name is resolved with dlsym at start-up. */
-static const char *const names[] = {
+/* Kept as characters, not pointers: an array of pointers needed a relocation for each name,
+ * about 1,100 instructions of the loader's at every start-up (issue 12). */
+typedef char sl_real_name[20];
+static const sl_real_name names[] = {
 	"_Exit", "_Fork", "__libc_start_main", "_exit", "accept", "accept4", "bind", "bsd_signal", "close", "close_range",
 	"closefrom", "connect", "dlclose", "dlopen", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
 	"execv", "execve", "execveat", "execvp", "execvpe", "exit", "fcntl", "fcntl64", "fexecve", "listen",
@@ -345,7 +348,6 @@ extern void *sl_lazy_slots[];
 extern const uint32_t sl_lazy_count;
 extern const uint16_t sl_lazy_names[];
 extern const char sl_lazy_strs[];
-extern const char sl_lazy_stubs_start[], sl_lazy_stubs_end[];
 
 /* objs, once sl_resolve_all has read them with the C library among them. */
 static int lazy_objs_usable;
@@ -452,8 +454,8 @@ SL_EXPORT const char *sockleak_lazy_import(unsigned i, void **addr, int bind)
 	if (i >= sl_lazy_count)
 		return NULL;
 	void *slot = __atomic_load_n(&sl_lazy_slots[i], __ATOMIC_RELAXED);
-	if ((const char *)slot >= sl_lazy_stubs_start && (const char *)slot < sl_lazy_stubs_end)
-		slot = bind ? sl_lazy_bind(i) : NULL;
+	if (!slot && bind)
+		slot = sl_lazy_bind(i);
 	*addr = slot;
 	return sl_lazy_strs + sl_lazy_names[i];
 }
