@@ -48,6 +48,15 @@ for n in $names; do
 	echo "	.short .Lname$i - sl_lazy_strs"
 	i=$((i + 1))
 done
+# Each name's GNU hash (the symbol tables' own), computed here rather than at each binding.
+echo "	.p2align 2"
+echo "	.globl sl_lazy_hashes"
+echo "	.hidden sl_lazy_hashes"
+echo "sl_lazy_hashes:"
+for n in $names; do
+	echo "$n"
+done | awk 'BEGIN { for (i = 32; i < 127; i++) ord[sprintf("%c", i)] = i }
+{ h = 5381; for (i = 1; i <= length($0); i++) h = (h * 33 + ord[substr($0, i, 1)]) % 4294967296; printf "\t.long %.0f\n", h }'
 echo "sl_lazy_strs:"
 i=0
 for n in $names; do

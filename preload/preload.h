@@ -269,6 +269,7 @@ void sl_datapath_after_dlopen(void);
 void sl_resolve_all(void);
 void *sl_resolve(const char *name);
 int sl_resolve_defined_at_start(const char *name);
+int sl_resolve_self_range(uint64_t *lo, uint64_t *hi);
 /* Set by the dlopen interposer before each call: when set before start-up, sl_resolve_all
  * looks every name up at once rather than at each hook's first call. */
 extern int sl_dlopen_called;

@@ -93,6 +93,7 @@ struct objects {
 	unsigned libc; /* the index of the C library: MAX_OBJECTS when not found */
 	int incomplete; /* an object could not be read: dlsym for everything */
 	uintptr_t vdso;  /* the vDSO's base (getauxval, asked once) */
+	uint64_t self_lo, self_hi; /* this library's mapped range */
 };
 
 /* strcmp's answer to "equal?", written out: the binding of sockleak's own imports, strcmp among
@@ -160,6 +161,23 @@ static int read_object(const struct dl_phdr_info *info, struct object *ob, int *
 	return 1;
 }
 
+/* The extent of an object's loaded segments. */
+static void object_range(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi)
+{
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const Elf64_Phdr *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uint64_t a = info->dlpi_addr + ph->p_vaddr;
+		if (a < *lo)
+			*lo = a;
+		if (a + ph->p_memsz > *hi)
+			*hi = a + ph->p_memsz;
+	}
+}
+
 static int collect_object(struct dl_phdr_info *info, size_t size, void *p)
 {
 	(void)size;
@@ -175,8 +193,10 @@ static int collect_object(struct dl_phdr_info *info, size_t size, void *p)
 	struct object ob;
 	int is_self, is_libc;
 	int r = read_object(info, &ob, &is_self, &is_libc);
-	if (is_self)
+	if (is_self) {
 		o->self = o->n;
+		object_range(info, &o->self_lo, &o->self_hi);
+	}
 	if (r == 0)
 		return 0;
 	if (r < 0) {
@@ -309,6 +329,17 @@ void *sl_resolve(const char *name)
 	return lookup(name);
 }
 
+/* This library's mapped range, as sl_modules_self_range finds it, from the objects read at
+ * start-up (one dl_iterate_phdr fewer at every start-up). -1 when they were not read. */
+int sl_resolve_self_range(uint64_t *lo, uint64_t *hi)
+{
+	if (!__atomic_load_n(&resolved_ready, __ATOMIC_ACQUIRE) || objs.self >= objs.n)
+		return -1;
+	*lo = objs.self_lo;
+	*hi = objs.self_hi;
+	return 0;
+}
+
 /* Whether an object loaded at start-up defines name: 1 yes, 0 no, -1 when that cannot be told
  * (the objects could not be read, or a dlopen came before they were). Found with the walk, no
  * lock: a question a process without the answer would otherwise put to dlsym, whose failing
@@ -347,6 +378,7 @@ int sl_resolve_defined_at_start(const char *name)
 extern void *sl_lazy_slots[];
 extern const uint32_t sl_lazy_count;
 extern const uint16_t sl_lazy_names[];
+extern const uint32_t sl_lazy_hashes[];
 extern const char sl_lazy_strs[];
 
 /* objs, once sl_resolve_all has read them with the C library among them. */
@@ -387,9 +419,8 @@ static int lazy_find_cb(struct dl_phdr_info *info, size_t size, void *p)
 	return 0;
 }
 
-static void *lazy_find(const char *name)
+static void *lazy_find(const char *name, uint32_t h)
 {
-	uint32_t h = gnu_hash(name);
 	if (__atomic_load_n(&lazy_objs_usable, __ATOMIC_ACQUIRE)) {
 		for (unsigned k = 0; k <= objs.libc; k++) {
 			void *found = find_in(&objs.v[k], name, h);
@@ -429,7 +460,7 @@ __attribute__((visibility("hidden"))) void *sl_lazy_bind(unsigned i)
 {
 	int *err = __errno_location(), saved = *err;
 	const char *name = sl_lazy_strs + sl_lazy_names[i];
-	void *addr = lazy_find(name);
+	void *addr = lazy_find(name, sl_lazy_hashes[i]);
 	if (!addr)
 		lazy_missing(name);
 	__atomic_store_n(&sl_lazy_slots[i], addr, __ATOMIC_RELAXED);
