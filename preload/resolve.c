@@ -3,7 +3,6 @@
 #include <elf.h>
 #include <link.h>
 #include <string.h>
-#include <sys/auxv.h>
 
 #include "preload.h"
 
@@ -92,7 +91,6 @@ struct objects {
 	unsigned self; /* the index of this library: MAX_OBJECTS when not found */
 	unsigned libc; /* the index of the C library: MAX_OBJECTS when not found */
 	int incomplete; /* an object could not be read: dlsym for everything */
-	uintptr_t vdso;  /* the vDSO's base (getauxval, asked once) */
 	uint64_t self_lo, self_hi; /* this library's mapped range */
 };
 
@@ -178,6 +176,13 @@ static void object_range(const struct dl_phdr_info *info, uint64_t *lo, uint64_t
 	}
 }
 
+/* The vDSO, by the name the loader gives it (the kernel's soname for it on x86-64): getauxval,
+ * which would tell its address, is bound lazily itself, and this runs before that is cheap. */
+static int is_vdso(const struct dl_phdr_info *info)
+{
+	return info->dlpi_name && same_name(info->dlpi_name, "linux-vdso.so.1");
+}
+
 static int collect_object(struct dl_phdr_info *info, size_t size, void *p)
 {
 	(void)size;
@@ -188,7 +193,7 @@ static int collect_object(struct dl_phdr_info *info, size_t size, void *p)
 	}
 	/* The vDSO defines none of the names (only clock_gettime and its kind), and some kernels
 	 * build it without a GNU hash table. */
-	if (info->dlpi_addr == o->vdso)
+	if (is_vdso(info))
 		return 0;
 	struct object ob;
 	int is_self, is_libc;
@@ -294,7 +299,6 @@ void sl_resolve_all(void)
 	objs.incomplete = 0;
 	objs.self = MAX_OBJECTS;
 	objs.libc = MAX_OBJECTS;
-	objs.vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
 	int saved = errno;
 	dl_iterate_phdr(collect_object, &objs);
 	errno = saved;
@@ -390,7 +394,6 @@ static int lazy_objs_usable;
 struct lazy_query {
 	const char *name;
 	uint32_t h;
-	uintptr_t vdso;
 	void *found;
 	int failed; /* the C library was not reached, or an object before it cannot be searched */
 };
@@ -399,7 +402,7 @@ static int lazy_find_cb(struct dl_phdr_info *info, size_t size, void *p)
 {
 	(void)size;
 	struct lazy_query *q = p;
-	if (info->dlpi_addr == q->vdso)
+	if (is_vdso(info))
 		return 0;
 	struct object ob;
 	int is_self, is_libc;
@@ -429,7 +432,7 @@ static void *lazy_find(const char *name, uint32_t h)
 		}
 		return NULL;
 	}
-	struct lazy_query q = {.name = name, .h = h, .vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR)};
+	struct lazy_query q = {.name = name, .h = h};
 	dl_iterate_phdr(lazy_find_cb, &q);
 	if (q.found || !q.failed)
 		return q.found;
