@@ -66,6 +66,8 @@ $(B)/pic/preload/lazy_imports.o: preload/lazy_imports.list preload/lazy_imports.
 # calls into libc at load: bound lazily, a hook's first call to a libc function ran the
 # loader's resolver on the program's stack, which saves the whole vector state there (2.7 KiB
 # with AVX-512) and crashed a thread with little stack left (docs/reliability.md, issue 10).
+# Most of those calls go through sockleak's own lazy binding instead (LAZY_LDFLAGS above), which
+# keeps that promise; -z now still binds the few left to the loader.
 $(B)/libsockleak.so: $(PRELOAD_OBJ)
 	$(CC) -shared -o $@ $^ -Wl,-z,nodelete -Wl,-z,now -Wl,--no-undefined $(LAZY_LDFLAGS) -ldl -lpthread
 

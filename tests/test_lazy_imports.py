@@ -119,3 +119,23 @@ def test_binding_calls_nothing_it_binds():
         expect(not fn.startswith("__wrap_"), "the binding reaches %s (%s)" % (fn, sorted(seen)))
         todo += sorted(calls.get(fn, ()))
     expect("find_in" in seen and "dl_iterate_phdr@plt" in seen, sorted(seen))
+
+
+def test_exit_of_a_process_that_tracked_nothing_keeps_its_report_options():
+    # Such an exit now runs on the main thread's stack, not on one mapped for it (issue 12):
+    # json= is still written (no transport), verbosity=1 still prints its summary, and the exit
+    # status is the program's own.
+    import json
+    import tempfile
+    prog = os.path.join(REL, "lazy_imports")  # with no argument: a usage line and status 2
+    with tempfile.TemporaryDirectory(prefix="sockleak-noop-") as tmp:
+        env = preloaded_env(PRELOAD)
+        env["SOCKLEAK_OPTIONS"] = "json=%s/r.%%p.json:verbosity=1" % tmp
+        p = run([prog], env=env, timeout=60)
+        files = [f for f in os.listdir(tmp) if f.endswith(".json")]
+        expect(p.returncode == 2 and len(files) == 1, "status %d, files %s\n%s" % (p.returncode, files, p.stderr))
+        with open(os.path.join(tmp, files[0])) as f:
+            r = json.load(f)
+        expect(r["summary"]["transports_seen"] == 0 and r["exit"] == {"how": "exit", "status": 2, "signal": None}
+               and r["argv"] == [prog], json.dumps(r)[:2000])
+        expect(p.stderr.splitlines()[-1] == "sockleak: 0 transports, all finished properly", p.stderr)
