@@ -395,7 +395,6 @@ struct lazy_query {
 	const char *name;
 	uint32_t h;
 	void *found;
-	int failed; /* the C library was not reached, or an object before it cannot be searched */
 };
 
 static int lazy_find_cb(struct dl_phdr_info *info, size_t size, void *p)
@@ -407,19 +406,11 @@ static int lazy_find_cb(struct dl_phdr_info *info, size_t size, void *p)
 	struct object ob;
 	int is_self, is_libc;
 	int r = read_object(info, &ob, &is_self, &is_libc);
-	if (r < 0) {
-		q->failed = 1;
-		return 1;
-	}
+	if (r < 0)
+		return 1; /* an object that cannot be searched: dlsym's turn */
 	if (r > 0)
 		q->found = find_in(&ob, q->name, q->h);
-	if (q->found)
-		return 1;
-	if (is_libc) {
-		q->failed = 1; /* not even the C library defines it */
-		return 1;
-	}
-	return 0;
+	return q->found || is_libc;
 }
 
 static void *lazy_find(const char *name, uint32_t h)
@@ -430,13 +421,14 @@ static void *lazy_find(const char *name, uint32_t h)
 			if (found)
 				return found;
 		}
-		return NULL;
+	} else {
+		struct lazy_query q = {.name = name, .h = h};
+		dl_iterate_phdr(lazy_find_cb, &q);
+		if (q.found)
+			return q.found;
 	}
-	struct lazy_query q = {.name = name, .h = h};
-	dl_iterate_phdr(lazy_find_cb, &q);
-	if (q.found || !q.failed)
-		return q.found;
-	/* Objects sockleak cannot read: the loader's own search, with its lock. */
+	/* Objects sockleak cannot read, or a name the C library does not define (one of the
+	 * loader's own): the loader's search, with its lock. */
 	return dlsym(RTLD_DEFAULT, name);
 }
 
