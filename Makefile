@@ -16,6 +16,18 @@ HEADERS     := $(wildcard core/*.h preload/*.h)
 
 PRELOAD_OBJ := $(patsubst %.c,$(B)/pic/%.o,$(CORE_SRC) $(PRELOAD_SRC)) $(B)/pic/preload/vfork.o
 
+# On x86-64, the C library functions in preload/lazy_imports.list are bound by sockleak at
+# their first call instead of by the loader at every process's start (issue 12; resolve.c says
+# how). Elsewhere, or with LAZY_IMPORTS=0, they are ordinary imports bound at load (-z now).
+comma := ,
+LAZY_IMPORTS ?= $(if $(filter x86_64-%,$(shell $(CC) -dumpmachine)),1,0)
+ifeq ($(LAZY_IMPORTS),1)
+LAZY_NAMES   := $(shell grep -v '^\#' preload/lazy_imports.list)
+LAZY_CFLAGS  := -DSL_LAZY_IMPORTS
+LAZY_LDFLAGS := $(addprefix -Wl$(comma)--wrap=,$(LAZY_NAMES))
+PRELOAD_OBJ  += $(B)/pic/preload/lazy_imports.o $(B)/pic/preload/lazy_imports_x86_64.o
+endif
+
 # The version's one source is core/report.h; the installed command asks the analyzer for it.
 VERSION := $(shell sed -n 's/^\#define SOCKLEAK_VERSION "\(.*\)"$$/\1/p' core/report.h)
 PREFIX  ?= /usr/local
@@ -34,19 +46,30 @@ deps:
 
 $(B)/pic/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -ftls-model=initial-exec -c $< -o $@
+	$(CC) $(CSTD) $(CFLAGS) $(WARN) $(LAZY_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec -c $< -o $@
 
 $(B)/pic/preload/vfork.o: preload/vfork.S
 	@mkdir -p $(dir $@)
 	$(CC) -fPIC -c $< -o $@
+
+$(B)/pic/preload/lazy_imports_x86_64.o: preload/lazy_imports_x86_64.S
+	@mkdir -p $(dir $@)
+	$(CC) -fPIC -c $< -o $@
+
+$(B)/pic/preload/lazy_imports.o: preload/lazy_imports.list preload/lazy_imports.sh
+	@mkdir -p $(dir $@)
+	preload/lazy_imports.sh preload/lazy_imports.list > $(B)/pic/preload/lazy_imports.S
+	$(CC) -fPIC -c $(B)/pic/preload/lazy_imports.S -o $@
 
 # The preload links nothing but libc: libunwind, libdw and libssl are opened with dlopen when
 # needed, so they never take part in the host program's symbol resolution. -z now binds its
 # calls into libc at load: bound lazily, a hook's first call to a libc function ran the
 # loader's resolver on the program's stack, which saves the whole vector state there (2.7 KiB
 # with AVX-512) and crashed a thread with little stack left (docs/reliability.md, issue 10).
+# Most of those calls go through sockleak's own lazy binding instead (LAZY_LDFLAGS above), which
+# keeps that promise; -z now still binds the few left to the loader.
 $(B)/libsockleak.so: $(PRELOAD_OBJ)
-	$(CC) -shared -o $@ $^ -Wl,-z,nodelete -Wl,-z,now -Wl,--no-undefined -ldl -lpthread
+	$(CC) -shared -o $@ $^ -Wl,-z,nodelete -Wl,-z,now -Wl,--no-undefined $(LAZY_LDFLAGS) -ldl -lpthread
 
 include testapps/testapps.mk
 include tests/unit/unit.mk

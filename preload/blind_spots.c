@@ -39,32 +39,40 @@ static int kernel_has(const struct sl_transport *t, int fd)
 	return (t->domain == 0 || domain == t->domain) && (t->type == 0 || type == t->type);
 }
 
-/* Whether this process has an io_uring instance open. */
+/* Whether this process has an io_uring instance open. The directory is read with getdents64
+ * into a buffer on the stack, not with opendir: opendir's malloc was the first of a process
+ * that never allocates, and set up the allocator's arena at its exit (about 2,500 instructions
+ * at every exit, issue 12). */
 static int has_io_uring(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
 		return 0;
 	int found = 0;
-	struct dirent *e;
 	/* The path is put together by hand: snprintf cost 600 instructions a descriptor, at every
-	 * exit. A descriptor's name is a number, far shorter than d_name's room. */
-	static const char dir[] = "/proc/self/fd/";
-	char path[sizeof(dir) + sizeof(e->d_name)], target[64];
-	memcpy(path, dir, sizeof(dir) - 1);
-	while (!found && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		size_t len = strnlen(e->d_name, sizeof(e->d_name) - 1);
-		memcpy(path + sizeof(dir) - 1, e->d_name, len);
-		path[sizeof(dir) - 1 + len] = '\0';
-		ssize_t n = readlink(path, target, sizeof(target) - 1);
-		if (n > 0) {
-			target[n] = '\0';
-			found = strcmp(target, "anon_inode:[io_uring]") == 0;
+	 * exit. A descriptor's name is a number, far shorter than the room left for it. */
+	static const char prefix[] = "/proc/self/fd/";
+	char path[sizeof(prefix) + 32], target[64];
+	char buf[1024] __attribute__((aligned(8)));
+	memcpy(path, prefix, sizeof(prefix) - 1);
+	ssize_t got;
+	while (!found && (got = getdents64(dir, buf, sizeof(buf))) > 0) {
+		for (ssize_t at = 0; at < got && !found;) {
+			const struct dirent64 *e = (const struct dirent64 *)(buf + at);
+			at += e->d_reclen;
+			if (e->d_name[0] == '.')
+				continue;
+			size_t len = strnlen(e->d_name, 31);
+			memcpy(path + sizeof(prefix) - 1, e->d_name, len);
+			path[sizeof(prefix) - 1 + len] = '\0';
+			ssize_t n = readlink(path, target, sizeof(target) - 1);
+			if (n > 0) {
+				target[n] = '\0';
+				found = strcmp(target, "anon_inode:[io_uring]") == 0;
+			}
 		}
 	}
-	closedir(d);
+	close(dir);
 	return found;
 }
 

@@ -338,6 +338,16 @@ void sl_finish(int how, int status, int status_known, int *exit_override)
 	 * must not map anything in its parent's memory. */
 	if (sl_vfork_child || !sl_rt.ready || sl_rt.disabled || sl_in_hook)
 		return;
+	/* A process that never tracked a descriptor has no stack to symbolize and no transport to
+	 * report: its exit is the blind spots' checks and at most a few lines. On the main thread
+	 * with REPORT_STACK_NEEDED left, it runs where it is, rather than on a stack mapped for it
+	 * (an mmap, an mprotect and a munmap at the exit of every such process, issue 12). The
+	 * descriptor table's chunks are made at the first descriptor tracked, and a forked child
+	 * inherits its parent's. */
+	if (sl_rt.state.fdtab_chunks == 0 && !sl_rt.state.tls && sl_stack_room_main() >= REPORT_STACK_NEEDED) {
+		finish(how, status, status_known, exit_override);
+		return;
+	}
 	struct finish_args a = {how, status, status_known, exit_override};
 	if (sl_on_own_stack(finish_on_own_stack, &a, REPORT_STACK_SIZE) == 0)
 		return;

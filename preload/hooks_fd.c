@@ -14,6 +14,8 @@
 #include "python.h"
 #include "unwind_pipe.h"
 
+SL_OWN_CALL_DECLARE(fcntl);
+
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -67,7 +69,7 @@ static void close_cancelled(void *arg)
 	const struct close_call *c = arg;
 	int saved = errno;
 	int64_t now = -1;
-	if (fcntl(c->fd, F_GETFD) >= 0) {
+	if (SL_OWN_CALL(fcntl)(c->fd, F_GETFD) >= 0) {
 		int domain, type;
 		socklen_t len = sizeof(domain);
 		if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0) {

@@ -9,6 +9,10 @@
 
 #include "preload.h"
 
+SL_OWN_CALL_DECLARE(_exit);
+SL_OWN_CALL_DECLARE(execve);
+SL_OWN_CALL_DECLARE(execvp);
+
 /* ---- main ---- */
 
 typedef int (*main_fn)(int, char **, char **);
@@ -16,11 +20,16 @@ static main_fn real_main;
 
 static void keep_argv(int argc, char **argv)
 {
-	/* A copy: programs rewrite their argv strings (nginx sets its process title there). */
+	/* A copy: programs rewrite their argv strings (nginx sets its process title there). A
+	 * short command line is kept in a static buffer: a first malloc sets up the allocator's
+	 * arena (about 2,000 instructions and two system calls), which a process that never
+	 * allocates should not pay at start-up (issue 12). */
+	static _Alignas(char *) char small[1024];
 	size_t total = 0;
 	for (int i = 0; i < argc; i++)
 		total += strlen(argv[i]) + 1;
-	char **copy = malloc((size_t)(argc + 1) * sizeof(char *) + total);
+	size_t size = (size_t)(argc + 1) * sizeof(char *) + total;
+	char **copy = size <= sizeof(small) ? (char **)small : malloc(size);
 	if (!copy)
 		return;
 	char *p = (char *)(copy + argc + 1);
@@ -56,7 +65,7 @@ SL_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*init
 	start_fn real = (start_fn)sl_resolve("__libc_start_main");
 	if (!real) {
 		sl_message("__libc_start_main not found: cannot start the program");
-		_exit(127);
+		SL_OWN_CALL(_exit)(127);
 	}
 	real_main = main;
 	keep_argv(argc, argv);
@@ -227,7 +236,7 @@ SL_EXPORT int execl(const char *path, const char *arg, ...)
 	collect_args(argv, argc, arg, &ap);
 	va_end(ap);
 	extern char **environ;
-	return execve(path, argv, environ);
+	return SL_OWN_CALL(execve)(path, argv, environ);
 }
 
 SL_EXPORT int execlp(const char *file, const char *arg, ...)
@@ -239,7 +248,7 @@ SL_EXPORT int execlp(const char *file, const char *arg, ...)
 	va_start(ap, arg);
 	collect_args(argv, argc, arg, &ap);
 	va_end(ap);
-	return execvp(file, argv);
+	return SL_OWN_CALL(execvp)(file, argv);
 }
 
 SL_EXPORT int execle(const char *path, const char *arg, ...)
@@ -253,5 +262,5 @@ SL_EXPORT int execle(const char *path, const char *arg, ...)
 	/* The environment is the slot right after the list's NULL. */
 	char **envp = va_arg(ap, char **);
 	va_end(ap);
-	return execve(path, argv, envp);
+	return SL_OWN_CALL(execve)(path, argv, envp);
 }

@@ -351,7 +351,7 @@ __attribute__((constructor(101))) static void keep_argv(int argc, char **argv, c
 	(void)envp;
 	/* AT_BASE 0: the loader was run as the program (ld.so ./prog): glibc hands on argv without
 	 * the loader's own name, which /proc/self/cmdline still has; that is read then. */
-	if (cmdline_taken || getauxval(AT_BASE) == 0)
+	if (cmdline_taken)
 		return;
 	start_argc = argc;
 	start_argv = argv;
@@ -364,7 +364,7 @@ static size_t read_cmdline(char *buf, size_t size, uint32_t *argc)
 {
 	size_t n = 0;
 	cmdline_taken = 1;
-	if (start_argv) {
+	if (start_argv && getauxval(AT_BASE) != 0) {
 		for (int i = 0; i < start_argc && start_argv[i] && n < size; i++) {
 			size_t len = strlen(start_argv[i]) + 1;
 			if (len > size - n)

@@ -3,6 +3,7 @@
  * shutdown) still has its frames named in the exit report. */
 #include <elf.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -47,39 +48,39 @@ static void build_id(const struct dl_phdr_info *info, struct sl_module *m)
  * directory the program started in. Found once, before main when sockleak starts before main. */
 static char program[4096];
 static char exe[4096];
-static int exe_read;
+static pthread_once_t exe_once = PTHREAD_ONCE_INIT, program_once = PTHREAD_ONCE_INIT;
+
+static void read_exe(void)
+{
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+}
 
 /* /proc/self/exe, read once per image (the PROCESS record and the program's module both need
  * it). Empty when it cannot be read. */
 const char *sl_exe_path(void)
 {
-	if (!exe_read) {
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		exe[n > 0 ? n : 0] = '\0';
-		exe_read = 1;
-	}
+	pthread_once(&exe_once, read_exe);
 	return exe;
 }
 
-static const char *program_path(void)
+static void build_program_path(void)
 {
-	if (program[0])
-		return program;
 	/* Built in the static buffer itself: this may run on a program thread's small stack. */
 	const char *resolved = sl_exe_path();
 	if (!resolved[0])
-		return NULL;
+		return;
 	memcpy(program, resolved, strlen(resolved) + 1);
 	const char *fn = (const char *)getauxval(AT_EXECFN);
 	if (fn && strcmp(fn, resolved) == 0)
-		return program; /* run by the name it resolves to: nothing to compare */
+		return; /* run by the name it resolves to: nothing to compare */
 	struct stat as_run, exe_st;
 	/* Not a name that means something else to the analyzer later: /proc/self/exe (a program
 	 * that execs itself), /dev/fd/N (fexecve). */
 	int lasting = fn && strchr(fn, '/') && strncmp(fn, "/proc/", 6) != 0 && strncmp(fn, "/dev/", 5) != 0;
 	if (!lasting || stat(fn, &as_run) != 0 || stat(program, &exe_st) != 0 || as_run.st_dev != exe_st.st_dev ||
 	    as_run.st_ino != exe_st.st_ino)
-		return program;
+		return;
 	size_t len = strlen(fn), at = 0;
 	if (fn[0] != '/') {
 		if (fn[0] == '.' && fn[1] == '/') {
@@ -94,16 +95,30 @@ static const char *program_path(void)
 	}
 	if (at + len < sizeof(program)) {
 		memcpy(program + at, fn, len + 1);
-		return program;
+		return;
 	}
 resolved:
 	/* No room, or no current directory: the resolved name after all. */
 	memcpy(program, resolved, strlen(resolved) + 1);
-	return program;
 }
 
+static const char *program_path(void)
+{
+	pthread_once(&program_once, build_program_path);
+	return program[0] ? program : NULL;
+}
+
+/* A name relative to the directory the program started in is made absolute now, before main
+ * can change directory. An absolute name (or none) gives the same answer whenever it is asked,
+ * so it is found at its first use, which a process that reports nothing and writes no event
+ * log never comes to: the readlink, two stat calls and the comparisons cost every process
+ * about 3,500 instructions at start-up (issue 12). What differs is a program whose file is
+ * deleted or replaced before that first use: /proc/self/exe then names the deleted file. */
 __attribute__((constructor)) static void find_program_path(void)
 {
+	const char *fn = (const char *)getauxval(AT_EXECFN);
+	if (fn && fn[0] == '/')
+		return;
 	int guard = sl_in_hook;
 	sl_in_hook = 1;
 	program_path();

@@ -140,6 +140,7 @@ void sl_stack_before_handler(void);
 void sl_stack_after_init(void);
 extern int sl_handlers_installed;
 void sl_stack_main_thread(void);
+size_t sl_stack_room_main(void);
 extern int (*sl_unw_backtrace)(void **buffer, int size);
 
 /* The stack a hook may use, and the room left on this thread's stack.
@@ -267,6 +268,8 @@ void sl_datapath_after_dlopen(void);
  * sl_resolve then finds a name among them without the loader's lock. */
 void sl_resolve_all(void);
 void *sl_resolve(const char *name);
+int sl_resolve_defined_at_start(const char *name);
+int sl_resolve_self_range(uint64_t *lo, uint64_t *hi);
 /* Set by the dlopen interposer before each call: when set before start-up, sl_resolve_all
  * looks every name up at once rather than at each hook's first call. */
 extern int sl_dlopen_called;
@@ -286,6 +289,19 @@ extern int sl_dlopen_called;
 		var = (type *)sl_resolve(name);                                                        \
 		__atomic_store_n(&slot_##var, var, __ATOMIC_RELAXED);                                  \
 	}
+
+/* A call from sockleak to one of its own interposers defined in the same file (execl's call to
+ * execve): the compiler makes it a call through the PLT that -Wl,--wrap does not rename (the
+ * name is defined in the file), and the loader would bind it at every start-up. SL_OWN_CALL
+ * sends it through the name's lazily bound trampoline instead (lazy_imports.list), which binds
+ * it to the same function: the program's, when it exports one, else sockleak's interposer. */
+#if defined(SL_LAZY_IMPORTS)
+#define SL_OWN_CALL(name) __wrap_##name
+#define SL_OWN_CALL_DECLARE(name) extern __typeof__(name) __wrap_##name __attribute__((visibility("hidden")))
+#else
+#define SL_OWN_CALL(name) name
+#define SL_OWN_CALL_DECLARE(name) extern __typeof__(name) name
+#endif
 
 /* Calls the real function, or fails with ENOSYS when it cannot be found: never a NULL call. */
 #define SL_CALL(name, fail, ...) (real_##name ? real_##name(__VA_ARGS__) : (errno = ENOSYS, (fail)))

@@ -3,7 +3,6 @@
 #include <elf.h>
 #include <link.h>
 #include <string.h>
-#include <sys/auxv.h>
 
 #include "preload.h"
 
@@ -43,7 +42,10 @@ static void *lookup(const char *name)
  * (tests/reliability/libearly.c loaded with dlopen hung; it runs bare). So the objects are read
  * at start-up and each name is found among them, lock-free, at its first call (sl_resolve);
  * without usable objects, every name is resolved with dlsym at start-up. */
-static const char *const names[] = {
+/* Kept as characters, not pointers: an array of pointers needed a relocation for each name,
+ * about 1,100 instructions of the loader's at every start-up (issue 12). */
+typedef char sl_real_name[20];
+static const sl_real_name names[] = {
 	"_Exit", "_Fork", "__libc_start_main", "_exit", "accept", "accept4", "bind", "bsd_signal", "close", "close_range",
 	"closefrom", "connect", "dlclose", "dlopen", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
 	"execv", "execve", "execveat", "execvp", "execvpe", "exit", "fcntl", "fcntl64", "fexecve", "listen",
@@ -87,15 +89,98 @@ struct objects {
 	struct object v[MAX_OBJECTS];
 	unsigned n;
 	unsigned self; /* the index of this library: MAX_OBJECTS when not found */
+	unsigned libc; /* the index of the C library: MAX_OBJECTS when not found */
 	int incomplete; /* an object could not be read: dlsym for everything */
-	uintptr_t vdso;  /* the vDSO's base (getauxval, asked once) */
+	uint64_t self_lo, self_hi; /* this library's mapped range */
 };
+
+/* strcmp's answer to "equal?", written out: the binding of sockleak's own imports, strcmp among
+ * them, runs this (sl_lazy_bind). */
+static int same_name(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
 
 static uintptr_t dyn_ptr(const struct dl_phdr_info *info, Elf64_Addr p)
 {
 	/* The loader rewrites most objects' dynamic entries to addresses; the vDSO's (and any it
 	 * left alone) are still offsets from the base. */
 	return p < info->dlpi_addr ? info->dlpi_addr + p : p;
+}
+
+/* Reads an object's dynamic symbol table (found by dl_iterate_phdr) into ob. Returns 0 for an
+ * object with nothing to look up in (a static part of the program), 1 when ob was read, -1 for
+ * an object that cannot be searched without dlsym (no GNU hash table). */
+static int read_object(const struct dl_phdr_info *info, struct object *ob, int *is_self, int *is_libc)
+{
+	*ob = (struct object){.base = info->dlpi_addr};
+	const Elf64_Dyn *dyn = NULL;
+	uintptr_t self = (uintptr_t)&read_object;
+	*is_self = 0;
+	*is_libc = 0;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const Elf64_Phdr *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_DYNAMIC)
+			dyn = (const Elf64_Dyn *)(info->dlpi_addr + ph->p_vaddr);
+		if (ph->p_type == PT_LOAD && self - (info->dlpi_addr + ph->p_vaddr) < ph->p_memsz)
+			*is_self = 1;
+	}
+	if (!dyn)
+		return 0;
+	Elf64_Xword soname = 0;
+	int has_soname = 0;
+	for (; dyn->d_tag != DT_NULL; dyn++) {
+		switch (dyn->d_tag) {
+		case DT_SYMTAB:
+			ob->symtab = (const Elf64_Sym *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_STRTAB:
+			ob->strtab = (const char *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_GNU_HASH:
+			ob->gnu_hash = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_VERSYM:
+			ob->versym = (const Elf64_Half *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_SONAME:
+			soname = dyn->d_un.d_val;
+			has_soname = 1;
+			break;
+		}
+	}
+	if (!ob->symtab || !ob->strtab || !ob->gnu_hash)
+		return -1;
+	/* The C library ends the search for sockleak's own imports (sl_lazy_bind). */
+	if (has_soname)
+		*is_libc = same_name(ob->strtab + soname, "libc.so.6");
+	return 1;
+}
+
+/* The extent of an object's loaded segments. */
+static void object_range(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi)
+{
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const Elf64_Phdr *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uint64_t a = info->dlpi_addr + ph->p_vaddr;
+		if (a < *lo)
+			*lo = a;
+		if (a + ph->p_memsz > *hi)
+			*hi = a + ph->p_memsz;
+	}
+}
+
+/* The vDSO, by the name the loader gives it (the kernel's soname for it on x86-64): getauxval,
+ * which would tell its address, is bound lazily itself, and this runs before that is cheap. */
+static int is_vdso(const struct dl_phdr_info *info)
+{
+	return info->dlpi_name && same_name(info->dlpi_name, "linux-vdso.so.1");
 }
 
 static int collect_object(struct dl_phdr_info *info, size_t size, void *p)
@@ -108,43 +193,23 @@ static int collect_object(struct dl_phdr_info *info, size_t size, void *p)
 	}
 	/* The vDSO defines none of the names (only clock_gettime and its kind), and some kernels
 	 * build it without a GNU hash table. */
-	if (info->dlpi_addr == o->vdso)
+	if (is_vdso(info))
 		return 0;
-	struct object ob = {.base = info->dlpi_addr};
-	const Elf64_Dyn *dyn = NULL;
-	uintptr_t self = (uintptr_t)&collect_object;
-	int is_self = 0;
-	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
-		const Elf64_Phdr *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_DYNAMIC)
-			dyn = (const Elf64_Dyn *)(info->dlpi_addr + ph->p_vaddr);
-		if (ph->p_type == PT_LOAD && self - (info->dlpi_addr + ph->p_vaddr) < ph->p_memsz)
-			is_self = 1;
-	}
-	if (is_self)
+	struct object ob;
+	int is_self, is_libc;
+	int r = read_object(info, &ob, &is_self, &is_libc);
+	if (is_self) {
 		o->self = o->n;
-	if (!dyn)
-		return 0; /* nothing to look up in (a static part of the program) */
-	for (; dyn->d_tag != DT_NULL; dyn++) {
-		switch (dyn->d_tag) {
-		case DT_SYMTAB:
-			ob.symtab = (const Elf64_Sym *)dyn_ptr(info, dyn->d_un.d_ptr);
-			break;
-		case DT_STRTAB:
-			ob.strtab = (const char *)dyn_ptr(info, dyn->d_un.d_ptr);
-			break;
-		case DT_GNU_HASH:
-			ob.gnu_hash = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr);
-			break;
-		case DT_VERSYM:
-			ob.versym = (const Elf64_Half *)dyn_ptr(info, dyn->d_un.d_ptr);
-			break;
-		}
+		object_range(info, &o->self_lo, &o->self_hi);
 	}
-	if (!ob.symtab || !ob.strtab || !ob.gnu_hash) {
+	if (r == 0)
+		return 0;
+	if (r < 0) {
 		o->incomplete = 1;
 		return 1;
 	}
+	if (is_libc && o->libc == MAX_OBJECTS)
+		o->libc = o->n;
 	o->v[o->n++] = ob;
 	return 0;
 }
@@ -177,7 +242,7 @@ static void *find_in(const struct object *ob, const char *name, uint32_t h)
 	for (;; i++) {
 		uint32_t h2 = chain[i - symoffset];
 		const Elf64_Sym *sym = &ob->symtab[i];
-		if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF && strcmp(name, ob->strtab + sym->st_name) == 0) {
+		if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF && same_name(name, ob->strtab + sym->st_name)) {
 			/* The types dlsym takes (all but STT_TLS): a function written in assembly
 			 * without .type is STT_NOTYPE, and an interposer's may be. */
 			int type = ELF64_ST_TYPE(sym->st_info), bind = ELF64_ST_BIND(sym->st_info);
@@ -214,6 +279,8 @@ static void *walk(const char *name)
 	return found;
 }
 
+static void lazy_objs_ready(void);
+
 static int listed(const char *name)
 {
 	for (size_t i = 0; i < NNAMES; i++)
@@ -231,7 +298,7 @@ void sl_resolve_all(void)
 	objs.n = 0;
 	objs.incomplete = 0;
 	objs.self = MAX_OBJECTS;
-	objs.vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	objs.libc = MAX_OBJECTS;
 	int saved = errno;
 	dl_iterate_phdr(collect_object, &objs);
 	errno = saved;
@@ -244,6 +311,7 @@ void sl_resolve_all(void)
 	if (!walk_usable)
 		for (size_t i = 0; i < NNAMES; i++)
 			resolved[i] = usable ? walk(names[i]) : lookup(names[i]);
+	lazy_objs_ready();
 	__atomic_store_n(&resolved_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -264,6 +332,172 @@ void *sl_resolve(const char *name)
 	}
 	return lookup(name);
 }
+
+/* This library's mapped range, as sl_modules_self_range finds it, from the objects read at
+ * start-up (one dl_iterate_phdr fewer at every start-up). -1 when they were not read. */
+int sl_resolve_self_range(uint64_t *lo, uint64_t *hi)
+{
+	if (!__atomic_load_n(&resolved_ready, __ATOMIC_ACQUIRE) || objs.self >= objs.n)
+		return -1;
+	*lo = objs.self_lo;
+	*hi = objs.self_hi;
+	return 0;
+}
+
+/* Whether an object loaded at start-up defines name: 1 yes, 0 no, -1 when that cannot be told
+ * (the objects could not be read, or a dlopen came before they were). Found with the walk, no
+ * lock: a question a process without the answer would otherwise put to dlsym, whose failing
+ * search of every object costs about 2,000 instructions (issue 12). While no dlopen was made,
+ * the objects read at start-up are all dlsym(RTLD_DEFAULT) would search. */
+int sl_resolve_defined_at_start(const char *name)
+{
+	if (!__atomic_load_n(&resolved_ready, __ATOMIC_ACQUIRE) || !walk_usable)
+		return -1;
+	uint32_t h = gnu_hash(name);
+	for (unsigned k = 0; k < objs.n; k++)
+		if (k != objs.self && find_in(&objs.v[k], name, h))
+			return 1;
+	return 0;
+}
+
+/* ---- sockleak's own imports, bound at their first call ----
+ *
+ * The loader bound every C library function sockleak calls at each process's start (-z now):
+ * about 100 lookups, 71,000 instructions, in a process that may never open a socket (issue 12).
+ * Bound lazily by glibc instead, a hook's first call would run the loader's resolver, which
+ * saves the whole vector state on the stack and takes the loader's lock (docs/reliability.md,
+ * issue 10). So the names in preload/lazy_imports.list are bound here, at their first call,
+ * through a trampoline each (preload/lazy_imports.sh, lazy_imports_x86_64.S): no lock, no
+ * allocation, a few hundred bytes of stack, safe in a signal handler and in two threads at
+ * once (each finds the same address and stores it).
+ *
+ * The binding is the loader's: the first definition in the global scope in load order (the
+ * program, the preloaded libraries such as another allocator, then the C library), of the
+ * name's default version, an IFUNC's choice called as the loader calls it. sockleak itself is
+ * searched in its place: a name it defines (close, open ...) binds its own calls to its own
+ * interposer, unless the program before it exports one. The search stops at
+ * the C library, which defines every listed name: every object before it was loaded at
+ * start-up and is never unloaded, so its tables can be read at any time without a lock. */
+#if defined(SL_LAZY_IMPORTS)
+extern void *sl_lazy_slots[];
+extern const uint32_t sl_lazy_count;
+extern const uint16_t sl_lazy_names[];
+extern const uint32_t sl_lazy_hashes[];
+extern const char sl_lazy_strs[];
+
+/* objs, once sl_resolve_all has read them with the C library among them. */
+static int lazy_objs_usable;
+
+/* The search without objs (before sl_resolve_all, or where it could not read them): one
+ * dl_iterate_phdr, whose lock is the loader's short one around its list of objects (not the
+ * one dlopen holds while running constructors). */
+struct lazy_query {
+	const char *name;
+	uint32_t h;
+	void *found;
+};
+
+static int lazy_find_cb(struct dl_phdr_info *info, size_t size, void *p)
+{
+	(void)size;
+	struct lazy_query *q = p;
+	if (is_vdso(info))
+		return 0;
+	struct object ob;
+	int is_self, is_libc;
+	int r = read_object(info, &ob, &is_self, &is_libc);
+	if (r < 0)
+		return 1; /* an object that cannot be searched: dlsym's turn */
+	if (r > 0)
+		q->found = find_in(&ob, q->name, q->h);
+	return q->found || is_libc;
+}
+
+static void *lazy_find(const char *name, uint32_t h)
+{
+	if (__atomic_load_n(&lazy_objs_usable, __ATOMIC_ACQUIRE)) {
+		for (unsigned k = 0; k <= objs.libc; k++) {
+			void *found = find_in(&objs.v[k], name, h);
+			if (found)
+				return found;
+		}
+	} else {
+		struct lazy_query q = {.name = name, .h = h};
+		dl_iterate_phdr(lazy_find_cb, &q);
+		if (q.found)
+			return q.found;
+	}
+	/* Objects sockleak cannot read, or a name the C library does not define (one of the
+	 * loader's own): the loader's search, with its lock. */
+	return dlsym(RTLD_DEFAULT, name);
+}
+
+/* The end when a listed name is nowhere: the loader would have refused to load sockleak. Said
+ * with the system calls themselves, since any function sockleak calls may be the missing one
+ * (and the loop that counts the name's length is kept a loop: GCC makes a strlen of it). */
+static __attribute__((noreturn, noinline, optimize("no-tree-loop-distribute-patterns"))) void
+lazy_missing(const char *name)
+{
+	static const char what[] = "sockleak: this C library lacks a function sockleak needs: ";
+	size_t len = 0;
+	while (name[len])
+		len++;
+	long ret;
+	__asm__ volatile("syscall" : "=a"(ret) : "0"(1L), "D"(2L), "S"(what), "d"(sizeof(what) - 1) : "rcx", "r11", "memory");
+	__asm__ volatile("syscall" : "=a"(ret) : "0"(1L), "D"(2L), "S"(name), "d"(len) : "rcx", "r11", "memory");
+	__asm__ volatile("syscall" : "=a"(ret) : "0"(1L), "D"(2L), "S"("\n"), "d"(1L) : "rcx", "r11", "memory");
+	for (;;)
+		__asm__ volatile("syscall" : "=a"(ret) : "0"(231L), "D"(127L) : "rcx", "r11", "memory");
+}
+
+/* Called by sl_lazy_common with the import's index: returns its address, stored in its slot. */
+__attribute__((visibility("hidden"))) void *sl_lazy_bind(unsigned i)
+{
+	int *err = __errno_location(), saved = *err;
+	const char *name = sl_lazy_strs + sl_lazy_names[i];
+	void *addr = lazy_find(name, sl_lazy_hashes[i]);
+	if (!addr)
+		lazy_missing(name);
+	__atomic_store_n(&sl_lazy_slots[i], addr, __ATOMIC_RELAXED);
+	*err = saved;
+	return addr;
+}
+
+/* The objects are read: every one up to the C library was (the reading stops at the first it
+ * cannot read), and they are searched from now on without a dl_iterate_phdr. */
+static void lazy_objs_ready(void)
+{
+	if (objs.libc < objs.n)
+		__atomic_store_n(&lazy_objs_usable, 1, __ATOMIC_RELEASE);
+}
+
+/* For tests, not an API: the name of sockleak's lazily bound import i (NULL past the last), and
+ * in *addr the function it is bound to: NULL when its first call has not come yet, unless bind
+ * is set, which binds it now. tests/reliability/lazy_imports.c compares each with what the
+ * loader gives, and counts the names a first call bound. */
+SL_EXPORT const char *sockleak_lazy_import(unsigned i, void **addr, int bind)
+{
+	if (i >= sl_lazy_count)
+		return NULL;
+	void *slot = __atomic_load_n(&sl_lazy_slots[i], __ATOMIC_RELAXED);
+	if (!slot && bind)
+		slot = sl_lazy_bind(i);
+	*addr = slot;
+	return sl_lazy_strs + sl_lazy_names[i];
+}
+#else
+static void lazy_objs_ready(void)
+{
+}
+
+SL_EXPORT const char *sockleak_lazy_import(unsigned i, void **addr, int bind)
+{
+	(void)i;
+	(void)addr;
+	(void)bind;
+	return NULL;
+}
+#endif
 
 /* For tests, not an API: the function sockleak calls as name's real one (NULL if none).
  * tests/reliability/resolved_names.c compares it with what dlsym finds in the C library. */

@@ -156,6 +156,22 @@ static void fatal_config(const char *what)
 	_exit(1);
 }
 
+/* getenv("SOCKLEAK_OPTIONS"), read from environ itself: getenv's binding cost every process
+ * about 450 instructions at start-up (issue 12), and this is its one call. */
+static const char *options_env(void)
+{
+	static const char name[] = "SOCKLEAK_OPTIONS=";
+	extern char **environ;
+	for (char **e = environ; e && *e; e++) {
+		size_t i = 0;
+		while (i < sizeof(name) - 1 && (*e)[i] == name[i])
+			i++;
+		if (i == sizeof(name) - 1)
+			return *e + i;
+	}
+	return NULL;
+}
+
 static void do_init(void)
 {
 	int saved_errno = errno;
@@ -166,7 +182,7 @@ static void do_init(void)
 	sl_resolve_all();
 	sl_options_defaults(&sl_rt.opt);
 	char err[512];
-	const char *env = getenv("SOCKLEAK_OPTIONS");
+	const char *env = options_env();
 	if (env && sl_options_parse(&sl_rt.opt, env, err, sizeof(err)) < 0) {
 		char msg[600];
 		snprintf(msg, sizeof(msg), "SOCKLEAK_OPTIONS: %s", err);
@@ -191,7 +207,8 @@ static void do_init(void)
 	sl_rt.stacks = sl_stacks_new(&sl_rt.arena);
 	struct sl_state_config cfg = {.report_inherited = (int)sl_rt.opt.report_inherited};
 	sl_state_init_zeroed(&sl_rt.state, &sl_rt.arena, sl_rt.stacks, &cfg); /* static: zero until now */
-	sl_modules_self_range((const void *)&do_init, &sl_rt.self_lo, &sl_rt.self_hi);
+	if (sl_resolve_self_range(&sl_rt.self_lo, &sl_rt.self_hi) < 0)
+		sl_modules_self_range((const void *)&do_init, &sl_rt.self_lo, &sl_rt.self_hi);
 	sl_stack_main_thread();
 	if (!sl_rt.stacks) {
 		sl_rt.ready = 1;
@@ -207,9 +224,14 @@ static void do_init(void)
 	sl_rt.ready = 1;
 	sl_stack_after_init();
 	sl_files_configure(sl_rt.opt.track);
-	if (sl_rt.opt.python)
+	/* CPython's API and Perl's destructor are looked for with dlsym, whose failing search
+	 * costs every process without them about 2,000 instructions a name (issue 12): the
+	 * objects read at start-up tell first whether any defines them. One loaded later with
+	 * dlopen is looked for by the dlopen interposer (hooks_dl.c), as before. */
+	if (sl_rt.opt.python && sl_resolve_defined_at_start("PyGILState_GetThisThreadState") != 0)
 		sl_python_init();
-	sl_runtimes_init();
+	if (sl_resolve_defined_at_start("perl_destruct") != 0)
+		sl_runtimes_init();
 	sl_blind_spots_at_start();
 out:
 	arm_live();

@@ -147,14 +147,22 @@ __thread uintptr_t sl_stack_lo SL_TLS_MODEL, sl_stack_min SL_TLS_MODEL, sl_stack
  * counting the limit from __libc_stack_end errs on the side of less room. An unlimited stack is
  * taken as room without end. */
 extern void *__libc_stack_end;
-static pthread_t main_thread;
+/* The main thread, known by the address of one of its thread-local variables (the thread
+ * pointer plus a fixed offset: no two live threads share it). pthread_self would do as well,
+ * but its binding cost every process about 500 instructions at start-up (issue 12). */
+static uintptr_t main_thread;
+
+static int on_main_thread(void)
+{
+	return (uintptr_t)&sl_in_hook == main_thread;
+}
 static uintptr_t main_lo, main_span;
 static int main_known;      /* main_lo and main_span are read (at the first room asked there) */
 static int vm_read_refused; /* process_vm_readv is refused (a seccomp filter) */
 
 void sl_stack_main_thread(void)
 {
-	main_thread = pthread_self();
+	main_thread = (uintptr_t)&sl_in_hook;
 }
 
 /* The main thread's range, read at its first slow room check rather than at start-up: a process
@@ -169,6 +177,22 @@ static void learn_main_stack(void)
 		main_lo = top - rl.rlim_cur;
 	main_span = top - main_lo;
 	main_known = 1;
+}
+
+/* The room below the caller's frame when this is the main thread on its own stack, whose range
+ * RLIMIT_STACK gives; 0 anywhere else (another thread, a signal's alternate stack), where only
+ * a probe could tell. */
+size_t sl_stack_room_main(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	if (!on_main_thread())
+		return 0;
+	if (!main_known) {
+		int saved = errno;
+		learn_main_stack();
+		errno = saved;
+	}
+	return main_span && sp - main_lo < main_span ? sp - main_lo : 0;
 }
 
 /* How many pages below the stack pointer are readable, up to PROBE_PAGES: one byte of each is
@@ -206,12 +230,12 @@ static int readable_pages_below(uintptr_t page0, uintptr_t page)
  * A signal's alternate stack is told by sigaltstack, not probed: it often lies in the heap. */
 size_t sl_stack_room_slow(uintptr_t sp)
 {
-	if (!main_known && pthread_equal(pthread_self(), main_thread)) {
+	if (!main_known && on_main_thread()) {
 		int saved = errno;
 		learn_main_stack();
 		errno = saved;
 	}
-	if (main_span && sp - main_lo < main_span && pthread_equal(pthread_self(), main_thread)) {
+	if (main_span && sp - main_lo < main_span && on_main_thread()) {
 		sl_stack_lo = main_lo;
 		sl_stack_min = 0;
 		sl_stack_span = main_span;

@@ -56,3 +56,11 @@ soak: deps all
 
 # testapps/tls_binding_stale_buffer.c (a regression test of the TLS binding) uses OpenSSL.
 TESTAPP_LIBS_tls_binding_stale_buffer := -lssl -lcrypto
+
+# The same program defining and exporting its own malloc family and strlen (issue 12: sockleak's
+# lazily bound imports must bind to them, as the loader did).
+$(B)/reliability/lazy_imports_own: tests/reliability/lazy_imports.c testapps/testlib.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O1 -g $(WARN) -pthread -DOWN_FUNCTIONS -rdynamic -o $@ $< -ldl
+
+reliability-build: $(B)/reliability/lazy_imports_own
