@@ -76,13 +76,14 @@ static int resolved_ready;
  * The search is dlsym's: RTLD_NEXT first (the objects after this library, in load order), then
  * RTLD_DEFAULT (the objects before it: the program); this library's own definitions are never
  * taken. Of a versioned name, the default version is taken (not a hidden one), as dlsym does.
- * An object without a GNU hash table (none in Debian) sends every name to dlsym, as before. */
+ * An object with only a DT_HASH table (--hash-style=sysv) is searched through that one. */
 #define MAX_OBJECTS 64
 struct object {
 	uintptr_t base;
 	const Elf64_Sym *symtab;
 	const char *strtab;
 	const uint32_t *gnu_hash;
+	const uint32_t *sysv_hash; /* DT_HASH, searched when there is no GNU hash table */
 	const Elf64_Half *versym;
 };
 struct objects {
@@ -142,6 +143,9 @@ static int read_object(const struct dl_phdr_info *info, struct object *ob, int *
 		case DT_GNU_HASH:
 			ob->gnu_hash = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr);
 			break;
+		case DT_HASH:
+			ob->sysv_hash = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
 		case DT_VERSYM:
 			ob->versym = (const Elf64_Half *)dyn_ptr(info, dyn->d_un.d_ptr);
 			break;
@@ -151,7 +155,10 @@ static int read_object(const struct dl_phdr_info *info, struct object *ob, int *
 			break;
 		}
 	}
-	if (!ob->symtab || !ob->strtab || !ob->gnu_hash)
+	/* An object with only the older DT_HASH table (linked with --hash-style=sysv) is searched
+	 * through it: sent to dlsym instead, a first call of sockleak's own import waited for the
+	 * loader's lock in a hook (review of issue 12). */
+	if (!ob->symtab || !ob->strtab || (!ob->gnu_hash && !ob->sysv_hash))
 		return -1;
 	/* The C library ends the search for sockleak's own imports (sl_lazy_bind). */
 	if (has_soname)
@@ -222,9 +229,53 @@ static uint32_t gnu_hash(const char *name)
 	return h;
 }
 
+/* The address symbol i of ob stands for, when it defines name as dlsym would take it; else NULL. */
+static void *take(const struct object *ob, uint32_t i, const char *name)
+{
+	const Elf64_Sym *sym = &ob->symtab[i];
+	if (sym->st_shndx == SHN_UNDEF || !same_name(name, ob->strtab + sym->st_name))
+		return NULL;
+	/* The types dlsym takes (all but STT_TLS): a function written in assembly without .type
+	 * is STT_NOTYPE, and an interposer's may be. */
+	int type = ELF64_ST_TYPE(sym->st_info), bind = ELF64_ST_BIND(sym->st_info);
+	int typed = type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_NOTYPE || type == STT_OBJECT ||
+		    type == STT_COMMON;
+	int hidden_version = ob->versym && (ob->versym[i] & 0x8000);
+	if (!typed || sym->st_value == 0 || (bind != STB_GLOBAL && bind != STB_WEAK) || hidden_version)
+		return NULL;
+	void *addr = (void *)(ob->base + sym->st_value);
+	if (type == STT_GNU_IFUNC)
+		addr = ((void *(*)(void))addr)();
+	return addr;
+}
+
+/* The same search through a DT_HASH table (the System V hash, computed here). */
+static void *find_in_sysv(const struct object *ob, const char *name)
+{
+	const uint32_t *t = ob->sysv_hash;
+	uint32_t nbucket = t[0], nchain = t[1], h = 0;
+	if (nbucket == 0)
+		return NULL;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+		h = (h << 4) + *c;
+		uint32_t g = h & 0xf0000000u;
+		h ^= g >> 24;
+		h &= ~g;
+	}
+	const uint32_t *chain = &t[2 + nbucket];
+	for (uint32_t i = t[2 + h % nbucket], n = 0; i != STN_UNDEF && i < nchain && n < nchain; i = chain[i], n++) {
+		void *addr = take(ob, i, name);
+		if (addr)
+			return addr;
+	}
+	return NULL;
+}
+
 /* The address name is defined at in ob, or NULL. */
 static void *find_in(const struct object *ob, const char *name, uint32_t h)
 {
+	if (!ob->gnu_hash)
+		return find_in_sysv(ob, name);
 	const uint32_t *t = ob->gnu_hash;
 	uint32_t nbuckets = t[0], symoffset = t[1], bloom_size = t[2], bloom_shift = t[3];
 	if (nbuckets == 0 || bloom_size == 0)
@@ -241,20 +292,10 @@ static void *find_in(const struct object *ob, const char *name, uint32_t h)
 		return NULL;
 	for (;; i++) {
 		uint32_t h2 = chain[i - symoffset];
-		const Elf64_Sym *sym = &ob->symtab[i];
-		if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF && same_name(name, ob->strtab + sym->st_name)) {
-			/* The types dlsym takes (all but STT_TLS): a function written in assembly
-			 * without .type is STT_NOTYPE, and an interposer's may be. */
-			int type = ELF64_ST_TYPE(sym->st_info), bind = ELF64_ST_BIND(sym->st_info);
-			int typed = type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_NOTYPE ||
-				    type == STT_OBJECT || type == STT_COMMON;
-			int hidden_version = ob->versym && (ob->versym[i] & 0x8000);
-			if (typed && sym->st_value != 0 && (bind == STB_GLOBAL || bind == STB_WEAK) && !hidden_version) {
-				void *addr = (void *)(ob->base + sym->st_value);
-				if (type == STT_GNU_IFUNC)
-					addr = ((void *(*)(void))addr)();
+		if ((h | 1) == (h2 | 1)) {
+			void *addr = take(ob, i, name);
+			if (addr)
 				return addr;
-			}
 		}
 		if (h2 & 1)
 			return NULL;

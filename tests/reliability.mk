@@ -64,3 +64,11 @@ $(B)/reliability/lazy_imports_own: tests/reliability/lazy_imports.c testapps/tes
 	$(CC) $(CSTD) -O1 -g $(WARN) -pthread -DOWN_FUNCTIONS -rdynamic -o $@ $< -ldl
 
 reliability-build: $(B)/reliability/lazy_imports_own
+
+# A library with only a DT_HASH table (review of issue 12: sockleak's search of the loaded
+# objects must read it without asking dlsym, which waits for the loader's lock).
+$(B)/reliability/libsysvhash.so: tests/reliability/sysvhash/libsysvhash.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O1 -g $(WARN) -fPIC -shared -Wl,--hash-style=sysv -o $@ $<
+
+reliability-build: $(B)/reliability/libsysvhash.so
