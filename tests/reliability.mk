@@ -72,3 +72,11 @@ $(B)/reliability/libsysvhash.so: tests/reliability/sysvhash/libsysvhash.c
 	$(CC) $(CSTD) -O1 -g $(WARN) -fPIC -shared -Wl,--hash-style=sysv -o $@ $<
 
 reliability-build: $(B)/reliability/libsysvhash.so
+
+# An allocator defined under a version of its own, which the loader never binds a C library
+# reference to (review of issue 12: nor may sockleak's binding of its own imports).
+$(B)/reliability/libversioned_alloc.so: tests/reliability/versioned/libversioned_alloc.c tests/reliability/versioned/libversioned_alloc.map
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O1 -g $(WARN) -fPIC -shared -Wl,--version-script=tests/reliability/versioned/libversioned_alloc.map -o $@ $<
+
+reliability-build: $(B)/reliability/libversioned_alloc.so

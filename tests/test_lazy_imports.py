@@ -109,7 +109,7 @@ def test_binding_calls_nothing_it_binds():
         m = re.search(r"\b(?:call|jmp)\s+[0-9a-f]+ <([^>+]+)", line)
         if m and current is not None:
             current.add(m.group(1))
-    todo, seen = ["sl_lazy_bind", "lazy_find_cb"], set()
+    todo, seen = ["sl_lazy_bind", "lazy_find_cb", "lazy_version_cb"], set()
     while todo:
         fn = todo.pop()
         if fn in seen:
@@ -118,7 +118,7 @@ def test_binding_calls_nothing_it_binds():
         expect(fn in calls or fn.endswith("@plt"), "no %s in %s" % (fn, PRELOAD))
         expect(not fn.startswith("__wrap_"), "the binding reaches %s (%s)" % (fn, sorted(seen)))
         todo += sorted(calls.get(fn, ()))
-    expect("find_in" in seen and "dl_iterate_phdr@plt" in seen, sorted(seen))
+    expect("find_sym" in seen and "dl_iterate_phdr@plt" in seen, sorted(seen))
 
 
 def test_exit_of_a_process_that_tracked_nothing_keeps_its_report_options():
@@ -183,3 +183,40 @@ def test_lazy_imports_bind_through_a_sysv_hash_table():
     addresses("lazy_imports", PRELOAD + " " + SYSV,
               [("close", "libsockleak.so"), ("free", "libc.so.6"), ("malloc", "libc.so.6"),
                ("strlen", "libsysvhash.so")])
+
+
+VERSIONED_ALLOC = os.path.join(REL, "libversioned_alloc.so")
+
+
+def test_an_allocator_under_a_version_of_its_own_is_passed_over():
+    # libversioned_alloc.so defines malloc@@VERSIONED_ALLOC_1 and the rest of the family: the
+    # loader binds no reference to malloc@GLIBC_2.2.5 to them (the program runs on the C
+    # library's allocator, bare), and sockleak's own calls must not be bound to them either:
+    # they were, and sockleak's free was handed the C library's strdup at the exit report
+    # (status 99, "free of memory it did not make"). Preloaded before and after sockleak.
+    import json
+    import tempfile
+    host, early = os.path.join(REL, "early_host"), os.path.join(REL, "libearly.so")
+    bare = run([host, "dlopen", early], env=preloaded_env(VERSIONED_ALLOC), timeout=60)
+    expect(bare.returncode == 0 and bare.stdout == "early_host done\n" and bare.stderr == "",
+           "bare: %d %r %r" % (bare.returncode, bare.stdout, bare.stderr[-2000:]))
+    for preload in (PRELOAD + " " + VERSIONED_ALLOC, VERSIONED_ALLOC + " " + PRELOAD):
+        with tempfile.TemporaryDirectory(prefix="sockleak-valloc-") as tmp:
+            env = preloaded_env(preload)
+            env["SOCKLEAK_OPTIONS"] = "json=%s/r.%%p.json" % tmp
+            p = run([host, "dlopen", early], env=env, timeout=60)
+            files = sorted(f for f in os.listdir(tmp) if f.endswith(".json"))
+            expect(p.returncode == 23 and p.stdout == "early_host done\n" and len(files) == 1 and
+                   "libversioned_alloc" not in p.stderr,
+                   "%s: status %d, output %r, reports %s\n%s" % (preload, p.returncode, p.stdout, files,
+                                                                 p.stderr[-2000:]))
+            with open(os.path.join(tmp, files[0])) as f:
+                r = json.load(f)
+        expect(r["summary"]["transports_seen"] == 2007 and len(r["transports"]) == 5,
+               "%s: seen %d, reported %d" % (preload, r["summary"]["transports_seen"], len(r["transports"])))
+    # And where each name is bound: the C library's malloc and free, the program's strlen.
+    lazy = os.path.join(REL, "lazy_imports")
+    p = run([lazy, "addresses"], env=preloaded_env(PRELOAD + " " + VERSIONED_ALLOC), timeout=60)
+    shown = [line for line in p.stdout.splitlines() if " from " in line]
+    expect(shown == ["close from libsockleak.so", "free from libc.so.6", "malloc from libc.so.6",
+                     "strlen from libc.so.6"], p.stdout + p.stderr[-2000:])
