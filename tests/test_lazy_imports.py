@@ -220,3 +220,31 @@ def test_an_allocator_under_a_version_of_its_own_is_passed_over():
     shown = [line for line in p.stdout.splitlines() if " from " in line]
     expect(shown == ["close from libsockleak.so", "free from libc.so.6", "malloc from libc.so.6",
                      "strlen from libc.so.6"], p.stdout + p.stderr[-2000:])
+
+
+def test_exit_on_the_main_stack_counts_from_the_limit_of_the_moment():
+    # A process that tracked nothing makes its exit report on the main thread's stack when
+    # RLIMIT_STACK leaves 128 KiB (issue 12). exit_room lowers the limit to 256 KiB and exits
+    # with 16 KiB of it left: bare, exit needs less. With a handler installed first, sockleak had
+    # read the 8 MiB limit then, counted its room from it, and died of SIGSEGV (-11) growing
+    # the stack past the kernel's limit of the moment; it must make its report on a stack of
+    # its own instead, and the program exit as bare.
+    import json
+    import tempfile
+    prog = os.path.join(REL, "exit_room")
+    for mode in (["handler"], []):
+        bare = run([prog, "16"] + mode, env=bare_env(), timeout=60)
+        expect(bare.returncode == 0 and bare.stdout == "exiting with about 16 KiB left\n",
+               "bare %s: %d %r %r" % (mode, bare.returncode, bare.stdout, bare.stderr[-2000:]))
+        with tempfile.TemporaryDirectory(prefix="sockleak-exitroom-") as tmp:
+            env = preloaded_env(PRELOAD)
+            env["SOCKLEAK_OPTIONS"] = "json=%s/r.%%p.json:verbosity=1" % tmp
+            p = run([prog, "16"] + mode, env=env, timeout=60)
+            files = [f for f in os.listdir(tmp) if f.endswith(".json")]
+            expect(p.returncode == 0 and p.stdout == bare.stdout and len(files) == 1 and
+                   p.stderr.splitlines()[-1:] == ["sockleak: 0 transports, all finished properly"],
+                   "preloaded %s: status %d, output %r, reports %s\n%s" % (mode, p.returncode, p.stdout, files,
+                                                                          p.stderr[-2000:]))
+            with open(os.path.join(tmp, files[0])) as f:
+                r = json.load(f)
+        expect(r["summary"]["transports_seen"] == 0 and r["exit"]["status"] == 0, json.dumps(r)[:2000])
