@@ -118,7 +118,7 @@ def test_binding_calls_nothing_it_binds():
         expect(fn in calls or fn.endswith("@plt"), "no %s in %s" % (fn, PRELOAD))
         expect(not fn.startswith("__wrap_"), "the binding reaches %s (%s)" % (fn, sorted(seen)))
         todo += sorted(calls.get(fn, ()))
-    expect("find_sym" in seen and "dl_iterate_phdr@plt" in seen, sorted(seen))
+    expect("find_sysv" in seen and "libc_version" in seen and "dl_iterate_phdr@plt" in seen, sorted(seen))
 
 
 def test_exit_of_a_process_that_tracked_nothing_keeps_its_report_options():
