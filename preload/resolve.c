@@ -539,8 +539,12 @@ static void *lazy_find(const char *name, uint32_t h)
 		const char *version = NULL;
 		for (unsigned k = 0; k <= objs.libc; k++) {
 			const struct object *ob = &objs.v[k];
-			if (k == objs.libc)
-				return address_of(ob, find_sym(ob, name, h, NULL));
+			if (k == objs.libc) {
+				uint32_t i = find_sym(ob, name, h, NULL);
+				if (i)
+					return address_of(ob, i);
+				break;
+			}
 			uint32_t i = find_sym(ob, name, h, any_version);
 			if (i && ob->versym && ((ob->versym[i] & 0x7fff) > 1 || (ob->versym[i] & 0x8000))) {
 				if (!version)
