@@ -76,14 +76,17 @@ static int resolved_ready;
  * The search is dlsym's: RTLD_NEXT first (the objects after this library, in load order), then
  * RTLD_DEFAULT (the objects before it: the program); this library's own definitions are never
  * taken. Of a versioned name, the default version is taken (not a hidden one), as dlsym does.
- * An object without a GNU hash table (none in Debian) sends every name to dlsym, as before. */
+ * An object with only a DT_HASH table (--hash-style=sysv) is searched through that one. */
 #define MAX_OBJECTS 64
 struct object {
 	uintptr_t base;
 	const Elf64_Sym *symtab;
 	const char *strtab;
 	const uint32_t *gnu_hash;
+	const uint32_t *sysv_hash; /* DT_HASH, searched when there is no GNU hash table */
 	const Elf64_Half *versym;
+	const Elf64_Verdef *verdef; /* the versions the object defines (their names) */
+	Elf64_Xword verdefnum;
 };
 struct objects {
 	struct object v[MAX_OBJECTS];
@@ -142,8 +145,17 @@ static int read_object(const struct dl_phdr_info *info, struct object *ob, int *
 		case DT_GNU_HASH:
 			ob->gnu_hash = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr);
 			break;
+		case DT_HASH:
+			ob->sysv_hash = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
 		case DT_VERSYM:
 			ob->versym = (const Elf64_Half *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_VERDEF:
+			ob->verdef = (const Elf64_Verdef *)dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_VERDEFNUM:
+			ob->verdefnum = dyn->d_un.d_val;
 			break;
 		case DT_SONAME:
 			soname = dyn->d_un.d_val;
@@ -151,7 +163,10 @@ static int read_object(const struct dl_phdr_info *info, struct object *ob, int *
 			break;
 		}
 	}
-	if (!ob->symtab || !ob->strtab || !ob->gnu_hash)
+	/* An object with only the older DT_HASH table (linked with --hash-style=sysv) is searched
+	 * through it: sent to dlsym instead, a first call of sockleak's own import waited for the
+	 * loader's lock in a hook (review of issue 12). */
+	if (!ob->symtab || !ob->strtab || (!ob->gnu_hash && !ob->sysv_hash))
 		return -1;
 	/* The C library ends the search for sockleak's own imports (sl_lazy_bind). */
 	if (has_soname)
@@ -222,43 +237,115 @@ static uint32_t gnu_hash(const char *name)
 	return h;
 }
 
-/* The address name is defined at in ob, or NULL. */
-static void *find_in(const struct object *ob, const char *name, uint32_t h)
+/* The name of version ndx that ob defines ("" when it has none by that number). */
+static const char *version_name(const struct object *ob, unsigned ndx)
 {
+	const Elf64_Verdef *vd = ob->verdef;
+	for (Elf64_Xword k = 0; vd && k < ob->verdefnum; k++) {
+		if ((vd->vd_ndx & 0x7fff) == ndx && !(vd->vd_flags & VER_FLG_BASE)) {
+			const Elf64_Verdaux *aux = (const Elf64_Verdaux *)((const char *)vd + vd->vd_aux);
+			return ob->strtab + aux->vda_name;
+		}
+		if (!vd->vd_next)
+			break;
+		vd = (const Elf64_Verdef *)((const char *)vd + vd->vd_next);
+	}
+	return "";
+}
+
+/* Asks find_sym for any definition of the name, whatever its version. */
+static const char any_version[] = "";
+
+/* Whether symbol i of ob defines name as it is looked for: with version NULL, as dlsym takes it
+ * (the default version, not a hidden one); with a version, as the loader binds a reference to
+ * name@version: a definition of that version (hidden or not), or one without a version, and
+ * never one of another version (a library that defines malloc@@ITS_OWN is passed over). */
+static inline __attribute__((always_inline)) int matches(const struct object *ob, uint32_t i, const char *name,
+						       const char *version)
+{
+	const Elf64_Sym *sym = &ob->symtab[i];
+	if (sym->st_shndx == SHN_UNDEF || !same_name(name, ob->strtab + sym->st_name))
+		return 0;
+	/* The types dlsym takes (all but STT_TLS): a function written in assembly without .type
+	 * is STT_NOTYPE, and an interposer's may be. */
+	int type = ELF64_ST_TYPE(sym->st_info), bind = ELF64_ST_BIND(sym->st_info);
+	int typed = type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_NOTYPE || type == STT_OBJECT ||
+		    type == STT_COMMON;
+	if (!typed || sym->st_value == 0 || (bind != STB_GLOBAL && bind != STB_WEAK))
+		return 0;
+	if (!ob->versym || version == any_version)
+		return 1;
+	unsigned v = ob->versym[i], ndx = v & 0x7fff;
+	if (version && ndx > 1)
+		return same_name(version, version_name(ob, ndx));
+	return !(v & 0x8000);
+}
+
+/* The same search through a DT_HASH table (the System V hash, computed here). */
+static uint32_t find_sysv(const struct object *ob, const char *name, const char *version)
+{
+	const uint32_t *t = ob->sysv_hash;
+	uint32_t nbucket = t[0], nchain = t[1], h = 0;
+	if (nbucket == 0)
+		return 0;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+		h = (h << 4) + *c;
+		uint32_t g = h & 0xf0000000u;
+		h ^= g >> 24;
+		h &= ~g;
+	}
+	const uint32_t *chain = &t[2 + nbucket];
+	for (uint32_t i = t[2 + h % nbucket], n = 0; i != STN_UNDEF && i < nchain && n < nchain; i = chain[i], n++)
+		if (matches(ob, i, name, version))
+			return i;
+	return 0;
+}
+
+/* The index of the symbol that defines name in ob (see matches), or 0. */
+static inline __attribute__((always_inline)) uint32_t find_sym(const struct object *ob, const char *name, uint32_t h,
+							    const char *version)
+{
+	if (!ob->gnu_hash)
+		return find_sysv(ob, name, version);
 	const uint32_t *t = ob->gnu_hash;
 	uint32_t nbuckets = t[0], symoffset = t[1], bloom_size = t[2], bloom_shift = t[3];
 	if (nbuckets == 0 || bloom_size == 0)
-		return NULL;
+		return 0;
 	const uint64_t *bloom = (const uint64_t *)&t[4];
 	const uint32_t *buckets = (const uint32_t *)&bloom[bloom_size];
 	const uint32_t *chain = &buckets[nbuckets];
 	uint64_t word = bloom[(h / 64) % bloom_size];
 	uint64_t mask = (1ull << (h % 64)) | (1ull << ((h >> bloom_shift) % 64));
 	if ((word & mask) != mask)
-		return NULL;
+		return 0;
 	uint32_t i = buckets[h % nbuckets];
 	if (i < symoffset)
-		return NULL;
+		return 0;
 	for (;; i++) {
 		uint32_t h2 = chain[i - symoffset];
-		const Elf64_Sym *sym = &ob->symtab[i];
-		if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF && same_name(name, ob->strtab + sym->st_name)) {
-			/* The types dlsym takes (all but STT_TLS): a function written in assembly
-			 * without .type is STT_NOTYPE, and an interposer's may be. */
-			int type = ELF64_ST_TYPE(sym->st_info), bind = ELF64_ST_BIND(sym->st_info);
-			int typed = type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_NOTYPE ||
-				    type == STT_OBJECT || type == STT_COMMON;
-			int hidden_version = ob->versym && (ob->versym[i] & 0x8000);
-			if (typed && sym->st_value != 0 && (bind == STB_GLOBAL || bind == STB_WEAK) && !hidden_version) {
-				void *addr = (void *)(ob->base + sym->st_value);
-				if (type == STT_GNU_IFUNC)
-					addr = ((void *(*)(void))addr)();
-				return addr;
-			}
-		}
+		if ((h | 1) == (h2 | 1) && matches(ob, i, name, version))
+			return i;
 		if (h2 & 1)
-			return NULL;
+			return 0;
 	}
+}
+
+/* The address symbol i of ob stands for (an IFUNC's choice), or NULL for 0. */
+static void *address_of(const struct object *ob, uint32_t i)
+{
+	if (!i)
+		return NULL;
+	const Elf64_Sym *sym = &ob->symtab[i];
+	void *addr = (void *)(ob->base + sym->st_value);
+	if (ELF64_ST_TYPE(sym->st_info) == STT_GNU_IFUNC)
+		addr = ((void *(*)(void))addr)();
+	return addr;
+}
+
+/* The address name is defined at in ob, as dlsym takes it, or NULL. */
+static void *find_in(const struct object *ob, const char *name, uint32_t h)
+{
+	return address_of(ob, find_sym(ob, name, h, NULL));
 }
 
 /* The objects loaded at start-up, read once by sl_resolve_all; after that only read. */
@@ -394,8 +481,36 @@ static int lazy_objs_usable;
 struct lazy_query {
 	const char *name;
 	uint32_t h;
+	const char *version;
 	void *found;
 };
+
+/* The version of name the static linker records for sockleak's call: the C library's default
+ * one when sockleak was built against this C library (NULL for a name it defines without one).
+ * The loader binds that reference to a definition of that version or of none: a library that
+ * defines malloc and free under a version of its own is passed over, by the program's calls
+ * as by sockleak's (bound to it, sockleak freed the C library's strdup with its free). */
+static const char *libc_version(const struct object *libc, const char *name, uint32_t h)
+{
+	uint32_t i = find_sym(libc, name, h, NULL);
+	if (!i || !libc->versym || (libc->versym[i] & 0x7fff) <= 1)
+		return NULL;
+	return version_name(libc, libc->versym[i] & 0x7fff);
+}
+
+static int lazy_version_cb(struct dl_phdr_info *info, size_t size, void *p)
+{
+	(void)size;
+	struct lazy_query *q = p;
+	if (is_vdso(info))
+		return 0;
+	struct object ob;
+	int is_self, is_libc;
+	if (read_object(info, &ob, &is_self, &is_libc) <= 0 || !is_libc)
+		return 0;
+	q->version = libc_version(&ob, q->name, q->h);
+	return 1;
+}
 
 static int lazy_find_cb(struct dl_phdr_info *info, size_t size, void *p)
 {
@@ -409,20 +524,40 @@ static int lazy_find_cb(struct dl_phdr_info *info, size_t size, void *p)
 	if (r < 0)
 		return 1; /* an object that cannot be searched: dlsym's turn */
 	if (r > 0)
-		q->found = find_in(&ob, q->name, q->h);
+		q->found = address_of(&ob, find_sym(&ob, q->name, q->h, q->version));
 	return q->found || is_libc;
 }
 
 static void *lazy_find(const char *name, uint32_t h)
 {
 	if (__atomic_load_n(&lazy_objs_usable, __ATOMIC_ACQUIRE)) {
+		/* The C library's definition is its default version. An object before it that
+		 * defines the name plainly (no version, not hidden: the program's malloc, sockleak's
+		 * close) is taken at once; one that defines it under a version is searched again
+		 * for the version the loader would look for, which only then is asked of the C
+		 * library (about 8,000 instructions at every start-up when asked for every name). */
+		const char *version = NULL;
 		for (unsigned k = 0; k <= objs.libc; k++) {
-			void *found = find_in(&objs.v[k], name, h);
-			if (found)
-				return found;
+			const struct object *ob = &objs.v[k];
+			if (k == objs.libc) {
+				uint32_t i = find_sym(ob, name, h, NULL);
+				if (i)
+					return address_of(ob, i);
+				break;
+			}
+			uint32_t i = find_sym(ob, name, h, any_version);
+			if (i && ob->versym && ((ob->versym[i] & 0x7fff) > 1 || (ob->versym[i] & 0x8000))) {
+				if (!version)
+					version = libc_version(&objs.v[objs.libc], name, h);
+				i = find_sym(ob, name, h, version);
+			}
+			if (i)
+				return address_of(ob, i);
 		}
 	} else {
+		/* Two walks: the C library, last, tells the version looked for. */
 		struct lazy_query q = {.name = name, .h = h};
+		dl_iterate_phdr(lazy_version_cb, &q);
 		dl_iterate_phdr(lazy_find_cb, &q);
 		if (q.found)
 			return q.found;

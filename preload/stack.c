@@ -181,17 +181,18 @@ static void learn_main_stack(void)
 
 /* The room below the caller's frame when this is the main thread on its own stack, whose range
  * RLIMIT_STACK gives; 0 anywhere else (another thread, a signal's alternate stack), where only
- * a probe could tell. */
+ * a probe could tell. The limit is read again each time: the kernel grows the stack to the
+ * limit of the moment, and the exit that relies on this room (exit_report.c) may come after
+ * the program lowered it; counted from the limit read at the first handler, it ran out of
+ * stack where the program exits bare (review of issue 12). */
 size_t sl_stack_room_main(void)
 {
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
 	if (!on_main_thread())
 		return 0;
-	if (!main_known) {
-		int saved = errno;
-		learn_main_stack();
-		errno = saved;
-	}
+	int saved = errno;
+	learn_main_stack();
+	errno = saved;
 	return main_span && sp - main_lo < main_span ? sp - main_lo : 0;
 }
 

@@ -64,3 +64,19 @@ $(B)/reliability/lazy_imports_own: tests/reliability/lazy_imports.c testapps/tes
 	$(CC) $(CSTD) -O1 -g $(WARN) -pthread -DOWN_FUNCTIONS -rdynamic -o $@ $< -ldl
 
 reliability-build: $(B)/reliability/lazy_imports_own
+
+# A library with only a DT_HASH table (review of issue 12: sockleak's search of the loaded
+# objects must read it without asking dlsym, which waits for the loader's lock).
+$(B)/reliability/libsysvhash.so: tests/reliability/sysvhash/libsysvhash.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O1 -g $(WARN) -fPIC -shared -Wl,--hash-style=sysv -o $@ $<
+
+reliability-build: $(B)/reliability/libsysvhash.so
+
+# An allocator defined under a version of its own, which the loader never binds a C library
+# reference to (review of issue 12: nor may sockleak's binding of its own imports).
+$(B)/reliability/libversioned_alloc.so: tests/reliability/versioned/libversioned_alloc.c tests/reliability/versioned/libversioned_alloc.map
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O1 -g $(WARN) -fPIC -shared -Wl,--version-script=tests/reliability/versioned/libversioned_alloc.map -o $@ $<
+
+reliability-build: $(B)/reliability/libversioned_alloc.so
