@@ -15,6 +15,7 @@
 /* A live transport's memory is one arena block of the 128-byte class (docs/performance.md:
  * at most 256 bytes per live transport, its epoll registration and table slot included). */
 _Static_assert(sizeof(struct sl_transport) <= 128, "struct sl_transport outgrew the arena's 128-byte class");
+_Static_assert(offsetof(struct sl_state, arena) == 64, "the state's written fields are one cache line (lifecycle.h)");
 
 /* ---- the descriptor table ---- */
 
