@@ -149,7 +149,7 @@ void *sl_arena_alloc(struct sl_arena *a, size_t size)
 	}
 	void *p;
 	struct sl_arena_cache *c = sl_arena_thread_cache;
-	if (c && c->arena == a) {
+	if (c) {
 		if (!c->free_lists[cls] && !refill(c, cls)) {
 			a->failed = 1;
 			return NULL;
@@ -178,7 +178,7 @@ void sl_arena_free(struct sl_arena *a, void *p, size_t size)
 		return;
 	}
 	struct sl_arena_cache *c = sl_arena_thread_cache;
-	if (!c || c->arena != a) {
+	if (!c) {
 		give(a, p, cls);
 		return;
 	}

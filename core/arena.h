@@ -39,8 +39,9 @@ struct sl_arena {
  * A cache is still used only by a caller that holds the state lock (or is single-threaded), as
  * every arena call is: so the thread that holds the lock can also empty another thread's cache
  * (sl_arena_cache_free), as a forked child must for the threads the fork did not copy. The preload
- * sets sl_arena_thread_cache to the calling thread's cache (preload/runtime.c); the analyzer never
- * does, and every call then takes the arena's lists as before. Blocks in a cache count as in
+ * sets sl_arena_thread_cache to the calling thread's cache of its one arena (preload/runtime.c),
+ * and every call a thread makes with a cache set is on that cache's arena; the analyzer never
+ * sets one, and every call then takes the arena's lists as before. Blocks in a cache count as in
  * use in bytes_in_use; sl_arena_in_use leaves them out. */
 #define SL_ARENA_CACHE_BATCH 8 /* blocks moved at once; a cache keeps at most twice this per class */
 struct sl_arena_cache {
@@ -52,7 +53,7 @@ struct sl_arena_cache {
 extern __thread struct sl_arena_cache *sl_arena_thread_cache;
 
 /* A new, empty cache of a, linked into a->caches (taken from a itself), or NULL when memory ran
- * out. Call with sl_arena_thread_cache NULL or another arena's. */
+ * out. Called by a thread that has no cache yet (sl_arena_thread_cache NULL). */
 struct sl_arena_cache *sl_arena_cache_new(struct sl_arena *a);
 /* Gives every block of c back to its arena, unlinks c and frees it. c must not be
  * sl_arena_thread_cache (the caller clears that first when it is its own). */
@@ -83,7 +84,7 @@ static inline __attribute__((always_inline)) void *sl_arena_alloc_fixed(struct s
 		return sl_arena_alloc(a, size);
 	struct sl_arena_cache *c = sl_arena_thread_cache;
 	void *p;
-	if (c && c->arena == a) {
+	if (c) {
 		/* Fault injection never has caches (runtime.c): the n-th allocation is counted in
 		 * sl_arena_alloc, which refills the cache when it is empty. */
 		p = c->free_lists[cls];
@@ -106,8 +107,7 @@ static inline __attribute__((always_inline)) void sl_arena_free_fixed(struct sl_
 {
 	int cls = SL_ARENA_CLASS_OF(size);
 	struct sl_arena_cache *c = sl_arena_thread_cache;
-	if (__builtin_expect(cls >= SL_ARENA_CLASSES || !c || c->arena != a ||
-			     c->count[cls] >= 2 * SL_ARENA_CACHE_BATCH, 0)) {
+	if (__builtin_expect(cls >= SL_ARENA_CLASSES || !c || c->count[cls] >= 2 * SL_ARENA_CACHE_BATCH, 0)) {
 		sl_arena_free(a, p, size);
 		return;
 	}

@@ -217,6 +217,18 @@ void sl_state_init_zeroed(struct sl_state *s, struct sl_arena *arena, struct sl_
 /* Applies one event. Returns 0, or -1 when memory ran out (the state is then incomplete). */
 int sl_state_apply(struct sl_state *s, const struct sl_event *ev);
 
+/* A descriptor's entry in its chunk of the table. A thread's new socket takes the lowest free
+ * number, so the numbers threads hold at once are neighbours: side by side, eight entries to a
+ * cache line, every socket and close of one thread wrote the line another thread's events were
+ * reading and writing too (issue 12). Number i's entry is at 9 i mod 4096 instead: multiplying
+ * by an odd number permutes the entries of a chunk, and any 455 consecutive numbers are on as
+ * many different lines (one instruction more than i mod 4096, where a descriptor is looked up
+ * a dozen times per connection). */
+static inline unsigned sl_fdtab_slot(int fd)
+{
+	return ((unsigned)fd * 9u) & (SL_FDTAB_CHUNK - 1);
+}
+
 /* Whether a descriptor refers to a tracked object. Safe without the lock: a racing update gives
  * a stale answer, never a crash. */
 static inline int sl_state_peek(const struct sl_state *s, int fd)
@@ -224,7 +236,7 @@ static inline int sl_state_peek(const struct sl_state *s, int fd)
 	if (fd < 0 || (unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
 		return 0;
 	struct sl_obj **chunk = __atomic_load_n(&s->fdtab[(unsigned)fd >> SL_FDTAB_CHUNK_BITS], __ATOMIC_ACQUIRE);
-	return chunk && __atomic_load_n(&chunk[fd & (SL_FDTAB_CHUNK - 1)], __ATOMIC_RELAXED) != NULL;
+	return chunk && __atomic_load_n(&chunk[sl_fdtab_slot(fd)], __ATOMIC_RELAXED) != NULL;
 }
 
 struct sl_obj *sl_state_lookup(const struct sl_state *s, int fd);

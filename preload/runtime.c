@@ -748,6 +748,35 @@ struct sl_closing *sl_close_begin(struct sl_event *ev)
 	return c;
 }
 
+/* The rare paths of a close's end (sl_close_end_here), each keeping the program's errno, as the
+ * real close left it. Events a signal handler queued meanwhile: */
+static __attribute__((noinline, cold)) void close_end_drain(void)
+{
+	int *err = sl_errno(), saved = *err;
+	drain_deferred();
+	*err = saved;
+}
+
+/* With the lock held: queued events, or addresses to ask for a finding just raised. Returns
+ * whether events were lost. */
+static __attribute__((noinline, cold)) int close_end_after_apply(void)
+{
+	int *err = sl_errno(), saved = *err;
+	after_apply();
+	*err = saved;
+	return deferred_lost != 0;
+}
+
+static __attribute__((noinline, cold)) void close_end_trouble(int oom, int lost)
+{
+	int *err = sl_errno(), saved = *err;
+	if (oom)
+		sl_disable("out of memory inside sockleak");
+	if (lost)
+		note_lost();
+	*err = saved;
+}
+
 /* The end of one close, handed over or the thread's own (lock held). */
 static inline void apply_end(struct sl_closing *e)
 {
@@ -764,35 +793,27 @@ int sl_close_end_here(struct sl_closing *c)
 	/* Inside sockleak before the lock is tried: a signal handler's socket() between taking the
 	 * lock and setting the guard would wait for ever for the lock its own thread holds. */
 	sl_in_hook = 1;
-	if (!sl_trylock()) {
+	if (SL_UNLIKELY(!sl_trylock())) {
 		sl_in_hook = 0;
-		if (SL_UNLIKELY(pending())) {
-			int *err = sl_errno(), saved = *err;
-			drain_deferred();
-			*err = saved;
-		}
+		if (SL_UNLIKELY(pending()))
+			close_end_drain();
 		return 0;
 	}
-	int *err = sl_errno(), saved = *err;
 	int oom = 0, lost = 0;
 	if (SL_LIKELY(!sl_rt.state.exited && !sl_rt.disabled)) {
 		sl_apply_ends_locked();
 		apply_end(c);
-		if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr)) {
-			after_apply();
-			lost = deferred_lost;
-		}
+		/* Finishing a transport may raise a finding whose addresses are asked for. */
+		if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr))
+			lost = close_end_after_apply();
 		oom = sl_rt.state.out_of_memory;
 	}
 	sl_unlock();
-	if (SL_UNLIKELY(oom))
-		sl_disable("out of memory inside sockleak");
-	if (SL_UNLIKELY(lost))
-		note_lost();
+	if (SL_UNLIKELY(oom | lost))
+		close_end_trouble(oom, lost);
 	sl_in_hook = 0;
 	if (SL_UNLIKELY(pending()))
-		drain_deferred();
-	*err = saved;
+		close_end_drain();
 	return 1;
 }
 
