@@ -107,7 +107,7 @@ static void give(struct sl_arena *a, void *p, int cls)
 static unsigned refill(struct sl_arena_cache *c, int cls)
 {
 	unsigned n = 0;
-	while (n < SL_ARENA_CACHE_BATCH) {
+	while (n < SL_ARENA_CACHE_BATCH(cls)) {
 		void *p = take(c->arena, cls);
 		if (!p)
 			break;
@@ -185,8 +185,8 @@ void sl_arena_free(struct sl_arena *a, void *p, size_t size)
 	*(void **)p = c->free_lists[cls];
 	c->free_lists[cls] = p;
 	c->count[cls]++;
-	if (c->count[cls] > 2 * SL_ARENA_CACHE_BATCH)
-		drain(c, cls, SL_ARENA_CACHE_BATCH);
+	if (c->count[cls] > 2 * SL_ARENA_CACHE_BATCH(cls))
+		drain(c, cls, SL_ARENA_CACHE_BATCH(cls));
 }
 
 struct sl_arena_cache *sl_arena_cache_new(struct sl_arena *a)

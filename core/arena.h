@@ -43,7 +43,10 @@ struct sl_arena {
  * and every call a thread makes with a cache set is on that cache's arena; the analyzer never
  * sets one, and every call then takes the arena's lists as before. Blocks in a cache count as in
  * use in bytes_in_use; sl_arena_in_use leaves them out. */
-#define SL_ARENA_CACHE_BATCH 8 /* blocks moved at once; a cache keeps at most twice this per class */
+/* Blocks moved at once between a cache and its arena: 8 of up to 128 bytes, 1 KiB of the larger
+ * classes (one of 1 or 2 KiB). A cache keeps at most twice this per class: 14 KiB at worst, a
+ * few hundred bytes for a thread that only makes and closes sockets. */
+#define SL_ARENA_CACHE_BATCH(cls) ((cls) <= 3 ? 8u : (cls) >= 6 ? 1u : 1024u >> ((cls) + 4))
 struct sl_arena_cache {
 	void *free_lists[SL_ARENA_CLASSES];
 	uint16_t count[SL_ARENA_CLASSES];
@@ -107,7 +110,7 @@ static inline __attribute__((always_inline)) void sl_arena_free_fixed(struct sl_
 {
 	int cls = SL_ARENA_CLASS_OF(size);
 	struct sl_arena_cache *c = sl_arena_thread_cache;
-	if (__builtin_expect(cls >= SL_ARENA_CLASSES || !c || c->count[cls] >= 2 * SL_ARENA_CACHE_BATCH, 0)) {
+	if (__builtin_expect(cls >= SL_ARENA_CLASSES || !c || c->count[cls] >= 2 * SL_ARENA_CACHE_BATCH(cls), 0)) {
 		sl_arena_free(a, p, size);
 		return;
 	}

@@ -133,7 +133,9 @@ static int cache_listed(const struct sl_arena_cache *c)
 /* The key's destructor: the thread is exiting, and its blocks go back to the arena. Not from
  * inside sockleak (a pthread_exit in a signal handler that interrupted a hook, the lock
  * perhaps this thread's): the cache is left whole, for a forked child to empty. A cache the
- * arena no longer lists (a raw clone's child started a new arena) is not the arena's to free. */
+ * arena no longer lists (a raw clone's child started a new arena) is not the arena's to free.
+ * Nor after the exit: the thread making the report takes memory from the arena without the
+ * lock (exit_report.c), since no event changes the state any more. */
 static void thread_cache_end(void *arg)
 {
 	if (sl_in_hook || sl_vfork_child)
@@ -143,7 +145,7 @@ static void thread_cache_end(void *arg)
 	sl_arena_thread_cache = NULL;
 	sl_in_hook = 1;
 	sl_lock();
-	if (cache_listed(arg))
+	if (!sl_rt.state.exited && cache_listed(arg))
 		sl_arena_cache_free(arg);
 	sl_unlock();
 	sl_in_hook = 0;

@@ -855,10 +855,10 @@ static void test_arena_thread_caches(void)
 	size_t held = sl_arena_in_use(&a); /* the two caches' own blocks */
 	sl_arena_thread_cache = one;
 	void *t = sl_arena_alloc_fixed(&a, 128);
-	CHECK(t && ((uintptr_t)t & 63) == 0 && one->count[3] == SL_ARENA_CACHE_BATCH - 1);
+	CHECK(t && ((uintptr_t)t & 63) == 0 && one->count[3] == SL_ARENA_CACHE_BATCH(3) - 1);
 	CHECK(sl_arena_in_use(&a) == held + 128);
 	sl_arena_free_fixed(&a, t, 128);
-	CHECK(one->count[3] == SL_ARENA_CACHE_BATCH && sl_arena_alloc_fixed(&a, 128) == t);
+	CHECK(one->count[3] == SL_ARENA_CACHE_BATCH(3) && sl_arena_alloc_fixed(&a, 128) == t);
 	/* Another thread's blocks are its own: never one of the first thread's. */
 	sl_arena_thread_cache = two;
 	void *u = sl_arena_alloc_fixed(&a, 128);
@@ -871,8 +871,13 @@ static void test_arena_thread_caches(void)
 		CHECK((many[i] = sl_arena_alloc_fixed(&a, 128)) != NULL);
 	for (int i = 0; i < 40; i++)
 		sl_arena_free_fixed(&a, many[i], 128);
-	CHECK(two->count[3] <= 2 * SL_ARENA_CACHE_BATCH && two->count[3] >= SL_ARENA_CACHE_BATCH);
+	CHECK(two->count[3] <= 2 * SL_ARENA_CACHE_BATCH(3) && two->count[3] >= SL_ARENA_CACHE_BATCH(3));
 	CHECK(sl_arena_in_use(&a) == held + 128 + 128 + 2 * 64);
+	/* A large class moves one block at a time: a cache never holds much memory. */
+	void *big = sl_arena_alloc(&a, 2000);
+	CHECK(big && two->count[7] == 0);
+	sl_arena_free(&a, big, 2000);
+	CHECK(two->count[7] == 1);
 	/* The first thread is gone (a forked child keeps only its own cache). */
 	sl_arena_caches_keep_only(&a, two);
 	CHECK(a.caches == two && two->next == NULL && two->prev == NULL);
