@@ -1,6 +1,7 @@
-"""Issue 12: threads and epoll. The lock is taken once per close (a close's end is handed to the
-next thread that takes it), epoll_ctl has a path of its own, and the event log gets a close's
-end when the next thread takes the lock. These check that the findings stay exact: live, through
+"""Issue 12: threads and epoll. A close's end never waits for the lock (the closing thread
+applies it when the lock is free, else hands it to the next thread that takes it), epoll_ctl has
+a path of its own, each thread takes sockleak's memory from a cache of its own, and the event
+log gets a close's end when it is applied. These check that the findings stay exact: live, through
 `sockleak run` (the analyzer replays the log with the ends where they were logged), and with the
 event log's path and the direct path mixed in one program."""
 
