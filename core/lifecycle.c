@@ -15,16 +15,18 @@
 /* A live transport's memory is one arena block of the 128-byte class (docs/performance.md:
  * at most 256 bytes per live transport, its epoll registration and table slot included). */
 _Static_assert(sizeof(struct sl_transport) <= 128, "struct sl_transport outgrew the arena's 128-byte class");
+_Static_assert(offsetof(struct sl_state, arena) == 64, "the state's written fields are one cache line (lifecycle.h)");
 
 /* ---- the descriptor table ---- */
 
-/* Inlined here: every event looks a number up, and most set one (issue 12). */
-static inline struct sl_obj *lookup(const struct sl_state *s, int fd)
+/* Inlined here, with socket_at and epoll_at: every event looks a number up, and most set one
+ * (issue 12). */
+static inline __attribute__((always_inline)) struct sl_obj *lookup(const struct sl_state *s, int fd)
 {
 	if ((unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
 		return NULL; /* negative numbers too */
 	struct sl_obj **chunk = s->fdtab[(unsigned)fd >> SL_FDTAB_CHUNK_BITS];
-	return chunk ? chunk[fd & (SL_FDTAB_CHUNK - 1)] : NULL;
+	return chunk ? chunk[sl_fdtab_slot(fd)] : NULL;
 }
 
 struct sl_obj *sl_state_lookup(const struct sl_state *s, int fd)
@@ -51,7 +53,7 @@ static inline int fdtab_set(struct sl_state *s, int fd, struct sl_obj *obj)
 		if (((unsigned)fd >> SL_FDTAB_CHUNK_BITS) >= s->fdtab_chunks)
 			s->fdtab_chunks = ((unsigned)fd >> SL_FDTAB_CHUNK_BITS) + 1;
 	}
-	__atomic_store_n(&chunk[fd & (SL_FDTAB_CHUNK - 1)], obj, __ATOMIC_RELAXED);
+	__atomic_store_n(&chunk[sl_fdtab_slot(fd)], obj, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -71,8 +73,9 @@ static void fd_walk_range(const struct sl_state *s, long first, long last, fd_fn
 			long fd = (long)c * SL_FDTAB_CHUNK + i;
 			if (fd > last)
 				return;
-			if (fd >= first && chunk[i])
-				fn(ctx, (int)fd, chunk[i]);
+			struct sl_obj *o = fd >= first ? chunk[sl_fdtab_slot((int)fd)] : NULL;
+			if (o)
+				fn(ctx, (int)fd, o);
 		}
 	}
 }
@@ -82,7 +85,7 @@ static void fd_walk(const struct sl_state *s, fd_fn fn, void *ctx)
 	fd_walk_range(s, 0, LONG_MAX, fn, ctx);
 }
 
-static struct sl_transport *socket_at(const struct sl_state *s, int fd)
+static inline __attribute__((always_inline)) struct sl_transport *socket_at(const struct sl_state *s, int fd)
 {
 	struct sl_obj *o = lookup(s, fd);
 	return o && o->kind == SL_OBJ_SOCKET ? (struct sl_transport *)o : NULL;
@@ -93,7 +96,7 @@ struct sl_transport *sl_state_socket_at(const struct sl_state *s, int fd)
 	return socket_at(s, fd);
 }
 
-static struct sl_epoll *epoll_at(const struct sl_state *s, int fd)
+static inline __attribute__((always_inline)) struct sl_epoll *epoll_at(const struct sl_state *s, int fd)
 {
 	struct sl_obj *o = lookup(s, fd);
 	return o && o->kind == SL_OBJ_EPOLL ? (struct sl_epoll *)o : NULL;

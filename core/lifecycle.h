@@ -147,6 +147,15 @@ struct sl_state_config {
 };
 
 struct sl_state {
+	/* The fields a connection's events write (a socket made, a close begun and ended), together
+	 * in the first 64 bytes: the preload aligns the state on a cache line, so that the threads
+	 * whose events take turns move this one line between their cores, and the fields every event
+	 * only reads stay on lines both cores keep (issue 12). */
+	uint64_t next_transport_id;
+	uint64_t transports_seen;  /* created in this process (not inherited) */
+	uint64_t live_transports;
+	struct sl_closing *closing;                 /* closes under way (SL_EV_CLOSE_BEGIN) */
+	uint64_t written_pad_[4];
 	struct sl_arena *arena;
 	struct sl_stack_store *stacks;
 	struct sl_state_config cfg;
@@ -154,15 +163,11 @@ struct sl_state {
 	 * can peek at an entry without the lock (sl_state_peek). */
 	struct sl_obj **fdtab[SL_FDTAB_MAX_CHUNKS];
 	unsigned fdtab_chunks; /* chunks below this index may be allocated: walks stop there */
-	uint64_t next_transport_id;
 	uint64_t next_epoll_id;
-	uint64_t transports_seen;  /* created in this process (not inherited) */
-	uint64_t live_transports;
 	struct sl_transport *done_head, *done_tail; /* finished transports with findings */
 	int want_addr[16];                          /* see sl_state_take_want_addr */
 	int n_want_addr;
 	struct sl_tls_table *tls;                   /* lifecycle_tls.c */
-	struct sl_closing *closing;                 /* closes under way (SL_EV_CLOSE_BEGIN) */
 	uint64_t unseen_closes;  /* sockets found closed at exit where sockleak could not see it */
 	uint64_t unseen_fd_closes; /* the same, of other descriptors (issue 15) */
 	uint32_t blind;          /* enum sl_blind bits (SL_EV_BLIND) */
@@ -212,6 +217,18 @@ void sl_state_init_zeroed(struct sl_state *s, struct sl_arena *arena, struct sl_
 /* Applies one event. Returns 0, or -1 when memory ran out (the state is then incomplete). */
 int sl_state_apply(struct sl_state *s, const struct sl_event *ev);
 
+/* A descriptor's entry in its chunk of the table. A thread's new socket takes the lowest free
+ * number, so the numbers threads hold at once are neighbours: side by side, eight entries to a
+ * cache line, every socket and close of one thread wrote the line another thread's events were
+ * reading and writing too (issue 12). Number i's entry is at 9 i mod 4096 instead: multiplying
+ * by an odd number permutes the entries of a chunk, and any 455 consecutive numbers are on as
+ * many different lines (one instruction more than i mod 4096, where a descriptor is looked up
+ * a dozen times per connection). */
+static inline unsigned sl_fdtab_slot(int fd)
+{
+	return ((unsigned)fd * 9u) & (SL_FDTAB_CHUNK - 1);
+}
+
 /* Whether a descriptor refers to a tracked object. Safe without the lock: a racing update gives
  * a stale answer, never a crash. */
 static inline int sl_state_peek(const struct sl_state *s, int fd)
@@ -219,7 +236,7 @@ static inline int sl_state_peek(const struct sl_state *s, int fd)
 	if (fd < 0 || (unsigned)fd >= SL_FDTAB_CHUNK * SL_FDTAB_MAX_CHUNKS)
 		return 0;
 	struct sl_obj **chunk = __atomic_load_n(&s->fdtab[(unsigned)fd >> SL_FDTAB_CHUNK_BITS], __ATOMIC_ACQUIRE);
-	return chunk && __atomic_load_n(&chunk[fd & (SL_FDTAB_CHUNK - 1)], __ATOMIC_RELAXED) != NULL;
+	return chunk && __atomic_load_n(&chunk[sl_fdtab_slot(fd)], __ATOMIC_RELAXED) != NULL;
 }
 
 struct sl_obj *sl_state_lookup(const struct sl_state *s, int fd);

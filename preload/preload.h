@@ -26,10 +26,16 @@ struct sl_runtime {
 	struct sl_options opt;
 	struct sl_arena arena;
 	struct sl_stack_store *stacks;
-	struct sl_state state;
-	int lock; /* sl_lock: a futex word */
+	/* On a cache line of its own: the fields every connection's events write come first in it
+	 * (lifecycle.h). */
+	struct sl_state state __attribute__((aligned(64)));
+	/* The lock on a line of its own (issue 12): every event takes it, and a thread that finds it
+	 * taken spins reading it. What is read outside the lock (the options, self_lo and self_hi
+	 * for every stack, the state's fields) is on other lines, which the lock's moving between
+	 * cores does not take from the threads that read them. */
+	int lock __attribute__((aligned(64))); /* sl_lock: a futex word */
 	struct sl_closing *ends; /* closes ended and not yet applied (runtime.c, sl_close_end) */
-	int finished;          /* the exit report was made */
+	int finished __attribute__((aligned(64))); /* the exit report was made */
 	int exit_status;
 	int exit_status_known;
 	int argc;
@@ -351,14 +357,24 @@ static inline void sl_apply_ends_locked(void)
 #define SL_CLOSE_DEFERRED ((struct sl_closing *)1)
 struct sl_closing *sl_close_begin(struct sl_event *ev);
 
-/* The end of a close. Taking the lock a second time for it cost every close a second round of
- * the lock and of the commit path (the churn budget, issue 12): the record is handed to the next
- * thread that takes the lock instead, with one compare-and-swap, and that thread applies (and
- * logs) the end before anything else it does. Until then the descriptors stay set aside, as
- * they were while the real close ran; every path that reads the state under the lock (an
- * event, a checkpoint, the exit, a fork) applies the ends first, so none sees the close
- * unfinished once it is over. A signal handler may push while this thread pushes: the
- * compare-and-swap loop takes it; the list is only ever emptied whole (sl_apply_ends_slow). */
+/* Applies the end of the close c if the lock is free, and returns 1; returns 0, having changed
+ * nothing, when another thread holds it. */
+int sl_close_end_here(struct sl_closing *c);
+
+/* The end of a close. It never waits for the lock: taking it a second time for every close cost
+ * the churn budget a second round of the commit path (issue 12). When the lock is free, as it
+ * mostly is, one compare-and-swap takes it and the closing thread applies its own end at once
+ * (sl_close_end_here): the transport it frees is its own, on lines its own core wrote, and goes
+ * back to its own arena cache. When another thread holds the lock, the record is handed to the
+ * next thread that takes it, with one compare-and-swap, and that thread applies (and logs) the
+ * end before anything else it does. (Handing every end over made the other thread finish
+ * this thread's transports, two threads churning connections each writing the other's blocks.)
+ * Until the end is applied the descriptors stay set aside, as they were while the real close
+ * ran; every path that reads the state under the lock (an event, a checkpoint, the exit, a fork)
+ * applies the handed-over ends first, so none sees the close unfinished once it is over. A
+ * signal handler may push while this thread pushes: the compare-and-swap loop takes it; the
+ * list is only ever emptied whole (sl_apply_ends_slow). Inside sockleak (a signal handler that
+ * interrupted it) the lock may be this thread's own: the end is handed over then. */
 static inline void sl_close_end(struct sl_closing *c, uint64_t key, int outcome, int64_t now)
 {
 	if (!c)
@@ -370,6 +386,8 @@ static inline void sl_close_end(struct sl_closing *c, uint64_t key, int outcome,
 	}
 	c->end_outcome = outcome;
 	c->end_now = now;
+	if (SL_LIKELY(!sl_in_hook) && sl_close_end_here(c))
+		return;
 	struct sl_closing *head = __atomic_load_n(&sl_rt.ends, __ATOMIC_RELAXED);
 	do
 		c->end_next = head;

@@ -69,6 +69,90 @@ static int pop_deferred(struct sl_event *ev)
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* ---- each thread's arena cache (core/arena.h, issue 12) ----
+ *
+ * A thread gets its cache at its first event, with the lock held. It must give its blocks back
+ * when it exits: a pthread key's destructor does, with the lock (glibc runs key destructors in
+ * every thread that pthread_create made, as it exits, on its own stack). The cache itself lives
+ * in the arena, not in the thread's static TLS (which glibc carves out of every thread's stack,
+ * and frees with it): a cache whose thread is gone without its destructor (a fork copied only one
+ * thread; a destructor set too late to run) is still whole, and a forked child empties the
+ * caches of the threads it does not have (become_child). A program that never makes a thread has
+ * one cache, the main thread's.
+ *
+ * pthread_setspecific may call calloc for a key past glibc's first 32, which a hook must not do
+ * (a signal handler may have interrupted malloc): with such a key, no thread gets a cache, and
+ * every thread takes blocks from the arena's own lists, as before. Nor under fault injection
+ * (fail_alloc_after), which counts every allocation in the arena's own call. */
+static pthread_key_t cache_key;
+static int cache_key_usable;
+/* 0: this thread has no cache yet; 1: it has one, or was refused one; 2: it is exiting, and its
+ * cache was given back (a later key destructor of the program's may still close a socket). */
+static __thread int cache_state SL_TLS_MODEL;
+#define GLIBC_KEYS_WITHOUT_MALLOC 32 /* PTHREAD_KEY_2NDLEVEL_SIZE */
+
+static void thread_cache_end(void *arg);
+static void drain_deferred(void);
+
+static void thread_caches_init(void)
+{
+	if (sl_rt.opt.fail_alloc_after == 0 && pthread_key_create(&cache_key, thread_cache_end) == 0)
+		cache_key_usable = (unsigned)cache_key < GLIBC_KEYS_WITHOUT_MALLOC;
+}
+
+/* This thread's first event (the lock held): its cache. */
+static __attribute__((noinline, cold)) void thread_cache_start(void)
+{
+	if (cache_state || !cache_key_usable)
+		return;
+	cache_state = 1;
+	struct sl_arena_cache *c = sl_arena_cache_new(&sl_rt.arena);
+	if (!c)
+		return;
+	if (pthread_setspecific(cache_key, c) != 0) {
+		sl_arena_cache_free(c);
+		return;
+	}
+	sl_arena_thread_cache = c;
+}
+
+static inline void thread_cache_check(void)
+{
+	if (SL_UNLIKELY(!sl_arena_thread_cache))
+		thread_cache_start();
+}
+
+static int cache_listed(const struct sl_arena_cache *c)
+{
+	for (const struct sl_arena_cache *k = sl_rt.arena.caches; k; k = k->next)
+		if (k == c)
+			return 1;
+	return 0;
+}
+
+/* The key's destructor: the thread is exiting, and its blocks go back to the arena. Not from
+ * inside sockleak (a pthread_exit in a signal handler that interrupted a hook, the lock
+ * perhaps this thread's): the cache is left whole, for a forked child to empty. A cache the
+ * arena no longer lists (a raw clone's child started a new arena) is not the arena's to free.
+ * Nor after the exit: the thread making the report takes memory from the arena without the
+ * lock (exit_report.c), since no event changes the state any more. */
+static void thread_cache_end(void *arg)
+{
+	if (sl_in_hook || sl_vfork_child)
+		return;
+	int saved_errno = errno;
+	cache_state = 2;
+	sl_arena_thread_cache = NULL;
+	sl_in_hook = 1;
+	sl_lock();
+	if (!sl_rt.state.exited && cache_listed(arg))
+		sl_arena_cache_free(arg);
+	sl_unlock();
+	sl_in_hook = 0;
+	drain_deferred();
+	errno = saved_errno;
+}
+
 void sl_disable(const char *why)
 {
 	if (__atomic_exchange_n(&sl_rt.disabled, 1, __ATOMIC_ACQ_REL))
@@ -136,6 +220,13 @@ void sl_lock(void)
 	if (SL_LIKELY(__atomic_compare_exchange_n(&sl_rt.lock, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
 		return;
 	lock_contended();
+}
+
+/* Takes the lock if it is free, without waiting; returns whether it did. */
+static inline int sl_trylock(void)
+{
+	int c = 0;
+	return __atomic_compare_exchange_n(&sl_rt.lock, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
 void sl_unlock(void)
@@ -216,6 +307,7 @@ static void do_init(void)
 		goto out;
 	}
 	pthread_atfork(sl_fork_prepare, sl_fork_parent, sl_fork_child);
+	thread_caches_init();
 	if (sl_rt.opt.run_dir[0] && sl_log_open(sl_rt.opt.run_dir, 0) < 0) {
 		sl_rt.ready = 1;
 		sl_disable("the event log could not be created");
@@ -296,6 +388,9 @@ static void cloned_child(void)
 		struct sl_state_config cfg = {.report_inherited = (int)sl_rt.opt.report_inherited};
 		sl_state_init(&sl_rt.state, &sl_rt.arena, sl_rt.stacks, &cfg);
 		forget_stack_cache();
+		/* This thread's cache was the old arena's: it gets a new one at its next event. */
+		sl_arena_thread_cache = NULL;
+		cache_state = 0;
 		__atomic_store_n(&sl_defer_head, __atomic_load_n(&sl_defer_tail, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 		if (!sl_rt.stacks)
 			sl_rt.disabled = 1;
@@ -363,7 +458,7 @@ SL_EXPORT void sockleak_memory(size_t *in_use, size_t *mapped)
 	sl_lock();
 	if (!sl_rt.state.exited && !sl_rt.disabled)
 		sl_apply_ends_locked();
-	*in_use = sl_rt.arena.bytes_in_use;
+	*in_use = sl_arena_in_use(&sl_rt.arena);
 	*mapped = sl_rt.arena.bytes_mapped;
 	sl_unlock();
 	sl_in_hook = 0;
@@ -562,6 +657,7 @@ static inline __attribute__((always_inline)) void commit_here(struct sl_event *e
 		sl_unlock();
 		return;
 	}
+	thread_cache_check();
 	sl_apply_ends_locked();
 	if (cap && cap->n)
 		ev->stack = stack ? stack : intern_native_locked(cap);
@@ -676,6 +772,75 @@ struct sl_closing *sl_close_begin(struct sl_event *ev)
 	return c;
 }
 
+/* The rare paths of a close's end (sl_close_end_here), each keeping the program's errno, as the
+ * real close left it. Events a signal handler queued meanwhile: */
+static __attribute__((noinline, cold)) void close_end_drain(void)
+{
+	int *err = sl_errno(), saved = *err;
+	drain_deferred();
+	*err = saved;
+}
+
+/* With the lock held: queued events, or addresses to ask for a finding just raised. Returns
+ * whether events were lost. */
+static __attribute__((noinline, cold)) int close_end_after_apply(void)
+{
+	int *err = sl_errno(), saved = *err;
+	after_apply();
+	*err = saved;
+	return deferred_lost != 0;
+}
+
+static __attribute__((noinline, cold)) void close_end_trouble(int oom, int lost)
+{
+	int *err = sl_errno(), saved = *err;
+	if (oom)
+		sl_disable("out of memory inside sockleak");
+	if (lost)
+		note_lost();
+	*err = saved;
+}
+
+/* The end of one close, handed over or the thread's own (lock held). */
+static inline void apply_end(struct sl_closing *e)
+{
+	if (SL_UNLIKELY(sl_log_active)) {
+		struct sl_event ev = {.type = SL_EV_CLOSE_END, .obj = e->key, .a = e->end_outcome, .b = e->end_now};
+		sl_apply_locked(&ev);
+	} else {
+		sl_state_close_end(&sl_rt.state, e, e->end_outcome, e->end_now);
+	}
+}
+
+int sl_close_end_here(struct sl_closing *c)
+{
+	/* Inside sockleak before the lock is tried: a signal handler's socket() between taking the
+	 * lock and setting the guard would wait for ever for the lock its own thread holds. */
+	sl_in_hook = 1;
+	if (SL_UNLIKELY(!sl_trylock())) {
+		sl_in_hook = 0;
+		if (SL_UNLIKELY(pending()))
+			close_end_drain();
+		return 0;
+	}
+	int oom = 0, lost = 0;
+	if (SL_LIKELY(!sl_rt.state.exited && !sl_rt.disabled)) {
+		sl_apply_ends_locked();
+		apply_end(c);
+		/* Finishing a transport may raise a finding whose addresses are asked for. */
+		if (SL_UNLIKELY(pending() || sl_rt.state.n_want_addr))
+			lost = close_end_after_apply();
+		oom = sl_rt.state.out_of_memory;
+	}
+	sl_unlock();
+	if (SL_UNLIKELY(oom | lost))
+		close_end_trouble(oom, lost);
+	sl_in_hook = 0;
+	if (SL_UNLIKELY(pending()))
+		close_end_drain();
+	return 1;
+}
+
 void sl_apply_ends_slow(void)
 {
 	struct sl_closing *c = __atomic_exchange_n(&sl_rt.ends, NULL, __ATOMIC_ACQUIRE), *fifo = NULL;
@@ -689,12 +854,7 @@ void sl_apply_ends_slow(void)
 		/* Read before applying: the end frees the record. */
 		struct sl_closing *e = fifo;
 		fifo = fifo->end_next;
-		if (SL_UNLIKELY(sl_log_active)) {
-			struct sl_event ev = {.type = SL_EV_CLOSE_END, .obj = e->key, .a = e->end_outcome, .b = e->end_now};
-			sl_apply_locked(&ev);
-		} else {
-			sl_state_close_end(&sl_rt.state, e, e->end_outcome, e->end_now);
-		}
+		apply_end(e);
 	}
 }
 
@@ -752,6 +912,7 @@ void sl_record_epoll_ctl(int epfd, int op, int fd, uint32_t events, const void *
 	int oom = 0;
 	sl_lock();
 	if (SL_LIKELY(!sl_rt.state.exited && !sl_rt.disabled)) {
+		thread_cache_check();
 		sl_apply_ends_locked();
 		if (caller && !stack)
 			stack = intern_pcs_locked(&pc, 1);
@@ -843,6 +1004,8 @@ static void become_child(int parent)
 	/* Closes ended in the parent after its fork handler ran: the child drops what was under
 	 * way (forked_event), and their threads are not here. */
 	__atomic_store_n(&sl_rt.ends, NULL, __ATOMIC_RELAXED);
+	/* Nor are the other threads, whose caches would keep their blocks for ever. */
+	sl_arena_caches_keep_only(&sl_rt.arena, sl_arena_thread_cache);
 	if (!sl_rt.state.exited && !sl_rt.disabled) {
 		/* Events deferred before the fork happened in the parent: part of what the child inherits. */
 		struct sl_event early;

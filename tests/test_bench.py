@@ -97,11 +97,12 @@ def test_bench_script_smoke():
 
 
 def test_threads_and_epoll_workloads():
-    """Issue 12's workloads: threads (2 and 8 threads churning at once) and epoll (ADD, DEL, MOD
-    per request) run bare and under sockleak with every transport finished and nothing reported,
+    """Issue 12's workloads: threads (2 and 8 threads churning at once), epoll (ADD, DEL, MOD per
+    request) and sockets2 (2 threads making, registering and closing sockets) run bare and under sockleak with every transport finished and nothing reported,
     and count the units they were asked for."""
     build()
-    for args, n in ((["threads", "200", "2"], 200), (["threads", "200", "8"], 200), (["epoll", "500"], 500)):
+    for args, n in ((["threads", "200", "2"], 200), (["threads", "200", "8"], 200), (["epoll", "500"], 500),
+                    (["sockets2", "2000"], 2000)):
         for env in (None, preload_env(""), preload_env("stack_depth=0:epoll_stacks=2")):
             p = run([os.path.join(BENCH, args[0])] + args[1:], timeout=120, env=env)
             expect(p.returncode == 0 and (env is None or p.stderr == ""),

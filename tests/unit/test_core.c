@@ -843,6 +843,55 @@ static void test_stacks(void)
 	sl_arena_destroy(&a);
 }
 
+/* Threads' caches (issue 12): blocks a thread frees come back to it, a full cache hands a batch
+ * back, blocks of 64 bytes and more never share a cache line, and emptying the caches of threads
+ * that are gone (a forked child) leaves exactly what callers hold. */
+static void test_arena_thread_caches(void)
+{
+	struct sl_arena a;
+	sl_arena_init(&a);
+	struct sl_arena_cache *one = sl_arena_cache_new(&a), *two = sl_arena_cache_new(&a);
+	CHECK(one && two && a.caches == two && two->next == one);
+	size_t held = sl_arena_in_use(&a); /* the two caches' own blocks */
+	sl_arena_thread_cache = one;
+	void *t = sl_arena_alloc_fixed(&a, 128);
+	CHECK(t && ((uintptr_t)t & 63) == 0 && one->count[3] == SL_ARENA_CACHE_BATCH(3) - 1);
+	CHECK(sl_arena_in_use(&a) == held + 128);
+	sl_arena_free_fixed(&a, t, 128);
+	CHECK(one->count[3] == SL_ARENA_CACHE_BATCH(3) && sl_arena_alloc_fixed(&a, 128) == t);
+	/* Another thread's blocks are its own: never one of the first thread's. */
+	sl_arena_thread_cache = two;
+	void *u = sl_arena_alloc_fixed(&a, 128);
+	CHECK(u && u != t && ((uintptr_t)u & 63) == 0 && (char *)u - (char *)t >= 128);
+	void *r = sl_arena_alloc_fixed(&a, 48), *r2 = sl_arena_alloc_fixed(&a, 48);
+	CHECK(((uintptr_t)r & 63) == 0 && ((uintptr_t)r2 & 63) == 0 && r != r2);
+	/* Freeing many: the cache keeps at most twice a batch, the rest goes back to the arena. */
+	void *many[40];
+	for (int i = 0; i < 40; i++)
+		CHECK((many[i] = sl_arena_alloc_fixed(&a, 128)) != NULL);
+	for (int i = 0; i < 40; i++)
+		sl_arena_free_fixed(&a, many[i], 128);
+	CHECK(two->count[3] <= 2 * SL_ARENA_CACHE_BATCH(3) && two->count[3] >= SL_ARENA_CACHE_BATCH(3));
+	CHECK(sl_arena_in_use(&a) == held + 128 + 128 + 2 * 64);
+	/* A large class moves one block at a time: a cache never holds much memory. */
+	void *big = sl_arena_alloc(&a, 2000);
+	CHECK(big && two->count[7] == 0);
+	sl_arena_free(&a, big, 2000);
+	CHECK(two->count[7] == 1);
+	/* The first thread is gone (a forked child keeps only its own cache). */
+	sl_arena_caches_keep_only(&a, two);
+	CHECK(a.caches == two && two->next == NULL && two->prev == NULL);
+	CHECK(sl_arena_in_use(&a) == held - 128 + 128 + 128 + 2 * 64);
+	sl_arena_free_fixed(&a, u, 128);
+	sl_arena_free(&a, r, 48);
+	sl_arena_free(&a, r2, 48);
+	sl_arena_thread_cache = NULL;
+	sl_arena_free(&a, t, 128); /* its thread is gone: straight to the arena */
+	sl_arena_cache_free(two);
+	CHECK(a.caches == NULL && a.bytes_in_use == 0 && sl_arena_in_use(&a) == 0);
+	sl_arena_destroy(&a);
+}
+
 int main(void)
 {
 	struct {
@@ -870,6 +919,7 @@ int main(void)
 		{"options", test_options},
 		{"suppressions", test_suppressions},
 		{"stacks", test_stacks},
+		{"arena: threads' caches", test_arena_thread_caches},
 	};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		int before = failures;
