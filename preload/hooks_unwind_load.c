@@ -12,6 +12,7 @@ SL_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void
 {
 	SL_REAL(pthread_create);
 	sl_stack_before_thread();
+	sl_thread_caches_before_thread();
 	return real_pthread_create ? real_pthread_create(thread, attr, start, arg) : ENOSYS;
 }
 

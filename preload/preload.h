@@ -142,6 +142,7 @@ void sl_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * called by the pthread_create, sigaction and signal interposers, before the call. */
 int sl_stack_load(void);
 void sl_stack_before_thread(void);
+void sl_thread_caches_before_thread(void); /* runtime.c: the threads' arena caches */
 void sl_stack_before_handler(void);
 void sl_stack_after_init(void);
 extern int sl_handlers_installed;

@@ -77,15 +77,16 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
  * in the arena, not in the thread's static TLS (which glibc carves out of every thread's stack,
  * and frees with it): a cache whose thread is gone without its destructor (a fork copied only one
  * thread; a destructor set too late to run) is still whole, and a forked child empties the
- * caches of the threads it does not have (become_child). A program that never makes a thread has
- * one cache, the main thread's.
+ * caches of the threads it does not have (become_child). The key is made at the program's first
+ * pthread_create (sl_thread_caches_before_thread), not at start-up: a program that never makes a
+ * thread has no cache (nothing shares its lists), and its pthread keys number as they do bare.
  *
  * pthread_setspecific may call calloc for a key past glibc's first 32, which a hook must not do
  * (a signal handler may have interrupted malloc): with such a key, no thread gets a cache, and
  * every thread takes blocks from the arena's own lists, as before. Nor under fault injection
  * (fail_alloc_after), which counts every allocation in the arena's own call. */
 static pthread_key_t cache_key;
-static int cache_key_usable;
+static int cache_key_usable; /* set (release) after cache_key */
 /* 0: this thread has no cache yet; 1: it has one, or was refused one; 2: it is exiting, and its
  * cache was given back (a later key destructor of the program's may still close a socket). */
 static __thread int cache_state SL_TLS_MODEL;
@@ -94,16 +95,23 @@ static __thread int cache_state SL_TLS_MODEL;
 static void thread_cache_end(void *arg);
 static void drain_deferred(void);
 
-static void thread_caches_init(void)
+/* Called by the pthread_create interposer before the call: the first thread of a program that
+ * started single-threaded makes the key, once sockleak is ready. Threads made before that (by
+ * another library's constructor, or by a raw clone) take blocks from the arena's own lists. */
+void sl_thread_caches_before_thread(void)
 {
-	if (sl_rt.opt.fail_alloc_after == 0 && pthread_key_create(&cache_key, thread_cache_end) == 0)
-		cache_key_usable = (unsigned)cache_key < GLIBC_KEYS_WITHOUT_MALLOC;
+	static int tried;
+	if (__atomic_load_n(&tried, __ATOMIC_ACQUIRE) || !sl_rt.ready || sl_rt.disabled ||
+	    sl_rt.opt.fail_alloc_after != 0 || __atomic_exchange_n(&tried, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (pthread_key_create(&cache_key, thread_cache_end) == 0 && (unsigned)cache_key < GLIBC_KEYS_WITHOUT_MALLOC)
+		__atomic_store_n(&cache_key_usable, 1, __ATOMIC_RELEASE);
 }
 
 /* This thread's first event (the lock held): its cache. */
 static __attribute__((noinline, cold)) void thread_cache_start(void)
 {
-	if (cache_state || !cache_key_usable)
+	if (cache_state || !__atomic_load_n(&cache_key_usable, __ATOMIC_ACQUIRE))
 		return;
 	cache_state = 1;
 	struct sl_arena_cache *c = sl_arena_cache_new(&sl_rt.arena);
@@ -307,7 +315,6 @@ static void do_init(void)
 		goto out;
 	}
 	pthread_atfork(sl_fork_prepare, sl_fork_parent, sl_fork_child);
-	thread_caches_init();
 	if (sl_rt.opt.run_dir[0] && sl_log_open(sl_rt.opt.run_dir, 0) < 0) {
 		sl_rt.ready = 1;
 		sl_disable("the event log could not be created");
