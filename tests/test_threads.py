@@ -264,3 +264,53 @@ def test_thread_caches_given_back_at_exit_and_by_a_forked_child():
     want = sorted([[("udp4", "socket", "never-closed")]] * 2 + [[("udp4", "socket", "never-closed")] * 9])
     expect(got == want, "reports: %s" % got)
     return "%d bytes after each round; children start with %s bytes" % (m1, lines["parent"])
+
+
+KEYS_C = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static void *worker(void *arg) { (void)arg; return NULL; }
+int main(void)
+{
+	pthread_key_t a, b;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0); /* sockleak has recorded something before the keys */
+	if (fd < 0 || pthread_key_create(&a, NULL) != 0)
+		return 2;
+	printf("before the first thread: %u\n", (unsigned)a);
+	pthread_t t;
+	if (pthread_create(&t, NULL, worker, NULL) != 0 || pthread_join(t, NULL) != 0)
+		return 3;
+	if (pthread_key_create(&b, NULL) != 0)
+		return 4;
+	printf("after: %u\n", (unsigned)b);
+	close(fd);
+	return 0;
+}
+"""
+
+
+def test_a_program_without_threads_numbers_its_pthread_keys_as_bare():
+    # The threads' arena caches take a pthread key; made at start-up it shifted every program's
+    # key numbers (README, Limits). It is made at the first pthread_create: the keys a program
+    # makes before its first thread are numbered as bare, and those after it one higher
+    # (stack_depth=0: libunwind, which takes a key of its own, is not loaded).
+    with tempfile.TemporaryDirectory(prefix="sockleak-keys-") as tmp:
+        source, prog = os.path.join(tmp, "keys.c"), os.path.join(tmp, "keys")
+        with open(source, "w") as f:
+            f.write(KEYS_C)
+        r = run(["gcc", "-O1", "-pthread", "-o", prog, source], timeout=120)
+        expect(r.returncode == 0, "gcc: %s" % r.stderr)
+        bare = run([prog], env=clean_env(), timeout=60)
+        env = dict(clean_env(), LD_PRELOAD=os.path.join(BUILD, "libsockleak.so"), SOCKLEAK_OPTIONS="stack_depth=0")
+        pre = run([prog], env=env, timeout=60)
+        expect(bare.returncode == 0 and pre.returncode == 0, "status %d / %d\n%s" % (bare.returncode, pre.returncode,
+                                                                                   pre.stderr[-2000:]))
+        b, p = bare.stdout.splitlines(), pre.stdout.splitlines()
+        expect(len(b) == 2 and len(p) == 2, "output: %r / %r" % (b, p))
+        expect(p[0] == b[0], "a key made before the first thread: %r preloaded, %r bare" % (p[0], b[0]))
+        expect(int(p[1].split()[-1]) == int(b[1].split()[-1]) + 1,
+               "a key made after the first thread: %r preloaded, %r bare (sockleak's key is one)" % (p[1], b[1]))
+        return "key %s before the first thread, as bare; %s after it (bare %s)" % (
+            p[0].split()[-1], p[1].split()[-1], b[1].split()[-1])
