@@ -340,6 +340,10 @@ void sl_fill_addrs_locked(int fd);
 /* The lock around the state. */
 void sl_lock(void);
 void sl_unlock(void);
+/* The lock taken where the re-entry guard is clear (not inside a hook): sets the guard while the
+ * lock is held and applies what a signal handler deferred meanwhile. */
+void sl_lock_outside_hook(void);
+void sl_unlock_outside_hook(void);
 /* Applies an event with the lock held (and logs it). */
 void sl_apply_locked(struct sl_event *ev);
 /* Applies the ends of closes that their threads handed over (sl_close_end), with the lock held:

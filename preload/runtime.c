@@ -472,6 +472,23 @@ SL_EXPORT void sockleak_memory(size_t *in_use, size_t *mapped)
 	drain_deferred();
 }
 
+/* The lock taken by code outside a hook (the re-entry guard clear): the guard is set while it is
+ * held, so that a signal handler's socket meanwhile is deferred instead of waiting for ever on
+ * this thread's lock, and what it deferred is applied after. */
+void sl_lock_outside_hook(void)
+{
+	sl_in_hook = 1;
+	sl_lock();
+}
+
+void sl_unlock_outside_hook(void)
+{
+	sl_unlock();
+	sl_in_hook = 0;
+	if (SL_UNLIKELY(pending()))
+		drain_deferred();
+}
+
 /* ---- recording ---- */
 
 void sl_defer(const struct sl_event *ev)
@@ -958,9 +975,9 @@ int sl_ssl_free_wants_stack(uint64_t ssl)
 {
 	if (sl_in_hook)
 		return 0;
-	sl_lock();
+	sl_lock_outside_hook();
 	int wants = !sl_rt.state.exited && sl_tls_free_wants_stack(&sl_rt.state, ssl);
-	sl_unlock();
+	sl_unlock_outside_hook();
 	return wants;
 }
 

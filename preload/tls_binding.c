@@ -44,9 +44,17 @@ static struct pending *find_ssl(void *ssl)
 	return NULL;
 }
 
+/* sl_tlsb_new and sl_tlsb_forget take sockleak's lock: the re-entry guard is set while they
+ * hold it, so that a signal handler making a socket meanwhile defers its event instead of
+ * waiting for ever on its own thread's lock. Called with the guard already set (a handler that
+ * interrupted sockleak, whose lock this thread may hold), they take no lock: a new session is
+ * then never bound by its traffic (reported on its own, as when every slot is taken), and a
+ * forgotten one leaves its slot by compare-and-swap. */
 void sl_tlsb_new(void *ssl)
 {
-	sl_lock();
+	if (sl_in_hook)
+		return;
+	sl_lock_outside_hook();
 	struct pending *p = find_ssl(ssl);
 	for (int i = 0; !p && i < MAX_PENDING; i++) {
 		if (pend[i].ssl == NULL) {
@@ -63,7 +71,7 @@ void sl_tlsb_new(void *ssl)
 		__atomic_store_n(&p->wbio, NULL, __ATOMIC_RELAXED);
 		__atomic_store_n(&p->ssl, ssl, __ATOMIC_RELEASE);
 	}
-	sl_unlock();
+	sl_unlock_outside_hook();
 }
 
 void sl_tlsb_on_peer_end(int fd)
@@ -89,13 +97,15 @@ void sl_tlsb_set_bios(void *ssl, void *rbio, void *wbio, int which)
 
 void sl_tlsb_forget(void *ssl)
 {
-	sl_lock();
+	int guard = sl_in_hook;
+	if (!guard)
+		sl_lock_outside_hook();
 	struct pending *p = find_ssl(ssl);
-	if (p) {
-		__atomic_store_n(&p->ssl, NULL, __ATOMIC_RELEASE);
+	void *expected = ssl;
+	if (p && __atomic_compare_exchange_n(&p->ssl, &expected, NULL, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 		__atomic_sub_fetch(&sl_tls_unbound, 1, __ATOMIC_RELAXED);
-	}
-	sl_unlock();
+	if (!guard)
+		sl_unlock_outside_hook();
 	if (out_ssl == ssl)
 		out_ssl = NULL;
 }
