@@ -331,9 +331,28 @@ static void finish_on_own_stack(void *p)
 	finish(a->how, a->status, a->status_known, a->exit_override);
 }
 
+/* Tracking stopped earlier (sl_disable): no report, the program's own status, and under
+ * `sockleak run` an event log that says it stopped (sl_log_stop), so that the gate fails on the
+ * evidence lost instead of passing on a log that merely ends. */
+static void finish_disabled(void)
+{
+	const char *why = __atomic_load_n(&sl_rt.disabled_why, __ATOMIC_ACQUIRE);
+	if (!why || !sl_log_active || getpid() != sl_rt.pid)
+		return;
+	int saved_errno = errno;
+	sl_in_hook = 1;
+	sl_lock();
+	sl_log_stop(why);
+	sl_unlock();
+	sl_in_hook = 0;
+	errno = saved_errno;
+}
+
 void sl_finish(int how, int status, int status_known, int *exit_override)
 {
 	*exit_override = status;
+	if (sl_rt.disabled && !sl_vfork_child && sl_rt.ready && !sl_in_hook)
+		finish_disabled();
 	/* What finish() returns at once for, checked before a stack is mapped: a vforked child
 	 * must not map anything in its parent's memory. */
 	if (sl_vfork_child || !sl_rt.ready || sl_rt.disabled || sl_in_hook)

@@ -39,7 +39,7 @@ SL_EXPORT int dlclose(void *h)
 		int saved = errno;
 		sl_in_hook = 1; /* realpath and malloc inside the collection are sockleak's */
 		sl_modules_collect(&before, &nbefore);
-		sl_in_hook = 0;
+		sl_guard_restore(0);
 		errno = saved;
 	}
 	int r = SL_CALL(dlclose, -1, h);
@@ -50,7 +50,7 @@ SL_EXPORT int dlclose(void *h)
 			sl_modules_note_unloaded(before, nbefore, after, nafter);
 		sl_modules_free(before, nbefore);
 		sl_modules_free(after, nafter);
-		sl_in_hook = 0;
+		sl_guard_restore(0);
 		errno = saved;
 	}
 	return r;

@@ -885,6 +885,26 @@ void sl_log_fork_child(int parent)
 		make_file();
 }
 
+/* Tracking stopped (sl_disable), said at the exit with the lock held: the log ends with a stop
+ * note, so that the analyzer reads it as a log that stopped early (lost evidence, the gate
+ * fails) rather than as a process that ended by a raw exit (whose open transports are only
+ * warnings). A process with no file yet says it in RUN_DIR/lost-evidence: its events before
+ * the stop were never written. The message was said by sl_disable. */
+void sl_log_stop(const char *why)
+{
+	if (!sl_log_active)
+		return;
+	char text[300];
+	snprintf(text, sizeof(text), "%s: tracking stopped, later events are not recorded", why);
+	if (lw.pending) {
+		record_lost(text);
+	} else if (lw.map) {
+		write_note(text);
+	}
+	sl_log_active = 0;
+	lw.stopped = 1;
+}
+
 /* After the exit event: the file is cut to what was written (a log that stopped early too). */
 void sl_log_close(void)
 {

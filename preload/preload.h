@@ -22,6 +22,7 @@
 struct sl_runtime {
 	volatile int ready;    /* initialization finished */
 	volatile int disabled; /* tracking stopped (sockleak failed, or the process is exiting) */
+	const char *disabled_why; /* what sl_disable said, for the event log's stop note */
 	pid_t pid;
 	struct sl_options opt;
 	struct sl_arena arena;
@@ -319,6 +320,7 @@ int sl_log_open(const char *run_dir, int forked_from);
 void sl_log_event(const struct sl_event *ev);
 void sl_log_fork_child(int parent_pid);
 void sl_log_close(void);
+void sl_log_stop(const char *why); /* tracking stopped: the log ends with a stop note */
 void sl_log_note(const char *text);
 /* Names the modules loaded since the log last looked (called after dlopen, without the lock). */
 void sl_log_rescan_modules(void);
@@ -343,6 +345,9 @@ void sl_unlock(void);
 /* The lock taken where the re-entry guard is clear (not inside a hook): sets the guard while the
  * lock is held and applies what a signal handler deferred meanwhile. */
 void sl_lock_outside_hook(void);
+/* Ends a section that set the re-entry guard outside an event: the guard restored, and what a
+ * signal handler deferred meanwhile applied once it is clear. */
+void sl_guard_restore(int guard);
 void sl_unlock_outside_hook(void);
 /* Applies an event with the lock held (and logs it). */
 void sl_apply_locked(struct sl_event *ev);

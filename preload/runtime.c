@@ -165,6 +165,7 @@ void sl_disable(const char *why)
 {
 	if (__atomic_exchange_n(&sl_rt.disabled, 1, __ATOMIC_ACQ_REL))
 		return;
+	__atomic_store_n(&sl_rt.disabled_why, why, __ATOMIC_RELEASE);
 	sl_message("%s; tracking stopped, the program runs on without sockleak (no report)", why);
 }
 
@@ -486,6 +487,18 @@ void sl_unlock_outside_hook(void)
 	sl_unlock();
 	sl_in_hook = 0;
 	if (SL_UNLIKELY(pending()))
+		drain_deferred();
+}
+
+/* The end of a section of sockleak's own work outside an event (dlsym, libunwind, the module
+ * list): the re-entry guard back to what it was, and when that is clear, a signal handler's
+ * events queued meanwhile applied now rather than at this thread's next event (a program that
+ * calls dlopen in a loop while a timer's handler makes sockets filled the queue, and tracking
+ * stopped). */
+void sl_guard_restore(int guard)
+{
+	sl_in_hook = guard;
+	if (!guard && SL_UNLIKELY(pending()))
 		drain_deferred();
 }
 

@@ -47,7 +47,7 @@ void sl_runtimes_init(void)
 	sl_in_hook = 1; /* dlsym and dladdr may allocate */
 	if (function_range("perl_destruct", &perl_destruct_code))
 		function_range("Perl_call_list", &perl_call_list_code);
-	sl_in_hook = guard;
+	sl_guard_restore(guard);
 }
 
 /* An embedded libperl loaded with dlopen (an editor's or a server's Perl plugin). */
@@ -74,7 +74,7 @@ static void perl_check_destruct(void)
 	int guard = sl_in_hook;
 	sl_in_hook = 1; /* libunwind may open and close files: none of that is the program's */
 	int n = sl_unw_backtrace(pcs, PERL_WALK);
-	sl_in_hook = guard;
+	sl_guard_restore(guard);
 	for (int i = 1; i < n; i++) {
 		/* A return address: the call itself is the byte before it. */
 		uint64_t pc = (uint64_t)(uintptr_t)pcs[i] - 1;

@@ -241,6 +241,35 @@ def test_failing_allocation_under_threads():
                         "without sockleak (no report)"], "n=%d: %s" % (n, msgs))
 
 
+
+def test_tracking_stopped_under_sockleak_run_fails_the_gate():
+    """Tracking that stops mid-run (memory out inside sockleak) left a log that merely ended: the
+    analyzer took the process for one that left by a raw exit, called its open transports
+    process-killed warnings, and `sockleak run` passed (status 0) with the leak unreported. The
+    log now ends with a stop note: evidence lost, status 125. Enough memory: the finding, 23."""
+    app = os.path.join(BUILD, "testapps", "never_closed")
+    wrapper = os.path.join(ROOT, "scripts", "sockleak")
+    seen = []
+    for n in (3, 10, 60):
+        with tempfile.TemporaryDirectory(prefix="sockleak-stopped-") as tmp:
+            env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD",)}
+            env["SOCKLEAK_OPTIONS"] = "fail_alloc_after=%d" % n
+            p = run([wrapper, "run", "--", app], env=env, timeout=120, cwd=tmp)
+            stopped = "tracking stopped, the program runs on without sockleak" in p.stderr
+            if stopped:
+                expect(p.returncode == 125, "n=%d: tracking stopped, yet status %d\n%s" % (n, p.returncode,
+                                                                                         p.stderr[-2000:]))
+                expect("EVIDENCE LOST" in p.stderr and "out of memory inside sockleak: tracking stopped" in p.stderr
+                       and "raw exit" not in p.stderr,
+                       "n=%d: the loss is not named\n%s" % (n, p.stderr[-2000:]))
+            else:
+                expect(p.returncode == 23 and "never-closed" in p.stdout + p.stderr,
+                       "n=%d: status %d\n%s" % (n, p.returncode, p.stderr[-2000:]))
+            seen.append((n, p.returncode))
+    expect([rc for _, rc in seen] == [125, 125, 23], "statuses %s" % seen)
+    return "fail_alloc_after=3 and 10: evidence lost, 125; 60: the finding, 23"
+
+
 # ---- start-up ----
 
 EARLY = os.path.join(REL, "libearly.so")
