@@ -172,9 +172,19 @@ static int record_lost_link(const char *why)
 		if (raw_call4(SYS_symlinkat, (long)why, AT_FDCWD, (long)path, 0) == 0)
 			return 0;
 		if (errno != EEXIST)
-			return -1;
+			break;
 	}
-	return -1;
+	/* No room for a link either (a full disk or inode table, a quota), and no descriptor: the
+	 * run's marker is renamed to this process's lost-evidence name, which takes neither a
+	 * descriptor, nor an inode, nor a block. The analyzer reads a regular file there as a loss
+	 * whose reason could not be written (and as the marker). Without this, a process whose
+	 * every descriptor was taken at its first socket, on a full file system, left no trace: the
+	 * run passed with "no process recorded a transport". Once the marker is gone, an earlier
+	 * process's loss is already there and fails the run. */
+	static char marker[4200]; /* not on the stack: lock held, or one thread at start-up */
+	snprintf(marker, sizeof(marker), "%s/%s", sl_rt.opt.run_dir, SL_LOG_RUN_MARKER);
+	snprintf(path, sizeof(path), "%s/%s.%d.m", sl_rt.opt.run_dir, SL_LOG_LOST_FILE, (int)getpid());
+	return renameat2(AT_FDCWD, marker, AT_FDCWD, path, RENAME_NOREPLACE);
 }
 
 /* Says, in RUN_DIR/lost-evidence, that this process lost events: when it could not even create
