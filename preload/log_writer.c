@@ -629,6 +629,27 @@ static void make_file(void)
 	errno = saved;
 }
 
+/* Before a call that may take away this process's access to the run folder (a change of user
+ * id, chroot: preload/hooks_identity.c): a pending log is made now, while the folder can still
+ * be written. Made later, at the first socket, its creation failed (EACCES, ENOENT), and so did
+ * every way of saying so: a server that dropped root before its first accept passed the gate
+ * with "no process recorded a transport". Once made, the log is written through its mapping,
+ * as a log made at the start always was. Not from a signal handler that interrupted sockleak
+ * on this thread (the lock may be held right here). */
+void sl_log_before_access_change(void)
+{
+	if (!__atomic_load_n(&lw.pending, __ATOMIC_RELAXED) || sl_in_hook || sl_vfork_child)
+		return;
+	int saved = errno;
+	sl_in_hook = 1;
+	sl_lock();
+	if (sl_log_active && lw.pending && !sl_rt.disabled && !sl_rt.state.exited)
+		make_file();
+	sl_unlock();
+	sl_in_hook = 0;
+	errno = saved;
+}
+
 /* Starts this image's log at its start, pending: nothing is written until the first event
  * (make_file), unless the image it replaced by exec had a log. forked_from is 0: a forked child's
  * log starts in sl_log_fork_child. Returns -1 when the log was needed at once and could not be

@@ -2,6 +2,7 @@
 first tests left out, each a defect found and fixed (docs/reliability.md, "Review of the event
 log at the first event")."""
 
+import json
 import os
 import subprocess
 import tempfile
@@ -9,6 +10,7 @@ import tempfile
 from common import BUILD, SOCKLEAK, expect, run
 
 LAZY = os.path.join(BUILD, "analyzer", "testprogs", "lazy")
+DROP = os.path.join(BUILD, "analyzer", "testprogs", "drop_rights")
 
 
 def clean_env():
@@ -44,3 +46,37 @@ def test_no_descriptor_and_no_room_for_a_link_is_still_lost_evidence():
                and p.stderr.count("sockleak: cannot create an event log in %s: Too many open files" % keep) == 1,
                p.stderr)
     return "EMFILE and no inode at the first socket: 125, the loss named"
+
+
+def test_a_process_that_drops_its_rights_before_its_first_socket_is_checked():
+    # A server started as root that gives up root (or chroots) before its first socket: at that
+    # socket the run folder (0700, root's) can no longer be written, nor lost-evidence, nor a
+    # link. On df0b2cd the leak went unseen and the run passed with status 0 and "no process
+    # recorded a transport"; now the pending log is made just before setuid/setresuid/chroot,
+    # and the leak fails the gate as it did when every log was made at the start. A process that
+    # drops its rights and records nothing has a log too (the price). Needs root.
+    expect(os.geteuid() == 0, "this test needs root (it drops root in the program it runs)")
+    with tempfile.TemporaryDirectory(prefix="sockleak-review4-") as tmp:
+        empty = os.path.join(tmp, "empty")
+        os.mkdir(empty)
+        for mode in (["setuid"], ["setresuid"], ["chroot", empty], ["setuid-quiet"]):
+            name = mode[0]
+            bare = subprocess.run([DROP] + mode, env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, timeout=60)
+            expect(bare.returncode == 0, "%s bare: %d %s" % (name, bare.returncode, bare.stderr))
+            keep, out = os.path.join(tmp, name), os.path.join(tmp, name + ".json")
+            p = subprocess.run([SOCKLEAK, "run", "--keep", keep, "--json", out, "--"] + [DROP] + mode, env=clean_env(),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=60)
+            quiet = name == "setuid-quiet"
+            expect(p.stdout == bare.stdout and p.returncode == (0 if quiet else 23),
+                   "%s: status %d (expected %d), stdout %r (bare %r)\n%s" % (
+                       name, p.returncode, 0 if quiet else 23, p.stdout, bare.stdout, p.stderr))
+            with open(out) as f:
+                doc = json.load(f)
+            found = [(t["kind"], [f["flag"] for f in t["flags"]]) for t in doc["transports"]]
+            expect(doc["run"]["processes"] == 1 and doc["run"]["lost_evidence"] == [] and
+                   found == ([] if quiet else [("udp4", ["never-closed"])]), "%s: run %s, transports %s" % (
+                       name, doc["run"], found))
+            expect("cannot create an event log" not in p.stderr and "no process recorded" not in p.stderr, p.stderr)
+    return "setuid, setresuid, chroot before the first socket: the leak found (23)"
