@@ -7,7 +7,7 @@ import os
 import subprocess
 import tempfile
 
-from common import BUILD, SOCKLEAK, expect, run
+from common import BUILD, REPORT, SOCKLEAK, expect, run
 
 LAZY = os.path.join(BUILD, "analyzer", "testprogs", "lazy")
 DROP = os.path.join(BUILD, "analyzer", "testprogs", "drop_rights")
@@ -80,3 +80,47 @@ def test_a_process_that_drops_its_rights_before_its_first_socket_is_checked():
                        name, doc["run"], found))
             expect("cannot create an event log" not in p.stderr and "no process recorded" not in p.stderr, p.stderr)
     return "setuid, setresuid, chroot before the first socket: the leak found (23)"
+
+
+def test_lost_evidence_is_an_error_in_junit_and_named_in_sarif():
+    # A run with one clean process's log and a loss written down by another (as a process
+    # whose log could not be made leaves it), and a run with only the marker and a lost-evidence
+    # link: the gate fails (3), the text and JSON name the loss, and so must the JUnit report (a
+    # test case in error; on 33e646b and df0b2cd it said 0 errors, 0 failures: a green report for
+    # a failed gate) and SARIF's notifications (there only executionSuccessful said it).
+    reason = "cannot create an event log in /x: No space left on device"
+    with tempfile.TemporaryDirectory(prefix="sockleak-review4-") as tmp:
+        withlog, linkonly = os.path.join(tmp, "withlog"), os.path.join(tmp, "linkonly")
+        p = subprocess.run([SOCKLEAK, "run", "--keep", withlog, "--", LAZY, "clean"], env=clean_env(),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=60)
+        expect(p.returncode == 0, "clean: %d %s" % (p.returncode, p.stderr))
+        with open(os.path.join(withlog, "lost-evidence"), "w") as f:
+            f.write("4242 %s\n" % reason)
+        os.mkdir(linkonly, 0o700)
+        for name in ("preload-ran", "lost-evidence", "exit-status"):
+            open(os.path.join(linkonly, name), "w").close()
+        os.symlink(reason, os.path.join(linkonly, "lost-evidence.4242.0"))
+        for folder, processes in ((withlog, 1), (linkonly, 0)):
+            j, s, x = (os.path.join(tmp, os.path.basename(folder) + ext) for ext in (".json", ".sarif", ".xml"))
+            r = run([REPORT, "--json", j, "--sarif", s, "--junit", x, folder])
+            said = "process 4242: " + reason
+            expect(r.returncode == 3 and "EVIDENCE LOST: " + said in r.stdout + r.stderr,
+                   "%s: status %d\n%s%s" % (folder, r.returncode, r.stdout, r.stderr))
+            with open(j) as f:
+                doc = json.load(f)
+            expect(doc["run"]["lost_evidence"] == [said] and doc["gate"]["passed"] is False and
+                   len(doc["processes"]) == processes, "%s: %s" % (folder, doc["run"]))
+            with open(s) as f:
+                sarif = json.load(f)
+            inv = sarif["runs"][0]["invocations"][0]
+            expect(inv["executionSuccessful"] is False and
+                   [(n["level"], n["message"]["text"]) for n in inv["toolExecutionNotifications"]] == [("error", said)],
+                   "%s: SARIF %s" % (folder, inv))
+            with open(x) as f:
+                xml = f.read()
+            head = 'tests="%d" failures="0" errors="1"' % (processes + 1)
+            case = ('<testcase classname="sockleak.evidence" name="evidence lost" time="0">\n      <error '
+                    'type="sockleak" message="1 loss of evidence: findings may be missing">%s\n</error>' % said)
+            expect(xml.count(head) == 2 and case in xml, "%s: JUnit\n%s" % (folder, xml))
+    return "JSON, SARIF and JUnit name the loss, with a log and without"
