@@ -195,17 +195,28 @@ int sl_junit_write(FILE *f, const json_t *doc, const struct sl_gate *gate)
 	free(lines);
 	free(order);
 
+	/* Lost evidence is an error of its own (one test case): without it a run whose processes
+	 * could not all log read as passed here, 0 tests or no failure, while the gate failed. */
+	const json_t *lost = json_object_get(json_object_get(doc, "run"), "lost_evidence");
+	size_t nlost = json_array_size(lost);
+	unsigned errors = nlost > 0;
+	size_t ntests = np + errors;
+
 	char root[256] = "";
 	const char *note = str(json_object_get(doc, "run"), "note");
 	if (np)
 		cmdline(json_array_get(procs, 0), root, sizeof(root));
 	else if (note)
 		snprintf(root, sizeof(root), "%s", note); /* no process recorded anything */
+	else if (nlost)
+		snprintf(root, sizeof(root), "no process has an event log, and evidence was lost");
 	fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
-	fprintf(f, "<testsuites name=\"sockleak\" tests=\"%zu\" failures=\"%u\" errors=\"0\">\n", np, failures);
+	fprintf(f, "<testsuites name=\"sockleak\" tests=\"%zu\" failures=\"%u\" errors=\"%u\">\n", ntests, failures,
+		errors);
 	fputs("  <testsuite name=\"sockleak: ", f);
 	xml(f, root);
-	fprintf(f, "\" tests=\"%zu\" failures=\"%u\" errors=\"0\" skipped=\"0\" time=\"0\">\n", np, failures);
+	fprintf(f, "\" tests=\"%zu\" failures=\"%u\" errors=\"%u\" skipped=\"0\" time=\"0\">\n", ntests, failures,
+		errors);
 	fputs("    <properties>\n", f);
 	fprintf(f, "      <property name=\"sockleak.version\" value=\"%s\"/>\n", str(doc, "version") ? str(doc, "version") : "");
 	fprintf(f, "      <property name=\"sockleak.fail_on\" value=\"%s\"/>\n", sl_fail_on_name(gate->fail_on));
@@ -285,6 +296,16 @@ int sl_junit_write(FILE *f, const json_t *doc, const struct sl_gate *gate)
 		}
 		fputs("</system-out>\n", f);
 		fputs("    </testcase>\n", f);
+	}
+	if (errors) {
+		fputs("    <testcase classname=\"sockleak.evidence\" name=\"evidence lost\" time=\"0\">\n", f);
+		fprintf(f, "      <error type=\"sockleak\" message=\"%zu loss%s of evidence: findings may be missing\">",
+			nlost, nlost == 1 ? "" : "es");
+		for (size_t n = 0; n < nlost; n++) {
+			xml_text(f, json_string_value(json_array_get(lost, n)));
+			fputc('\n', f);
+		}
+		fputs("</error>\n    </testcase>\n", f);
 	}
 	fputs("  </testsuite>\n</testsuites>\n", f);
 	for (size_t p = 0; p < np; p++)

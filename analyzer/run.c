@@ -110,21 +110,33 @@ static void add_lost(struct sl_run *run, const char *fmt, ...) __attribute__((fo
 
 /* DIR/lost-evidence.PID.N: a symbolic link whose target is what process PID lost, left by a
  * process that could not open the lost-evidence file (every descriptor taken). Read with
- * readlink: never followed. */
-static void read_lost_link(struct sl_run *run, int dirfd, const char *name)
+ * readlink: never followed. DIR/lost-evidence.PID.m, an empty regular file: the run's marker,
+ * renamed there when not even a link could be made. Returns 1 for that one (the preload ran). */
+static int read_lost_link(struct sl_run *run, int dirfd, const char *name)
 {
 	char text[SL_IMAGE_NOTE_MAX + 1];
+	unsigned long pid = strtoul(name + strlen(SL_LOG_LOST_FILE) + 1, NULL, 10);
 	ssize_t n = readlinkat(dirfd, name, text, sizeof(text) - 1);
+	struct stat st;
+	if (n < 0 && errno == EINVAL && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size == 0) {
+		/* The run's marker, renamed by a process that had no descriptor and no room for a
+		 * link (preload/log_writer.c, record_lost_link): it lost events, and it loaded the
+		 * preload. */
+		add_lost(run, "process %lu: lost events, and could not say why (no descriptor left, and no room in "
+			 "the run directory for a link)", pid);
+		return 1;
+	}
 	if (n < 0) {
 		add_lost(run, "%s: a process lost events, and what it said cannot be read (%s)", name, strerror(errno));
-		return;
+		return 0;
 	}
 	text[n] = '\0';
 	for (ssize_t i = 0; i < n; i++)
 		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
 			text[i] = '?';
-	unsigned long pid = strtoul(name + strlen(SL_LOG_LOST_FILE) + 1, NULL, 10);
 	add_lost(run, "process %lu: %s", pid, text);
+	return 0;
 }
 
 static int list_dir(struct sl_run *run, const char *dir, struct found_list *l, FILE *errs)
@@ -141,8 +153,9 @@ static int list_dir(struct sl_run *run, const char *dir, struct found_list *l, F
 		unsigned long pid, seq;
 		if (!strcmp(e->d_name, SL_LOG_RUN_MARKER) && (e->d_type == DT_REG || e->d_type == DT_UNKNOWN))
 			marker = 1;
-		if (!strncmp(e->d_name, SL_LOG_LOST_FILE ".", strlen(SL_LOG_LOST_FILE) + 1))
-			read_lost_link(run, dirfd(d), e->d_name);
+		if (!strncmp(e->d_name, SL_LOG_LOST_FILE ".", strlen(SL_LOG_LOST_FILE) + 1) &&
+		    read_lost_link(run, dirfd(d), e->d_name))
+			marker = 1;
 		if (!parse_log_name(e->d_name, &pid, &seq))
 			continue;
 		char *path = join(dir, e->d_name);

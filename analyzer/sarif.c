@@ -278,6 +278,11 @@ json_t *sl_sarif_build(const json_t *doc, const struct sl_run *run, const struct
 	for (unsigned n = 0; n < run->nproblems; n++)
 		json_array_append_new(notes, json_pack("{s:s, s:{s:o}}", "level", "error", "message", "text",
 						       sl_json_text(run->problems[n])));
+	/* Each loss of evidence, as the text report's EVIDENCE LOST lines: executionSuccessful
+	 * false alone did not say what was lost. */
+	for (unsigned n = 0; n < run->nlost; n++)
+		json_array_append_new(notes, json_pack("{s:s, s:{s:o}}", "level", "error", "message", "text",
+						       run->lost[n] ? sl_json_text(run->lost[n]) : json_string("(out of memory)")));
 	if (sl_run_recorded_nothing(run))
 		json_array_append_new(notes, json_pack("{s:s, s:{s:s}}", "level", "note", "message", "text",
 						       SL_RUN_NOTHING_RECORDED));

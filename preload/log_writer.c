@@ -23,6 +23,7 @@
  * ran at all is told by the run's marker (SL_LOG_RUN_MARKER), made once per run. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,9 +173,19 @@ static int record_lost_link(const char *why)
 		if (raw_call4(SYS_symlinkat, (long)why, AT_FDCWD, (long)path, 0) == 0)
 			return 0;
 		if (errno != EEXIST)
-			return -1;
+			break;
 	}
-	return -1;
+	/* No room for a link either (a full disk or inode table, a quota), and no descriptor: the
+	 * run's marker is renamed to this process's lost-evidence name, which takes neither a
+	 * descriptor, nor an inode, nor a block. The analyzer reads a regular file there as a loss
+	 * whose reason could not be written (and as the marker). Without this, a process whose
+	 * every descriptor was taken at its first socket, on a full file system, left no trace: the
+	 * run passed with "no process recorded a transport". Once the marker is gone, an earlier
+	 * process's loss is already there and fails the run. */
+	static char marker[4200]; /* not on the stack: lock held, or one thread at start-up */
+	snprintf(marker, sizeof(marker), "%s/%s", sl_rt.opt.run_dir, SL_LOG_RUN_MARKER);
+	snprintf(path, sizeof(path), "%s/%s.%d.m", sl_rt.opt.run_dir, SL_LOG_LOST_FILE, (int)getpid());
+	return renameat2(AT_FDCWD, marker, AT_FDCWD, path, RENAME_NOREPLACE);
 }
 
 /* Says, in RUN_DIR/lost-evidence, that this process lost events: when it could not even create
@@ -321,13 +332,34 @@ static void add_modules(struct sl_module *mods, unsigned n)
 	}
 }
 
+/* Every signal blocked on this thread while it holds sockleak's lock, or the loader's, outside
+ * a hook: a handler that made a socket there waited for the lock its own thread held, for ever
+ * (sockleak's: add_modules; the loader's: dl_iterate_phdr, which the handler's stack walk calls
+ * too). A timer handler making sockets while the program called dlopen in a loop hung on
+ * 33e646b. Inside a hook, sl_in_hook defers a handler's events instead; here, where nothing
+ * would apply them soon, the signal is simply delivered a few microseconds later. */
+static void hold_signals(sigset_t *old)
+{
+	sigset_t all;
+	memset(&all, 0xff, sizeof(all)); /* sigfillset: an import more at every start */
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void release_signals(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 void sl_log_rescan_modules(void)
 {
 	if (!sl_log_active)
 		return;
 	struct sl_module *mods;
 	unsigned n;
+	sigset_t old;
+	hold_signals(&old);
 	if (sl_modules_collect(&mods, &n) < 0) {
+		release_signals(&old);
 		sl_modules_free(mods, n);
 		return;
 	}
@@ -335,6 +367,7 @@ void sl_log_rescan_modules(void)
 	if (sl_log_active)
 		add_modules(mods, n);
 	sl_unlock();
+	release_signals(&old);
 	sl_modules_free(mods, n);
 }
 
@@ -616,6 +649,30 @@ static void make_file(void)
 	int saved = errno;
 	if (sl_stack_room() >= MAKE_FILE_BUDGET || sl_on_own_stack(make_file_here, NULL, 64 * 1024) < 0)
 		make_file_here(NULL);
+	errno = saved;
+}
+
+/* Before a call that may take away this process's access to the run folder (a change of user
+ * id, chroot: preload/hooks_identity.c): a pending log is made now, while the folder can still
+ * be written. Made later, at the first socket, its creation failed (EACCES, ENOENT), and so did
+ * every way of saying so: a server that dropped root before its first accept passed the gate
+ * with "no process recorded a transport". Once made, the log is written through its mapping,
+ * as a log made at the start always was. Not from a signal handler that interrupted sockleak
+ * on this thread (the lock may be held right here); signals held meanwhile (hold_signals). */
+void sl_log_before_access_change(void)
+{
+	if (!__atomic_load_n(&lw.pending, __ATOMIC_RELAXED) || sl_in_hook || sl_vfork_child)
+		return;
+	int saved = errno;
+	sigset_t old;
+	hold_signals(&old);
+	sl_in_hook = 1; /* the file's own open and mknod are sockleak's */
+	sl_lock();
+	if (sl_log_active && lw.pending && !sl_rt.disabled && !sl_rt.state.exited)
+		make_file();
+	sl_unlock();
+	sl_in_hook = 0;
+	release_signals(&old);
 	errno = saved;
 }
 

@@ -324,6 +324,8 @@ void sl_log_stop(const char *why); /* tracking stopped: the log ends with a stop
 void sl_log_note(const char *text);
 /* Names the modules loaded since the log last looked (called after dlopen, without the lock). */
 void sl_log_rescan_modules(void);
+/* Makes a pending log now: the process is about to change its user id or root (no lock held). */
+void sl_log_before_access_change(void);
 
 /* Fork handling (runtime.c): registered with pthread_atfork, and used by the _Fork hook. */
 /* A process made by a raw clone() is noticed here too (runtime.c), for exit paths. */
