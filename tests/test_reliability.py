@@ -183,10 +183,32 @@ def test_signals_interrupting_blocking_calls():
     expect(r["summary"]["transports_seen"] == 12, str(r["summary"]))
 
 
+STORM_STOPPED = ("sockleak: too many socket calls from signal handlers inside sockleak's own code; tracking "
+                 "stopped, the program runs on without sockleak (no report)\n")
+
+
 def test_signal_storm_loses_no_event():
     # Handlers that make and close sockets, many of them while the thread is inside sockleak
     # (their events are deferred, then applied): every transport counted, none left open.
-    bare, pre, reps = fault("storm", 0, timeout=120)
+    # Each thread queues at most 16 events of handlers that interrupted sockleak (8 handlers of
+    # this storm); a machine loaded enough to deliver more inside one of sockleak's sections
+    # makes sockleak stop tracking, with its one message and no report (README, Limits): such
+    # a run is taken again, up to four runs in all, and each must have said exactly that.
+    bare = run([FAULTS, "storm"], env=bare_env(), timeout=120)
+    expect(bare.returncode == 0, "storm bare: exit status %d\n%s" % (bare.returncode, bare.stderr))
+    for attempt in range(4):
+        with tempfile.TemporaryDirectory(prefix="sockleak-fault-") as tmp:
+            pre = run([FAULTS, "storm"], env=sl_env("json=%s/r.%%p.json" % tmp), timeout=120, cwd=tmp)
+            reps = reports(tmp)
+        expect(transcript(bare.stdout) == transcript(pre.stdout) and pre.returncode == 0,
+               "storm: status %d, and the program saw different results under sockleak:\n--- bare\n%s--- "
+               "preloaded\n%s" % (pre.returncode, bare.stdout, pre.stdout))
+        if reps:
+            break
+        expect(pre.stderr == STORM_STOPPED, "storm: no report, and not the one message of a stop:\n%s" %
+               pre.stderr[-2000:])
+    else:
+        raise Failure("storm: tracking stopped in each of 4 runs")
     made = int(re.search(r"# made (\d+)", pre.stdout).group(1))
     r = reps[0]
     expect(found(r) == [], "findings %s" % found(r))
