@@ -39,6 +39,24 @@ static int kernel_has(const struct sl_transport *t, int fd)
 	return (t->domain == 0 || domain == t->domain) && (t->type == 0 || type == t->type);
 }
 
+/* Whether this process could have set up an io_uring out of sight: io_uring_setup made through
+ * syscall() is seen by its interposer (hooks_fd.c), so what is left is code that makes the
+ * system call itself. That is liburing (Debian's liburing2 makes its own system calls) or a
+ * library loaded later. Reading /proc/self/fd costs a process 55 to 75 µs at its exit (an open,
+ * a getdents64 and a readlink per descriptor: a third of what sockleak adds to a short process,
+ * issue 12), so it is read only when an object loaded at start-up defines liburing's names,
+ * when that cannot be told, or after a dlopen of the program's (libunwind's, loaded by sockleak,
+ * does not count). A program that carries io_uring code of its own
+ * without exporting liburing's names (liburing linked statically into an executable) gets no
+ * io_uring note (README, Limits). */
+static int io_uring_possible(void)
+{
+	if (__atomic_load_n(&sl_program_dlopened, __ATOMIC_RELAXED))
+		return 1;
+	return sl_resolve_defined_at_start("io_uring_queue_init") != 0 ||
+	       sl_resolve_defined_at_start("io_uring_setup") != 0;
+}
+
 /* Whether this process has an io_uring instance open. The directory is read with getdents64
  * into a buffer on the stack, not with opendir: opendir's malloc was the first of a process
  * that never allocates, and set up the allocator's arena at its exit (about 2,500 instructions
@@ -222,7 +240,7 @@ void sl_blind_spots_at_exit(void)
 		sl_apply_locked(&ev);
 	}
 	uint32_t blind = 0;
-	if (!(s->blind & SL_BLIND_IO_URING) && has_io_uring())
+	if (!(s->blind & SL_BLIND_IO_URING) && io_uring_possible() && has_io_uring())
 		blind |= SL_BLIND_IO_URING;
 	if (blind) {
 		struct sl_event ev = {.type = SL_EV_BLIND, .a = blind};

@@ -10,6 +10,8 @@
 SL_EXPORT void *dlopen(const char *file, int mode)
 {
 	__atomic_store_n(&sl_dlopen_called, 1, __ATOMIC_RELAXED);
+	if (!sl_in_hook && !(mode & RTLD_NOLOAD))
+		__atomic_store_n(&sl_program_dlopened, 1, __ATOMIC_RELAXED); /* not libunwind's, sockleak's own */
 	SL_REAL(dlopen);
 	void *h = SL_CALL(dlopen, NULL, file, mode);
 	if (h && !(mode & RTLD_NOLOAD) && !sl_in_hook && sl_active()) {

@@ -281,6 +281,7 @@ int sl_resolve_self_range(uint64_t *lo, uint64_t *hi);
 /* Set by the dlopen interposer before each call: when set before start-up, sl_resolve_all
  * looks every name up at once rather than at each hook's first call. */
 extern int sl_dlopen_called;
+extern int sl_program_dlopened;
 
 /* Declares and resolves the real function behind an interposer, once. The slot is read and
  * written with relaxed atomics: threads that reach a hook for the first time at once all resolve

@@ -350,6 +350,7 @@ static void *find_in(const struct object *ob, const char *name, uint32_t h)
 
 /* The objects loaded at start-up, read once by sl_resolve_all; after that only read. */
 int sl_dlopen_called; /* a dlopen was made (hooks_dl.c): set before the call */
+int sl_program_dlopened; /* the program loaded a library with dlopen (not sockleak's own dlopen) */
 static struct objects objs; /* 1.3 KiB: not on a small stack a first hook may be on */
 static int walk_usable;
 
