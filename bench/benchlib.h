@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,39 @@ static inline void bl_result(const char *name, const char *unit, long units, dou
 	fflush(stdout);
 	printf("bench-main-end %.6f\n", bl_now());
 	fflush(stdout);
+}
+
+/* A team of threads that each run worker(team) for per_thread units, started together: the
+ * workloads of several threads (threads, sockets2). argv[1] is the units in all (def when absent),
+ * argv[2] the threads (2 when absent; 1 to 64). The time runs from the moment every worker is
+ * ready (each waits on team->ready once set up) to the last one's end. Returns main's status. */
+struct bl_team {
+	long per_thread;
+	pthread_barrier_t ready;
+};
+
+static inline int bl_run_team(int argc, char **argv, long def, const char *what, void *(*worker)(void *),
+			      const char *name, const char *unit)
+{
+	long units = bl_count(argc, argv, def);
+	long nthreads = argc > 2 ? strtol(argv[2], NULL, 10) : 2;
+	if (nthreads < 1 || nthreads > 64) {
+		fprintf(stderr, "usage: %s [%s [THREADS]]  (THREADS 1 to 64)\n", argv[0], what);
+		return 2;
+	}
+	static struct bl_team team;
+	team.per_thread = (units + nthreads - 1) / nthreads;
+	pthread_t t[64];
+	CHECK(pthread_barrier_init(&team.ready, NULL, (unsigned)nthreads + 1) == 0);
+	for (long i = 0; i < nthreads; i++)
+		CHECK(pthread_create(&t[i], NULL, worker, &team) == 0);
+	pthread_barrier_wait(&team.ready);
+	double start = bl_now();
+	for (long i = 0; i < nthreads; i++)
+		CHECK(pthread_join(t[i], NULL) == 0);
+	double secs = bl_now() - start;
+	bl_result(name, unit, team.per_thread * nthreads, secs);
+	return 0;
 }
 
 #endif

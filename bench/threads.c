@@ -9,18 +9,13 @@
  *   threads [CONNECTIONS [THREADS]]   (default 20,000 connections in all, 2 threads)
  *
  * The time is taken from the moment every thread is ready to the last thread's end. */
-#include <pthread.h>
-
 #include "benchlib.h"
 
 #define MSG 64
 
-static long per_thread;
-static pthread_barrier_t ready;
-
 static void *churner(void *arg)
 {
-	(void)arg;
+	struct bl_team *team = arg;
 	int port;
 	int listener = bl_listener(&port, 64);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -29,8 +24,8 @@ static void *churner(void *arg)
 	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, listener, &lev) == 0);
 	char msg[MSG], buf[MSG];
 	memset(msg, 'x', sizeof(msg));
-	pthread_barrier_wait(&ready);
-	for (long i = 0; i < per_thread; i++) {
+	pthread_barrier_wait(&team->ready);
+	for (long i = 0; i < team->per_thread; i++) {
 		int c = bl_connect(port);
 		bl_write_all(c, msg, sizeof(msg));
 		bl_wait_for(ep, listener, EPOLLIN | EPOLLERR | EPOLLHUP);
@@ -54,22 +49,5 @@ static void *churner(void *arg)
 
 int main(int argc, char **argv)
 {
-	long connections = bl_count(argc, argv, 20000);
-	long nthreads = argc > 2 ? strtol(argv[2], NULL, 10) : 2;
-	if (nthreads < 1 || nthreads > 64) {
-		fprintf(stderr, "usage: %s [CONNECTIONS [THREADS]]  (THREADS 1 to 64)\n", argv[0]);
-		return 2;
-	}
-	per_thread = (connections + nthreads - 1) / nthreads;
-	pthread_t t[64];
-	CHECK(pthread_barrier_init(&ready, NULL, (unsigned)nthreads + 1) == 0);
-	for (long i = 0; i < nthreads; i++)
-		CHECK(pthread_create(&t[i], NULL, churner, NULL) == 0);
-	pthread_barrier_wait(&ready);
-	double start = bl_now();
-	for (long i = 0; i < nthreads; i++)
-		CHECK(pthread_join(t[i], NULL) == 0);
-	double secs = bl_now() - start;
-	bl_result("threads", "connection", per_thread * nthreads, secs);
-	return 0;
+	return bl_run_team(argc, argv, 20000, "CONNECTIONS", churner, "threads", "connection");
 }
