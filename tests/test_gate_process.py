@@ -200,7 +200,7 @@ int main(void)
 {
 	struct io_uring ring;
 	int r = io_uring_queue_init(4, &ring, 0);
-	printf("io_uring_queue_init ok: %d\n", r == 0 || r == -ENOSYS || r == -EPERM);
+	printf("ring open: %d\n", r == 0); /* a kernel or sandbox may refuse io_uring (ENOSYS, EPERM) */
 	return 0; /* the ring stays open to the exit */
 }
 """
@@ -216,7 +216,9 @@ def test_io_uring_through_liburing_gets_the_note_and_others_skip_the_check():
             f.write(URING_C)
         r = run(["gcc", "-O1", "-o", prog, source, "-luring"], timeout=120)
         expect(r.returncode == 0, "gcc -luring: %s" % r.stderr)
-        check_note("", IO_URING, program=prog)
+        opened = run([prog], env=bare_env(), timeout=60).stdout.strip() == "ring open: 1"
+        if opened:
+            check_note("", IO_URING, program=prog)
         traced = []
         for program in (prog, os.path.join(BUILD, "testapps", "never_closed")):
             out = os.path.join(tmp, "strace.out")
@@ -226,7 +228,8 @@ def test_io_uring_through_liburing_gets_the_note_and_others_skip_the_check():
                 traced.append("/proc/self/fd" in f.read())
         expect(traced == [True, False], "/proc/self/fd read at the exit: with liburing %s, without %s" %
                tuple(traced))
-    return "the io_uring note for liburing's ring; /proc/self/fd read only where liburing is loaded"
+    return ("the io_uring note for liburing's ring" if opened else "io_uring refused here: no ring, no note checked") + \
+        "; /proc/self/fd read only where liburing is loaded"
 
 
 def test_io_uring_and_go_get_a_note():
