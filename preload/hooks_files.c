@@ -485,6 +485,17 @@ static int stream_fd(FILE *f)
 	return fd;
 }
 
+/* fclose and pclose: the stream's descriptor closed inside the call. */
+static int close_stream(int (*real)(FILE *), FILE *f)
+{
+	uint64_t key = (uint64_t)(uintptr_t)&key;
+	int closing = begin_inner_close(stream_fd(f), key);
+	int r = real(f);
+	if (closing)
+		end_inner_close(key);
+	return r;
+}
+
 /* Whether the descriptor under stream f is one sockleak follows now: a socket given to fdopen is
  * one under the default track=sockets too. */
 static inline int stream_tracked(FILE *f)
@@ -572,12 +583,7 @@ SL_EXPORT FILE *tmpfile64(void)
 STREAM_CLOSE_HOOK(int, fclose, EOF, f, (FILE *f), (f))
 {
 	REAL_OR_FAIL(real, EOF);
-	uint64_t key = (uint64_t)(uintptr_t)&key;
-	int closing = begin_inner_close(stream_fd(f), key);
-	int r = real(f);
-	if (closing)
-		end_inner_close(key);
-	return r;
+	return close_stream(real, f);
 }
 
 HOOK(FILE *, popen, NULL, (const char *command, const char *type), (command, type))
@@ -592,12 +598,7 @@ HOOK(FILE *, popen, NULL, (const char *command, const char *type), (command, typ
 HOOK(int, pclose, -1, (FILE *f), (f))
 {
 	REAL_OR_FAIL(real, -1);
-	uint64_t key = (uint64_t)(uintptr_t)&key;
-	int closing = begin_inner_close(stream_fd(f), key);
-	int r = real(f);
-	if (closing)
-		end_inner_close(key);
-	return r;
+	return close_stream(real, f);
 }
 
 HOOK(DIR *, opendir, NULL, (const char *path), (path))

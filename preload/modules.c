@@ -125,6 +125,23 @@ __attribute__((constructor)) static void find_program_path(void)
 	sl_in_hook = guard;
 }
 
+/* The extent of an object's loaded segments: lo is UINT64_MAX when it has none. */
+void sl_object_range(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi)
+{
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uint64_t a = info->dlpi_addr + ph->p_vaddr;
+		if (a < *lo)
+			*lo = a;
+		if (a + ph->p_memsz > *hi)
+			*hi = a + ph->p_memsz;
+	}
+}
+
 static int collect(struct dl_phdr_info *info, size_t size, void *vctx)
 {
 	struct collect_ctx *c = vctx;
@@ -142,17 +159,7 @@ static int collect(struct dl_phdr_info *info, size_t size, void *vctx)
 	struct sl_module *m = &c->v[c->n];
 	memset(m, 0, sizeof(*m));
 	m->base = info->dlpi_addr;
-	m->lo = UINT64_MAX;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uint64_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (lo < m->lo)
-			m->lo = lo;
-		if (hi > m->hi)
-			m->hi = hi;
-	}
+	sl_object_range(info, &m->lo, &m->hi);
 	if (m->lo == UINT64_MAX)
 		return 0;
 	const char *name = info->dlpi_name;
@@ -202,17 +209,8 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *vctx)
 {
 	struct self_ctx *c = vctx;
 	(void)size;
-	uint64_t lo = UINT64_MAX, hi = 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uint64_t a = info->dlpi_addr + ph->p_vaddr;
-		if (a < lo)
-			lo = a;
-		if (a + ph->p_memsz > hi)
-			hi = a + ph->p_memsz;
-	}
+	uint64_t lo, hi;
+	sl_object_range(info, &lo, &hi);
 	if (c->addr >= lo && c->addr < hi) {
 		c->lo = lo;
 		c->hi = hi;

@@ -244,6 +244,8 @@ int sl_on_own_stack(void (*fn)(void *), void *arg, size_t size);
 const char *sl_exe_path(void);
 int sl_modules_collect(struct sl_module **out, unsigned *n);
 void sl_modules_free(struct sl_module *mods, unsigned n);
+struct dl_phdr_info;
+void sl_object_range(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi); /* modules.c */
 void sl_modules_self_range(const void *addr, uint64_t *lo, uint64_t *hi);
 /* The modules in before that are not in after (a dlclose unmapped them) are kept, for the exit
  * report; sl_modules_add_unloaded appends them to a collected list where nothing mapped since

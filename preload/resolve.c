@@ -174,23 +174,6 @@ static int read_object(const struct dl_phdr_info *info, struct object *ob, int *
 	return 1;
 }
 
-/* The extent of an object's loaded segments. */
-static void object_range(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi)
-{
-	*lo = UINT64_MAX;
-	*hi = 0;
-	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
-		const Elf64_Phdr *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uint64_t a = info->dlpi_addr + ph->p_vaddr;
-		if (a < *lo)
-			*lo = a;
-		if (a + ph->p_memsz > *hi)
-			*hi = a + ph->p_memsz;
-	}
-}
-
 /* The vDSO, by the name the loader gives it (the kernel's soname for it on x86-64): getauxval,
  * which would tell its address, is bound lazily itself, and this runs before that is cheap. */
 static int is_vdso(const struct dl_phdr_info *info)
@@ -215,7 +198,7 @@ static int collect_object(struct dl_phdr_info *info, size_t size, void *p)
 	int r = read_object(info, &ob, &is_self, &is_libc);
 	if (is_self) {
 		o->self = o->n;
-		object_range(info, &o->self_lo, &o->self_hi);
+		sl_object_range(info, &o->self_lo, &o->self_hi);
 	}
 	if (r == 0)
 		return 0;
