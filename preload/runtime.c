@@ -151,13 +151,10 @@ static void thread_cache_end(void *arg)
 	int saved_errno = errno;
 	cache_state = 2;
 	sl_arena_thread_cache = NULL;
-	sl_in_hook = 1;
-	sl_lock();
+	sl_lock_outside_hook();
 	if (!sl_rt.state.exited && cache_listed(arg))
 		sl_arena_cache_free(arg);
-	sl_unlock();
-	sl_in_hook = 0;
-	drain_deferred();
+	sl_unlock_outside_hook();
 	errno = saved_errno;
 }
 
@@ -460,17 +457,12 @@ SL_EXPORT void sockleak_memory(size_t *in_use, size_t *mapped)
 	*in_use = *mapped = 0;
 	if (!sl_rt.ready || sl_in_hook)
 		return;
-	/* Guarded like any hook: a signal handler's socket call meanwhile must defer, not wait
-	 * for the lock this thread holds. */
-	sl_in_hook = 1;
-	sl_lock();
+	sl_lock_outside_hook();
 	if (!sl_rt.state.exited && !sl_rt.disabled)
 		sl_apply_ends_locked();
 	*in_use = sl_arena_in_use(&sl_rt.arena);
 	*mapped = sl_rt.arena.bytes_mapped;
-	sl_unlock();
-	sl_in_hook = 0;
-	drain_deferred();
+	sl_unlock_outside_hook();
 }
 
 /* The lock taken by code outside a hook (the re-entry guard clear): the guard is set while it is
@@ -485,9 +477,7 @@ void sl_lock_outside_hook(void)
 void sl_unlock_outside_hook(void)
 {
 	sl_unlock();
-	sl_in_hook = 0;
-	if (SL_UNLIKELY(pending()))
-		drain_deferred();
+	sl_guard_restore(0);
 }
 
 /* The end of a section of sockleak's own work outside an event (dlsym, libunwind, the module
